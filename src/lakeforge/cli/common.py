@@ -1,0 +1,109 @@
+"""Shared CLI plumbing: the common options, the error boundary and output (text or JSON)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from lakeforge.errors import LakeforgeError
+
+F = TypeVar("F", bound=Callable[..., Any])
+_WIDTH = None if sys.stdout.isatty() else 200
+out = Console(soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
+
+
+class Context:
+    def __init__(self, project: Path, output: str, debug: bool) -> None:
+        self.project_dir = project
+        self.output = output
+        self.debug = debug
+
+    @functools.cached_property
+    def project(self) -> Any:
+        from lakeforge.project import Project
+
+        return Project(self.project_dir)
+
+    @property
+    def json(self) -> bool:
+        return self.output == "json"
+
+
+def command(group: click.Group, name: str | None = None, **kwargs: Any) -> Callable[[F], F]:
+    """A command with ``--project``, ``--output`` and ``--debug`` and the error boundary around it."""
+
+    def decorate(fn: F) -> F:
+        @group.command(name, **kwargs)
+        @click.option("--project", "-p", "project", type=click.Path(file_okay=False, path_type=Path),
+                      default=Path("."), show_default=True, help="Project folder (holding lakeforge.yml).")
+        @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
+                      show_default=True, help="Human text or JSON for scripts.")
+        @click.option("--debug", is_flag=True, help="Show tracebacks.")
+        @functools.wraps(fn)
+        def wrapper(project: Path, output: str, debug: bool, **params: Any) -> None:
+            ctx = Context(project, output, debug)
+            try:
+                code = fn(ctx, **params)
+            except LakeforgeError as exc:
+                fail(ctx, str(exc))
+            except Exception as exc:  # the boundary: unexpected errors are still one line without --debug
+                if debug:
+                    raise
+                fail(ctx, f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+            sys.exit(code or 0)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def fail(ctx: Context, message: str) -> None:
+    if ctx.debug:
+        err.print_exception()
+    if ctx.json:
+        click.echo(json.dumps({"error": message}))
+    else:
+        err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    sys.exit(1)
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: to_jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
+
+
+def print_rows(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    out.print(table)

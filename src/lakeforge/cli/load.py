@@ -1,0 +1,113 @@
+"""init, check, run, runs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from lakeforge.cli.common import Context, command, err, out, print_json, print_rows
+
+if TYPE_CHECKING:
+    from lakeforge.load.table import TableResult
+
+
+def register(main: click.Group) -> None:
+    @command(main, "init")
+    @click.option("--source", "sources", multiple=True, required=True, metavar="NAME=URL",
+                  help="A source, e.g. crm=postgresql://user@host:5432/crm (repeat for more).")
+    @click.option("--force", is_flag=True, help="Overwrite an existing lakeforge.yml.")
+    def init(ctx: Context, sources: tuple[str, ...], force: bool) -> int:
+        """Write lakeforge.yml (all tables, full mode) and .env.example."""
+        from lakeforge.config.init_file import parse_source_arg
+        from lakeforge.project import Project
+
+        parsed = dict(parse_source_arg(s) for s in sources)
+        Project.init(ctx.project_dir, parsed, force=force)
+        if ctx.json:
+            print_json({"created": str(ctx.project_dir / "lakeforge.yml"), "sources": list(parsed)})
+        else:
+            out.print(f"wrote {ctx.project_dir / 'lakeforge.yml'} and .env.example; next: lakeforge check")
+        return 0
+
+    @command(main, "check")
+    def check(ctx: Context) -> int:
+        """Validate lakeforge.yml and connect to every source."""
+        results = ctx.project.check()
+        if ctx.json:
+            print_json({"ok": all(r.ok for r in results), "sources": results})
+        else:
+            out.print(f"config ok: {ctx.project.path / 'lakeforge.yml'}")
+            for r in results:
+                if r.ok:
+                    facts = ", ".join(f"{k} {v}" for k, v in r.detail.items())
+                    out.print(f"[green]ok[/green]   {r.source} ({r.type}): {facts}; {r.tables} tables selected")
+                else:
+                    out.print(f"[red]fail[/red] {r.error}", highlight=False)
+        return 0 if all(r.ok for r in results) else 1
+
+    @command(main, "run")
+    @click.option("--select", "-s", multiple=True, metavar="PATTERN",
+                  help="Only these tables (glob on lake name, source or source.table).")
+    def run(ctx: Context, select: tuple[str, ...]) -> int:
+        """Load every selected table into the lake."""
+        bars = None if ctx.json else _RichProgress()
+        try:
+            result = ctx.project.run(select=list(select) or None, progress=bars)
+        finally:
+            if bars:
+                bars.stop()
+        if ctx.json:
+            print_json(result)
+        else:
+            for message in result.errors:
+                err.print(f"[red]error:[/red] {message}", highlight=False)
+            rows = [[r.table, r.mode, r.status, r.rows, f"{r.seconds:.2f}", r.error or ""] for r in result.tables]
+            print_rows(f"run {result.run_id}: {result.status}",
+                       ["table", "mode", "status", "rows", "seconds", "error"], rows)
+        return 0 if result.ok else 1
+
+    @command(main, "runs")
+    @click.option("--limit", default=10, show_default=True, help="How many runs.")
+    def runs(ctx: Context, limit: int) -> int:
+        """Run history: per run and table, rows, seconds, status, error."""
+        history = ctx.project.runs(limit)
+        if ctx.json:
+            print_json(history)
+            return 0
+        rows: list[list[Any]] = []
+        for entry in history:
+            run = entry["run"] or {}
+            rows.append([run.get("run_id"), "*", run.get("status"), run.get("rows"), run.get("seconds"),
+                         run.get("error") or ""])
+            for t in entry["tables"]:
+                rows.append(["", t["table"], t["status"], t["rows"], t["seconds"], t["error"] or ""])
+        print_rows("runs", ["run", "table", "status", "rows", "seconds", "error"], rows)
+        return 0
+
+
+class _RichProgress:
+    """Progress bars: one line per table with rows loaded and rate."""
+
+    def __init__(self) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.bars = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                             TextColumn("{task.completed:,.0f} rows"), TimeElapsedColumn(),
+                             console=err, transient=False)
+        self.tasks: dict[str, Any] = {}
+        self.bars.start()
+
+    def table_started(self, table: str, estimated_rows: int) -> None:
+        self.tasks[table] = self.bars.add_task(table, total=None)
+
+    def rows(self, table: str, count: int) -> None:
+        self.bars.advance(self.tasks[table], count)
+
+    def table_finished(self, result: TableResult) -> None:
+        task = self.tasks[result.table]
+        mark = {"success": "[green]✓[/green]", "unchanged": "[cyan]=[/cyan]"}.get(result.status, "[red]✗[/red]")
+        self.bars.update(task, description=f"{mark} {result.table}", total=result.rows, completed=result.rows)
+
+    def stop(self) -> None:
+        self.bars.stop()

@@ -1,0 +1,43 @@
+"""tables, sql."""
+
+from __future__ import annotations
+
+import click
+
+from lakeforge.cli.common import Context, command, print_json, print_rows
+
+
+def register(main: click.Group) -> None:
+    @command(main, "tables")
+    @click.option("--layer", multiple=True, help="Only these layers (bronze, silver, gold, ...).")
+    def tables(ctx: Context, layer: tuple[str, ...]) -> int:
+        """Lake tables: layer, name, rows, Delta version, last load, mode, location."""
+        infos = ctx.project.tables(list(layer) or None)
+        if ctx.json:
+            print_json(infos)
+        else:
+            print_rows(None, ["layer", "table", "rows", "version", "last load", "mode", "location"],
+                       [[i.layer, i.name, i.rows, i.version, i.last_load, i.mode, i.location] for i in infos])
+        return 0
+
+    @command(main, "sql")
+    @click.argument("query")
+    @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+                  show_default=True, help="How to print the result.")
+    def sql(ctx: Context, query: str, fmt: str) -> int:
+        """Run SQL over the lake (DuckDB); tables are layer.table."""
+        result = ctx.project.sql(query)
+        if ctx.json or fmt == "json":
+            print_json(result.to_pylist())
+        elif fmt == "csv":
+            import io
+
+            import pyarrow.csv as pacsv
+
+            buffer = io.BytesIO()
+            pacsv.write_csv(result, buffer)
+            click.echo(buffer.getvalue().decode(), nl=False)
+        else:
+            rows = [list(r.values()) for r in result.to_pylist()]
+            print_rows(None, result.column_names, rows)
+        return 0

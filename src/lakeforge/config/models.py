@@ -1,0 +1,196 @@
+"""The pipeline file, ``lakeforge.yml``, as strict pydantic models.
+
+Every model forbids unknown keys, so a typo fails with the key's path and the valid keys. Passwords are
+``SecretStr``: they never appear in a repr, a log line, an error or ``--output json``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+from urllib.parse import quote, unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+Mode = Literal["full", "incremental", "cdc"]
+"""How a table is loaded: ``full`` replaces the table atomically, ``incremental`` merges rows past a
+cursor, ``cdc`` applies the database log."""
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)\s*$", re.I)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_lookback(value: str | int | float) -> float:
+    """A lookback as a number: seconds for a time cursor, units for a numeric cursor."""
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"'{value}' is not a duration; write e.g. 30s, 15m, 2h, 1d or a number")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)[0].lower()]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TableConfig(Strict):
+    """Options of one source table."""
+
+    mode: Mode | None = None
+    """Load mode; defaults to the source's ``defaults.mode``."""
+    cursor: list[str] | None = None
+    """Cursor column(s) for ``incremental``, compared as a tuple, e.g. ``[updated_at, id]``."""
+    lookback: str | int | float | None = None
+    """Re-read this far behind the last cursor value to catch late rows: ``2h`` for a time cursor,
+    a number for a numeric one. Re-read rows are merged by key, so nothing is duplicated."""
+    primary_key: list[str] | None = None
+    """Overrides the key read from the database catalog."""
+    merge_key: list[str] | None = None
+    """Key to merge on when the table has no primary key."""
+    name: str | None = None
+    """Lake table name (without layer); default ``<source>_<table>``."""
+    soft_delete: bool = False
+    """CDC only: keep deleted rows, flagged in ``_lf_deleted``, instead of removing them."""
+
+    @field_validator("cursor", "primary_key", "merge_key", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("lookback")
+    @classmethod
+    def _check_lookback(cls, value: str | int | float | None) -> str | int | float | None:
+        if value is not None:
+            parse_lookback(value)
+        return value
+
+
+class TableDefaults(Strict):
+    mode: Mode = "full"
+    """Mode of every table that does not set its own."""
+
+
+class SourceBase(Strict):
+    url: str | None = None
+    """Connection URL; a password in it is moved to ``password`` and kept secret."""
+    host: str = "127.0.0.1"
+    port: int | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    """Use ``${ENV_VAR}``; never write the password itself in the file."""
+    database: str | None = None
+    include: list[str] = Field(default_factory=lambda: ["*"])
+    """Glob patterns of tables to load (``orders``, ``sales.*``)."""
+    exclude: list[str] = Field(default_factory=list)
+    """Glob patterns of tables to skip; wins over include."""
+    tables: dict[str, TableConfig] = Field(default_factory=dict)
+    """Per-table options, keyed by table name or ``schema.table``."""
+    defaults: TableDefaults = Field(default_factory=TableDefaults)
+    connect_timeout: int = 10
+    """Seconds to wait for a connection."""
+
+    @model_validator(mode="after")
+    def _split_url(self) -> SourceBase:
+        if self.url is None:
+            if self.database is None:
+                raise ValueError("give either url or database (with host, port, user)")
+            return self
+        parts = urlsplit(self.url)
+        if not parts.hostname:
+            raise ValueError("url has no host")
+        updates: dict[str, object] = {
+            "host": parts.hostname,
+            "port": parts.port or self.port,
+            "user": unquote(parts.username) if parts.username else self.user,
+            "database": parts.path.lstrip("/") or self.database,
+        }
+        if parts.password:
+            if self.password is not None:
+                raise ValueError("password is given twice: in url and in password")
+            updates["password"] = SecretStr(unquote(parts.password))
+        for key, value in updates.items():
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "url", None)
+        if not self.database:
+            raise ValueError("url names no database")
+        return self
+
+    def dsn(self, scheme: str, *, with_password: bool = True) -> str:
+        """Connection URL for drivers; the password is included only when asked."""
+        auth = quote(self.user or "", safe="")
+        if with_password and self.password is not None:
+            auth += ":" + quote(self.password.get_secret_value(), safe="")
+        port = f":{self.port}" if self.port else ""
+        return f"{scheme}://{auth}@{self.host}{port}/{quote(self.database or '', safe='')}"
+
+    def secret_values(self) -> list[str]:
+        """Strings that must be scrubbed from third-party messages."""
+        if self.password is None or not self.password.get_secret_value():
+            return []
+        secret = self.password.get_secret_value()
+        return [secret, quote(secret, safe="")]
+
+
+class PostgresSource(SourceBase):
+    type: Literal["postgres"]
+    schemas: list[str] = Field(default_factory=lambda: ["public"])
+    """Schemas to read; tables outside ``public`` get the schema in their lake name."""
+    slot_name: str | None = None
+    """CDC: replication slot name (default ``lakeforge_<source>``)."""
+    publication: str | None = None
+    """CDC: publication name (default ``lakeforge_<source>``)."""
+    max_slot_lag_bytes: int = 1_073_741_824
+    """CDC: warn when the slot holds back more WAL than this."""
+
+
+class MySQLSource(SourceBase):
+    type: Literal["mysql"]
+    server_id: int | None = None
+    """CDC: replica server id lakeforge uses to read the binlog."""
+
+
+SourceConfig = Annotated[PostgresSource | MySQLSource, Field(discriminator="type")]
+
+
+class LakeConfig(Strict):
+    path: str = "./lakehouse"
+    """Folder (relative to the project) or URI of the lakehouse."""
+    format: Literal["delta"] = "delta"
+    storage_options: dict[str, str] = Field(default_factory=dict)
+    """Object-store options passed to the Delta writer (S3 endpoint, region, ...)."""
+
+
+class RunConfig(Strict):
+    batch_size: int = Field(default=131_072, gt=0)
+    """Rows per Arrow record batch streamed from a source."""
+    parallel_min_rows: int = Field(default=2_000_000, ge=0)
+    """Tables estimated at this many rows or more are read in primary-key ranges in parallel."""
+    partitions: int = Field(default=2, ge=1, le=64)
+    """Parallel readers for a large table."""
+    retries: int = Field(default=3, ge=0)
+    """Attempts after a transient failure (connection reset), with exponential backoff."""
+    retry_backoff: float = Field(default=1.0, ge=0)
+    """Seconds before the first retry; doubled each time."""
+    on_error: Literal["continue", "stop"] = "continue"
+    """When a table fails: load the other tables (``continue``) or stop the run."""
+    cdc_commit_seconds: float = Field(default=5.0, gt=0)
+    """CDC: commit a micro-batch at least this often."""
+    cdc_commit_changes: int = Field(default=100_000, gt=0)
+    """CDC: commit a micro-batch after this many changes."""
+
+
+class ProjectConfig(Strict):
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    lake: LakeConfig = Field(default_factory=LakeConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+    models_path: str = "models"
+    """Folder of SQL/Python transform models."""
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, value: dict[str, object]) -> dict[str, object]:
+        for name in value:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"source name '{name}' must be lower-case letters, digits and _")
+        return value

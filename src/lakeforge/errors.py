@@ -1,0 +1,91 @@
+"""Every error lakeforge raises on purpose derives from :class:`LakeforgeError`.
+
+::
+
+    LakeforgeError
+    ├── ConfigError              the project file is wrong: names the file, the key and the valid choices
+    ├── MissingExtraError        an optional dependency is not installed: says which ``pip install`` fixes it
+    ├── SourceError              a source database failed: names the source, never its password
+    │   ├── SourceUnreachable    cannot connect (refused, unknown host, auth failed); ``transient`` says which
+    │   └── TableNotFound        a configured table does not exist or cannot be read
+    ├── SchemaDriftError         a source column changed type in a way the lake cannot follow
+    ├── LakeError                a lake table cannot be read or written
+    ├── ModelError               a transform model failed: names the model's file
+    ├── CheckFailed              a data-quality check with severity ``error`` failed
+    └── RunInProgress            another lakeforge run holds the project's lock
+
+``transient`` on an error tells retry loops whether trying again can help.
+"""
+
+from __future__ import annotations
+
+
+class LakeforgeError(Exception):
+    """Root of every error lakeforge raises on purpose."""
+
+    transient: bool = False
+
+    def __init__(self, message: str, *, transient: bool | None = None) -> None:
+        super().__init__(message)
+        if transient is not None:
+            self.transient = transient
+
+
+class ConfigError(LakeforgeError):
+    """The project configuration is invalid."""
+
+
+class MissingExtraError(LakeforgeError):
+    """An optional dependency is missing."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(f"{package} is not installed; install it with: pip install 'lakeforge[{extra}]'")
+        self.package = package
+        self.extra = extra
+
+
+class SourceError(LakeforgeError):
+    """A source database failed."""
+
+    def __init__(self, source: str, message: str, *, transient: bool | None = None) -> None:
+        super().__init__(f"source '{source}': {message}", transient=transient)
+        self.source = source
+
+
+class SourceUnreachable(SourceError):
+    """The source cannot be connected to."""
+
+
+class TableNotFound(SourceError):
+    """A configured table does not exist in the source."""
+
+
+class SchemaDriftError(LakeforgeError):
+    """A column changed type incompatibly."""
+
+    def __init__(self, table: str, column: str, old: str, new: str) -> None:
+        super().__init__(
+            f"table {table}: column '{column}' changed type from {old} to {new}, which the lake cannot "
+            "follow (only widening changes evolve); reload the table with mode: full and "
+            "schema_change: replace, or cast the column in the source"
+        )
+        self.table = table
+        self.column = column
+        self.old = old
+        self.new = new
+
+
+class LakeError(LakeforgeError):
+    """A lake table cannot be read or written."""
+
+
+class ModelError(LakeforgeError):
+    """A transform model failed."""
+
+
+class CheckFailed(LakeforgeError):
+    """A data-quality check with severity error failed."""
+
+
+class RunInProgress(LakeforgeError):
+    """Another run holds the project's lock."""

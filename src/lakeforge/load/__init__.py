@@ -1,0 +1,1 @@
+"""Load strategies: full (atomic replace), incremental (cursor + merge), cdc (log changes)."""

@@ -1,0 +1,74 @@
+"""Batch plumbing shared by the load strategies: bronze metadata columns, casting to the target schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+META_SOURCE = "_lf_source"
+META_EXTRACTED_AT = "_lf_extracted_at"
+META_RUN_ID = "_lf_run_id"
+META_COLUMNS = (META_SOURCE, META_EXTRACTED_AT, META_RUN_ID)
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What every bronze row records about the load that wrote it."""
+
+    source: str
+    run_id: str
+    extracted_at: dt.datetime
+
+
+def meta_fields() -> list[pa.Field]:
+    import pyarrow as pa
+
+    return [
+        pa.field(META_SOURCE, pa.string()),
+        pa.field(META_EXTRACTED_AT, pa.timestamp("us", tz="UTC")),
+        pa.field(META_RUN_ID, pa.string()),
+    ]
+
+
+def with_meta(schema: pa.Schema) -> pa.Schema:
+    import pyarrow as pa
+
+    names = set(schema.names)
+    return pa.schema([*schema, *[f for f in meta_fields() if f.name not in names]])
+
+
+def stamp_and_cast(
+    batches: Iterable[pa.RecordBatch], target: pa.Schema, stamp: Stamp
+) -> Iterator[pa.RecordBatch]:
+    """Add the metadata columns and cast each batch to ``target`` (missing columns become NULL)."""
+    import pyarrow as pa
+
+    from lakeforge.sources.convert import conform_array
+
+    constants = {
+        META_SOURCE: pa.scalar(stamp.source, pa.string()),
+        META_EXTRACTED_AT: pa.scalar(stamp.extracted_at, pa.timestamp("us", tz="UTC")),
+        META_RUN_ID: pa.scalar(stamp.run_id, pa.string()),
+    }
+    for batch in batches:
+        n = batch.num_rows
+        arrays = []
+        for field in target:
+            if field.name in constants:
+                arrays.append(pa.nulls(n, field.type).fill_null(constants[field.name]))
+            elif field.name in batch.schema.names:
+                arrays.append(conform_array(batch.column(field.name), field.type))
+            else:
+                arrays.append(pa.nulls(n, field.type))
+        yield pa.RecordBatch.from_arrays(arrays, schema=target)
+
+
+def counted(batches: Iterable[pa.RecordBatch], on_rows: Callable[[int], None]) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        on_rows(batch.num_rows)
+        yield batch

@@ -1,0 +1,237 @@
+"""The Python API. The CLI only calls this.
+
+>>> project = Project("demo")              # folder holding lakeforge.yml
+>>> result = project.run()                 # load every selected table into the lake
+>>> project.sql("select count(*) from bronze.crm_customers")
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lakeforge.config.loader import CONFIG_FILE, load_config
+from lakeforge.config.models import ProjectConfig
+from lakeforge.errors import LakeforgeError
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from lakeforge.lake.delta import DeltaLake, TableInfo
+    from lakeforge.load.table import TableResult
+    from lakeforge.sources.base import Source
+
+
+class Progress:
+    """Receives progress events; the CLI draws rich progress bars from them. Default: silent."""
+
+    def table_started(self, table: str, estimated_rows: int) -> None: ...
+    def rows(self, table: str, count: int) -> None: ...
+    def table_finished(self, result: TableResult) -> None: ...
+
+
+@dataclass
+class SourceCheck:
+    source: str
+    type: str
+    ok: bool
+    detail: dict[str, str] = field(default_factory=dict)
+    tables: int = 0
+    error: str | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    tables: list[TableResult]
+    errors: list[str] = field(default_factory=list)
+    """Source-level failures (unreachable database, missing table) that stopped a whole source."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success"
+
+
+def new_run_id() -> str:
+    now = dt.datetime.now(dt.UTC)
+    return now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
+
+
+class Project:
+    """A lakeforge project: a folder with ``lakeforge.yml`` (and ``models/``)."""
+
+    def __init__(self, path: str | Path = ".", *, config: ProjectConfig | None = None) -> None:
+        self.path = Path(path).resolve()
+        self._config = config
+
+    # -- configuration ------------------------------------------------------------------------------
+    @property
+    def config(self) -> ProjectConfig:
+        if self._config is None:
+            self._config = load_config(self.path)
+        return self._config
+
+    @classmethod
+    def init(cls, path: str | Path, sources: dict[str, str], *, force: bool = False) -> Project:
+        """Write ``lakeforge.yml`` (every table of each source, full mode) and ``.env.example``."""
+        from lakeforge.config.init_file import write_project
+
+        write_project(Path(path), sources, force=force)
+        return cls(path)
+
+    @cached_property
+    def lake(self) -> DeltaLake:
+        from lakeforge.lake.delta import DeltaLake
+
+        root = self.config.lake.path
+        if "://" not in root:
+            root = str((self.path / root).resolve())
+        return DeltaLake(root, self.config.lake.storage_options)
+
+    def source(self, name: str) -> Source:
+        from lakeforge.errors import ConfigError
+        from lakeforge.sources import create_source
+
+        if name not in self.config.sources:
+            valid = ", ".join(self.config.sources) or "(none configured)"
+            raise ConfigError(f"{self.path / CONFIG_FILE}: no source '{name}'; sources: {valid}")
+        return create_source(name, self.config.sources[name])
+
+    # -- commands -----------------------------------------------------------------------------------
+    def check(self) -> list[SourceCheck]:
+        """Validate the configuration and connect to every source."""
+        from lakeforge.selection import select_tables
+
+        results = []
+        for name, cfg in self.config.sources.items():
+            source = self.source(name)
+            try:
+                detail = source.check()
+                tables = select_tables(name, cfg, source.list_tables())
+                results.append(SourceCheck(name, cfg.type, True, detail, len(tables)))
+            except LakeforgeError as exc:
+                results.append(SourceCheck(name, cfg.type, False, error=str(exc)))
+            finally:
+                source.close()
+        return results
+
+    def run(self, *, select: list[str] | None = None, progress: Progress | None = None) -> RunResult:
+        """Load every selected table into the lake (each table in one atomic commit)."""
+        from lakeforge.load.batches import Stamp
+        from lakeforge.load.context import LoadContext
+        from lakeforge.load.table import TableResult, lake_name, load_table
+        from lakeforge.selection import options_for, select_tables
+        from lakeforge.state.history import RUN_ROW, Event, RunHistory
+        from lakeforge.state.lock import RunLock
+
+        progress = progress or Progress()
+        with RunLock(Path(self.lake.root) / "_lakeforge" / "run.lock") if self.lake.is_local else _nolock():
+            run_id = new_run_id()
+            started = dt.datetime.now(dt.UTC)
+            history = RunHistory(self.lake)
+            history.record(Event(run_id, RUN_ROW, "running", started))
+            results: list[TableResult] = []
+            errors: list[str] = []
+            stop = False
+            for name, cfg in self.config.sources.items():
+                if stop:
+                    break
+                source = self.source(name)
+                try:
+                    refs = select_tables(name, cfg, source.list_tables())
+                except LakeforgeError as exc:
+                    errors.append(str(exc))
+                    stop = self.config.run.on_error == "stop"
+                    source.close()
+                    continue
+                stamp = Stamp(name, run_id, dt.datetime.now(dt.UTC))
+                for ref in refs:
+                    options = options_for(cfg, ref)
+                    from lakeforge.config.models import TableConfig
+
+                    options = options or TableConfig()
+                    table = lake_name(source, ref, options)
+                    if select and not any(_selected(p, table, name, ref.qualified) for p in select):
+                        continue
+                    mode = options.mode or cfg.defaults.mode
+                    progress.table_started(table, 0)
+                    ctx = LoadContext(self.lake, self.config.run, stamp, lambda n, t=table: progress.rows(t, n))
+                    table_started = dt.datetime.now(dt.UTC)
+                    result = load_table(ctx, source, ref, options, mode)
+                    results.append(result)
+                    progress.table_finished(result)
+                    history.record(Event(
+                        run_id, result.table, result.status, table_started, dt.datetime.now(dt.UTC),
+                        name, ref.qualified, mode, result.rows, round(result.seconds, 3),
+                        result.delta_version, result.error,
+                    ))
+                    if result.status == "failed" and self.config.run.on_error == "stop":
+                        stop = True
+                        break
+                source.close()
+            failed = errors or any(r.status == "failed" for r in results)
+            status = "failed" if failed else "success"
+            total = sum(r.rows for r in results)
+            history.record(Event(
+                run_id, RUN_ROW, status, started, dt.datetime.now(dt.UTC), rows=total,
+                seconds=round((dt.datetime.now(dt.UTC) - started).total_seconds(), 3),
+                error="; ".join(errors) or None,
+            ))
+            return RunResult(run_id, status, results, errors)
+
+    def tables(self, layers: list[str] | None = None) -> list[TableInfo]:
+        return [self.lake.info(name) for name in self.lake.names(layers)]
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        from lakeforge.state.history import RunHistory
+
+        return RunHistory(self.lake).latest(limit=limit, lock_free=not self._locked())
+
+    def _locked(self) -> bool:
+        from lakeforge.errors import RunInProgress
+        from lakeforge.state.lock import RunLock
+
+        if not self.lake.is_local:
+            return False
+        try:
+            with RunLock(Path(self.lake.root) / "_lakeforge" / "run.lock"):
+                return False
+        except RunInProgress:
+            return True
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with every lake table as a view ``layer.table``."""
+        from lakeforge.engines.duckdb import connect
+
+        return connect(self.lake)
+
+    def sql(self, query: str) -> pa.Table:
+        """Run SQL over the lake with DuckDB and return an Arrow table."""
+        from lakeforge.engines.duckdb import run_sql
+
+        return run_sql(self.lake, query)
+
+
+def _selected(pattern: str, table: str, source: str, source_table: str) -> bool:
+    return any(
+        fnmatch.fnmatchcase(candidate, pattern)
+        for candidate in (table, table.partition(".")[2], f"{source}.{source_table}", source)
+    )
+
+
+class _nolock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *args: object) -> None:
+        return None
+
+

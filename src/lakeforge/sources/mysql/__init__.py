@@ -1,0 +1,1 @@
+"""MySQL/MariaDB source: catalog through PyMySQL, rows through connectorx, CDC through the binlog."""

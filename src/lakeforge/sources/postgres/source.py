@@ -1,0 +1,180 @@
+"""PostgreSQL: catalog and small queries with psycopg 3, row streams with ADBC."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from lakeforge.config.models import PostgresSource as PostgresConfig
+from lakeforge.config.models import TableConfig
+from lakeforge.errors import SourceError, SourceUnreachable, TableNotFound
+from lakeforge.lake.naming import lake_column_names
+from lakeforge.sources.base import ColumnPlan, CursorValue, Source, TablePlan, TableRef
+from lakeforge.sources.postgres.types import map_type
+
+if TYPE_CHECKING:
+    import psycopg
+    import pyarrow as pa
+
+_COLUMNS_SQL = """
+SELECT a.attname,
+       format_type(coalesce(nullif(t.typbasetype, 0), a.atttypid),
+                   CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END),
+       bt.typname, bt.typtype, et.typname
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+JOIN pg_type bt ON bt.oid = coalesce(nullif(t.typbasetype, 0), t.oid)
+LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
+WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+_PK_SQL = """
+SELECT a.attname
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
+WHERE n.nspname = %s AND c.relname = %s AND i.indisprimary
+ORDER BY array_position(i.indkey::int2[], a.attnum)
+"""
+_TABLES_SQL = """
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%s)
+  AND has_table_privilege(c.oid, 'SELECT')
+ORDER BY 1, 2
+"""
+_TERMINAL = ("password authentication failed", "does not exist", "no password supplied", "permission denied",
+             "no pg_hba.conf entry", "role ")
+
+
+class PostgresSource(Source):
+    type_name: ClassVar[str] = "postgres"
+    SUPPORTS_CDC: ClassVar[bool] = True
+    DEFAULT_SCHEMA: ClassVar[str] = "public"
+    config: PostgresConfig
+
+    def __init__(self, name: str, config: PostgresConfig) -> None:
+        super().__init__(name, config)
+        self._conn: psycopg.Connection[Any] | None = None
+
+    # -- connections --------------------------------------------------------------------------------
+    @property
+    def dsn(self) -> str:
+        return self.config.dsn("postgresql")
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        import psycopg
+
+        if self._conn is None or self._conn.closed:
+            with self.errors("cannot connect"):
+                self._conn = psycopg.connect(
+                    self.dsn, autocommit=True, connect_timeout=self.config.connect_timeout
+                )
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @contextlib.contextmanager
+    def errors(self, doing: str) -> Iterator[None]:
+        """Turn driver errors into SourceErrors naming this source, without its password."""
+        try:
+            yield
+        except SourceError:
+            raise
+        except Exception as exc:
+            import psycopg
+
+            text = self.scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            terminal = any(t in text for t in _TERMINAL)
+            at = f"{self.config.host}:{self.config.port or 5432}/{self.config.database}"
+            if isinstance(exc, psycopg.OperationalError) or "connect" in doing:
+                raise SourceUnreachable(self.name, f"{doing} ({at}): {text}", transient=not terminal) from None
+            transient = any(t in text.lower() for t in ("connection", "terminat", "reset", "timeout"))
+            raise SourceError(self.name, f"{doing}: {text}", transient=transient and not terminal) from None
+
+    def query(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+        conn = self._connect()
+        with self.errors("query failed"), conn.cursor() as cur:
+            cur.execute(sql, params)  # type: ignore[arg-type]
+            return list(cur.fetchall()) if cur.description else []
+
+    # -- catalog ------------------------------------------------------------------------------------
+    def check(self) -> dict[str, str]:
+        rows = self.query("SELECT current_setting('server_version'), current_setting('wal_level')")
+        return {"version": f"PostgreSQL {rows[0][0]}", "wal_level": rows[0][1]}
+
+    def list_tables(self) -> list[TableRef]:
+        return [TableRef(s, t) for s, t in self.query(_TABLES_SQL, (list(self.config.schemas),))]
+
+    def describe(self, ref: TableRef, options: TableConfig) -> TablePlan:
+        rows = self.query(_COLUMNS_SQL, (ref.schema, ref.name))
+        if not rows:
+            raise TableNotFound(self.name, f"table {ref.qualified} does not exist or has no readable columns")
+        names = lake_column_names([r[0] for r in rows], table=ref.qualified)
+        columns = []
+        for (name, formatted, typname, typtype, element), lake_name in zip(rows, names, strict=True):
+            planned = map_type(typname, formatted, typtype, element)
+            select = planned.select.format(col=self.quote(name))
+            columns.append(ColumnPlan(name, lake_name, formatted, select, planned.arrow, planned.kind))
+        pk = [r[0] for r in self.query(_PK_SQL, (ref.schema, ref.name))]
+        est = self.query(
+            "SELECT greatest(c.reltuples, 0)::bigint FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+            (ref.schema, ref.name),
+        )
+        return TablePlan(self.name, ref, columns, pk, int(est[0][0]) if est else 0, options)
+
+    # -- rows ---------------------------------------------------------------------------------------
+    def stream(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+        import adbc_driver_postgresql.dbapi as adbc
+
+        with self.errors("cannot connect (ADBC)"):
+            conn = adbc.connect(self.dsn)
+        try:
+            with self.errors("read failed"):
+                cur = conn.cursor()
+                cur.execute("SET intervalstyle TO iso_8601")
+                cur.execute("SET TIME ZONE 'UTC'")
+                cur.execute(sql)
+                reader = cur.fetch_record_batch()
+            while True:
+                with self.errors("read failed"):
+                    try:
+                        batch = reader.read_next_batch()
+                    except StopIteration:
+                        break
+                yield batch
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    # -- dialect ------------------------------------------------------------------------------------
+    def quote(self, identifier: str) -> str:
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def literal(self, value: CursorValue, column: ColumnPlan) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | decimal.Decimal | float):
+            return repr(value) if isinstance(value, float) else str(value)
+        if isinstance(value, dt.datetime):
+            cast = "timestamptz" if column.kind == "datetime_tz" else "timestamp"
+            return f"'{value.isoformat(sep=' ')}'::{cast}"
+        if isinstance(value, dt.date):
+            return f"'{value.isoformat()}'::date"
+        return "'" + str(value).replace("'", "''") + "'"
+
+    def minus(self, literal: str, amount: float, column: ColumnPlan) -> str:
+        if column.kind in ("datetime", "datetime_tz"):
+            return f"({literal} - interval '{amount} seconds')"
+        if column.kind == "date":
+            return f"({literal} - {int(amount // 86400)})"
+        return f"({literal} - {amount})"
