@@ -9,6 +9,7 @@ from __future__ import annotations
 from lakeforge.errors import (
     CheckFailed,
     ConfigError,
+    ConversionError,
     LakeError,
     LakeforgeError,
     MissingExtraError,
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckFailed",
     "ConfigError",
+    "ConversionError",
     "LakeError",
     "LakeforgeError",
     "MissingExtraError",

@@ -9,6 +9,7 @@
     │   ├── SourceUnreachable    cannot connect (refused, unknown host, auth failed); ``transient`` says which
     │   └── TableNotFound        a configured table does not exist or cannot be read
     ├── SchemaDriftError         a source column changed type in a way the lake cannot follow
+    ├── ConversionError          a source value has no exact lake value (NaN in a decimal column): names both
     ├── LakeError                a lake table cannot be read or written
     ├── ModelError               a transform model failed: names the model's file
     ├── CheckFailed              a data-quality check with severity ``error`` failed
@@ -66,13 +67,17 @@ class SchemaDriftError(LakeforgeError):
     def __init__(self, table: str, column: str, old: str, new: str) -> None:
         super().__init__(
             f"table {table}: column '{column}' changed type from {old} to {new}, which the lake cannot "
-            "follow (only widening changes evolve); reload the table with mode: full and "
-            "schema_change: replace, or cast the column in the source"
+            "follow (only widening changes evolve); set schema_change: replace on the table to reload it "
+            "with the new type, or cast the column in the source"
         )
         self.table = table
         self.column = column
         self.old = old
         self.new = new
+
+
+class ConversionError(LakeforgeError):
+    """A source value cannot be stored exactly in its column's lake type (never rounded, never NULLed)."""
 
 
 class LakeError(LakeforgeError):

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from lakeforge.lake.delta import DeltaLake, TableInfo
     from lakeforge.load.table import TableResult
     from lakeforge.sources.base import Source
+    from lakeforge.transform.build import BuildResult
+    from lakeforge.transform.export import ExportResult
+    from lakeforge.transform.lineage import Lineage
 
 
 class Progress:
@@ -94,7 +97,7 @@ class Project:
         root = self.config.lake.path
         if "://" not in root:
             root = str((self.path / root).resolve())
-        return DeltaLake(root, self.config.lake.storage_options)
+        return DeltaLake(root, self.config.lake.storage_options, target_file_size=self.config.lake.target_file_size)
 
     def source(self, name: str) -> Source:
         from lakeforge.errors import ConfigError
@@ -123,8 +126,13 @@ class Project:
                 source.close()
         return results
 
-    def run(self, *, select: list[str] | None = None, progress: Progress | None = None) -> RunResult:
-        """Load every selected table into the lake (each table in one atomic commit)."""
+    def run(self, *, select: list[str] | None = None, progress: Progress | None = None, follow: bool = False,
+            resnapshot: bool = False, stop: Any = None) -> RunResult:
+        """Load every selected table into the lake (each table in one atomic commit).
+
+        ``mode: cdc`` tables are streamed per source after the other tables; ``follow`` keeps applying changes
+        until SIGINT/SIGTERM (or ``stop``, a ``threading.Event``, is set); ``resnapshot`` reloads the cdc
+        tables whose changes the log no longer holds."""
         from lakeforge.load.batches import Stamp
         from lakeforge.load.context import LoadContext
         from lakeforge.load.table import TableResult, lake_name, load_table
@@ -133,6 +141,7 @@ class Project:
         from lakeforge.state.lock import RunLock
 
         progress = progress or Progress()
+        stop_event = stop
         with RunLock(Path(self.lake.root) / "_lakeforge" / "run.lock") if self.lake.is_local else _nolock():
             run_id = new_run_id()
             started = dt.datetime.now(dt.UTC)
@@ -153,6 +162,7 @@ class Project:
                     source.close()
                     continue
                 stamp = Stamp(name, run_id, dt.datetime.now(dt.UTC))
+                cdc_items: list[Any] = []
                 for ref in refs:
                     options = options_for(cfg, ref)
                     from lakeforge.config.models import TableConfig
@@ -162,6 +172,9 @@ class Project:
                     if select and not any(_selected(p, table, name, ref.qualified) for p in select):
                         continue
                     mode = options.mode or cfg.defaults.mode
+                    if mode == "cdc":
+                        cdc_items.append((ref, options, table))
+                        continue
                     progress.table_started(table, 0)
                     ctx = LoadContext(self.lake, self.config.run, stamp, lambda n, t=table: progress.rows(t, n))
                     table_started = dt.datetime.now(dt.UTC)
@@ -176,6 +189,11 @@ class Project:
                     if result.status == "failed" and self.config.run.on_error == "stop":
                         stop = True
                         break
+                if cdc_items and not stop:
+                    from lakeforge.load.cdc_run import run_cdc
+
+                    stop = run_cdc(self, source, cdc_items, stamp, progress, history, results, errors,
+                                   follow=follow, resnapshot=resnapshot, stop=stop_event)
                 source.close()
             failed = errors or any(r.status == "failed" for r in results)
             status = "failed" if failed else "success"
@@ -218,6 +236,36 @@ class Project:
         from lakeforge.engines.duckdb import run_sql
 
         return run_sql(self.lake, query)
+
+    # -- transforms (lakeforge.transform) -----------------------------------------------------------
+    def build(
+        self, *, select: list[str] | None = None, as_of: dt.datetime | None = None, full_refresh: bool = False
+    ) -> BuildResult:
+        """Run the models in dependency order, each followed by its data-quality checks."""
+        from lakeforge.transform.build import build
+
+        return build(self, select=select, as_of=as_of, full_refresh=full_refresh)
+
+    def checks(self) -> list[dict[str, Any]]:
+        """The newest result of every data-quality check."""
+        from lakeforge.transform.state import latest_checks
+
+        return latest_checks(self.lake)
+
+    def lineage(self, table: str | None = None) -> Lineage:
+        """Table-level lineage parsed from the models: of one table, or (table=None) every edge."""
+        from lakeforge.transform.lineage import lineage
+
+        return lineage(self, table)
+
+    def export(
+        self, model: str | None = None, *, to: str | Path | None = None, as_of: dt.datetime | None = None,
+        from_manifest: str | Path | None = None,
+    ) -> ExportResult:
+        """Write a model's rows (as of a date) to Parquet with a manifest of the Delta versions read."""
+        from lakeforge.transform.export import export
+
+        return export(self, model, to=to, as_of=as_of, from_manifest=from_manifest)
 
 
 def _selected(pattern: str, table: str, source: str, source_table: str) -> bool:

@@ -9,6 +9,7 @@ import click
 COMMANDS = [
     "lakeforge.cli.load",
     "lakeforge.cli.query",
+    "lakeforge.cli.transform",
 ]
 
 

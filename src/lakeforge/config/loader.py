@@ -5,6 +5,7 @@ Errors name the file, the key path and the valid choices.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
@@ -110,9 +111,35 @@ def format_validation_error(exc: ValidationError, path: Path, data: dict[str, An
             lines.append(f"  {key}: {err['input']!r} is not valid; valid choices: {err['ctx']['expected']}")
         elif kind == "missing":
             lines.append(f"  {key}: required key is missing")
+        elif isinstance(err["input"], dict | list):
+            lines.append(f"  {key}: {err['msg']}")
         else:
             lines.append(f"  {key}: {err['msg']} (got {_safe_input(loc, err['input'])})")
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    for secret in _secrets(data):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _secrets(value: Any) -> list[str]:
+    """Every password in the raw config (``password`` keys and passwords inside URLs), to scrub messages."""
+    from urllib.parse import quote, urlsplit
+
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "password" and isinstance(item, str | int) and str(item):
+                found += [str(item), quote(str(item), safe="")]
+            elif key == "url" and isinstance(item, str):
+                with contextlib.suppress(ValueError):
+                    if urlsplit(item).password:
+                        found.append(str(urlsplit(item).password))
+            else:
+                found += _secrets(item)
+    elif isinstance(value, list):
+        for item in value:
+            found += _secrets(item)
+    return [s for s in found if len(s) >= 3]
 
 
 def _is_union_tag(part: object, err: Any) -> bool:

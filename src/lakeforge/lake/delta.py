@@ -39,10 +39,14 @@ class TableInfo:
 class DeltaLake:
     """The lakehouse: locate, read and write Delta tables by ``layer.table`` name."""
 
-    def __init__(self, root: str | Path, storage_options: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, root: str | Path, storage_options: dict[str, str] | None = None, *, target_file_size: int | None = None
+    ) -> None:
         self.root = str(root)
         self.storage_options = storage_options or None
         self.is_local = "://" not in self.root
+        self.target_file_size = target_file_size
+        """Bytes per Parquet file written (None: delta-rs's default)."""
 
     # -- locations ----------------------------------------------------------------------------------
     def uri(self, name: str) -> str:
@@ -87,7 +91,15 @@ class DeltaLake:
         return pa.schema(self.table(name).schema())
 
     def dataset(self, name: str, version: int | None = None) -> pads.Dataset:
-        return self.table(name, version).to_pyarrow_dataset()
+        table = self.table(name, version)
+        if not self.is_local:
+            return table.to_pyarrow_dataset()
+        # Arrow's native filesystem: deltalake's default is a Python one, so Arrow's IO threads call into
+        # Python, and a read-ahead abandoned by a query (LIMIT, an early-out join) that finishes while the
+        # interpreter shuts down aborts the process ("terminate called without an active exception").
+        import pyarrow.fs as pafs
+
+        return table.to_pyarrow_dataset(filesystem=pafs.SubTreeFileSystem(self.uri(name), pafs.LocalFileSystem()))
 
     def read(self, name: str, version: int | None = None) -> pa.Table:
         return self.dataset(name, version).to_table()
@@ -138,7 +150,8 @@ class DeltaLake:
         import pyarrow as pa
         from deltalake import write_deltalake
 
-        reader = pa.RecordBatchReader.from_batches(schema, iter(batches))
+        guard = _Guard(batches)
+        reader = pa.RecordBatchReader.from_batches(schema, guard)
         try:
             write_deltalake(
                 self.uri(name),
@@ -147,10 +160,11 @@ class DeltaLake:
                 schema_mode=schema_mode,
                 partition_by=partition_by,
                 storage_options=self.storage_options,
+                target_file_size=self.target_file_size,
                 commit_properties=self._commit(name, checkpoint),
             )
         except Exception as exc:
-            raise _lake_error(name, "write", exc) from exc
+            raise guard.error or _lake_error(name, "write", exc) from exc
 
     def merge(
         self,
@@ -161,11 +175,18 @@ class DeltaLake:
         keys: list[str],
         checkpoint: Checkpoint | None = None,
         delete_column: str | None = None,
+        compare: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Upsert by ``keys`` in one commit; rows with ``delete_column`` true delete their match."""
+        """Upsert by ``keys`` in one commit; rows with ``delete_column`` true delete their match.
+
+        With ``compare``, a matched row is rewritten only when one of those columns differs, so re-reading
+        rows the lake already holds changes nothing; a MERGE that changes nothing makes no commit (and so
+        commits no checkpoint either).
+        """
         import pyarrow as pa
 
-        reader = pa.RecordBatchReader.from_batches(schema, iter(batches))
+        guard = _Guard(batches)
+        reader = pa.RecordBatchReader.from_batches(schema, guard)
         predicate = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
         try:
             merger = self.table(name).merge(
@@ -181,11 +202,14 @@ class DeltaLake:
                 update = {f.name: f"s.`{f.name}`" for f in schema if f.name != delete_column}
                 merger = merger.when_matched_update(update, f"NOT s.`{delete_column}`")
                 merger = merger.when_not_matched_insert(update, f"NOT s.`{delete_column}`")
+            elif compare:
+                changed = " OR ".join(f"(t.`{c}` IS DISTINCT FROM s.`{c}`)" for c in compare)
+                merger = merger.when_matched_update_all(changed).when_not_matched_insert_all()
             else:
                 merger = merger.when_matched_update_all().when_not_matched_insert_all()
             return dict(merger.execute())
         except Exception as exc:
-            raise _lake_error(name, "merge", exc) from exc
+            raise guard.error or _lake_error(name, "merge", exc) from exc
 
     def commit_checkpoint(self, name: str, checkpoint: Checkpoint, schema: pa.Schema) -> None:
         """Commit a checkpoint with no data (a position advanced past changes to other tables)."""
@@ -206,6 +230,30 @@ class DeltaLake:
             return 1
         current = self.table(name).transaction_version(_app_id(name))
         return (current or 0) + 1
+
+
+class _Guard:
+    """Iterates the batches for the Delta writer and keeps a lakeforge error raised inside the stream.
+
+    delta-rs turns an exception raised by the stream into its own error type; the original (a source
+    error marked ``transient``, say) is re-raised instead so retry loops still see it.
+    """
+
+    def __init__(self, batches: Iterable[pa.RecordBatch]) -> None:
+        self._it = iter(batches)
+        self.error: Exception | None = None
+
+    def __iter__(self) -> _Guard:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        from lakeforge.errors import LakeforgeError
+
+        try:
+            return next(self._it)
+        except LakeforgeError as exc:
+            self.error = exc
+            raise
 
 
 def _app_id(name: str) -> str:

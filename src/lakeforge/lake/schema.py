@@ -30,6 +30,8 @@ class Evolution:
     dropped: list[str] = field(default_factory=list)
     widened: list[str] = field(default_factory=list)
     """Columns whose lake type must widen: existing files need rewriting (``schema_mode=overwrite``)."""
+    replaced: bool = False
+    """The lake schema is dropped for the source's (``schema_change: replace``): the table is reloaded whole."""
 
 
 def evolve(table: str, lake: pa.Schema | None, source: pa.Schema) -> Evolution:
@@ -87,11 +89,11 @@ def _widens(old: pa.DataType, new: pa.DataType) -> bool:
     if o in _INT_BITS and n in _INT_BITS:
         return _INT_BITS[o] <= _INT_BITS[n]
     if o in _INT_BITS and pa.types.is_decimal(new):
-        return new.precision - new.scale >= _INT_DIGITS[o]
+        return bool(new.precision - new.scale >= _INT_DIGITS[o])
     if o in ("int8", "int16", "int32") and n == "double":
         return True
     if o == "float" and n == "double":
         return True
     if pa.types.is_decimal(old) and pa.types.is_decimal(new):
-        return new.scale >= old.scale and new.precision - new.scale >= old.precision - old.scale
+        return bool(new.scale >= old.scale and new.precision - new.scale >= old.precision - old.scale)
     return False

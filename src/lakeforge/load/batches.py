@@ -72,3 +72,14 @@ def counted(batches: Iterable[pa.RecordBatch], on_rows: Callable[[int], None]) -
     for batch in batches:
         on_rows(batch.num_rows)
         yield batch
+
+
+def rechunk(batches: Iterable[pa.RecordBatch], batch_size: int) -> Iterator[pa.RecordBatch]:
+    """Split batches longer than ``batch_size`` rows into zero-copy slices (some drivers return one huge
+    batch), so progress, retries and the writer's file flushes see the stream at ``run.batch_size``."""
+    for batch in batches:
+        if batch.num_rows <= batch_size:
+            yield batch
+            continue
+        for start in range(0, batch.num_rows, batch_size):
+            yield batch.slice(start, batch_size)

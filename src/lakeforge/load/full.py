@@ -1,20 +1,29 @@
 """Full mode: the new snapshot replaces the table in one atomic commit.
 
 Readers see the old snapshot until the commit lands, then the new one; never a half-loaded table. The
-replaced versions stay readable by time travel until vacuumed.
+replaced versions stay readable by time travel until vacuumed. A crash before the commit leaves the old
+snapshot (and at most unreferenced Parquet files, which readers ignore and ``vacuum`` removes).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from lakeforge.errors import SchemaDriftError
 from lakeforge.lake.checkpoint import Checkpoint
-from lakeforge.lake.schema import evolve
-from lakeforge.load.batches import counted, stamp_and_cast, with_meta
+from lakeforge.lake.schema import Evolution, evolve
+from lakeforge.load import killpoint
+from lakeforge.load.batches import counted, rechunk, stamp_and_cast, with_meta
 from lakeforge.load.context import LoadContext
 from lakeforge.sources.base import Source, TablePlan
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 
 def load_full(ctx: LoadContext, source: Source, plan: TablePlan, name: str) -> Checkpoint:
-    evolution = evolve(name, ctx.lake.schema(name), with_meta(plan.arrow_schema()))
+    evolution = plan_evolution(name, ctx.lake.schema(name), plan)
     checkpoint = Checkpoint(
         run_id=ctx.stamp.run_id,
         mode="full",
@@ -25,13 +34,33 @@ def load_full(ctx: LoadContext, source: Source, plan: TablePlan, name: str) -> C
     batches = source.read(plan, batch_size=ctx.run.batch_size, partitions=_partitions(ctx, plan))
     ctx.lake.write(
         name,
-        counted(stamp_and_cast(batches, evolution.schema, ctx.stamp), ctx.on_rows),
+        stream(ctx, name, batches, evolution.schema),
         schema=evolution.schema,
         mode="overwrite",
         checkpoint=checkpoint,
         schema_mode="overwrite",
     )
     return checkpoint
+
+
+def stream(
+    ctx: LoadContext, name: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """Source batches as the lake table's rows: sliced to ``run.batch_size``, stamped, cast, counted."""
+    stamped = stamp_and_cast(rechunk(batches, ctx.run.batch_size), schema, ctx.stamp)
+    return killpoint.watch(name, counted(stamped, ctx.on_rows), ctx.lake.uri(name))
+
+
+def plan_evolution(name: str, lake_schema: pa.Schema | None, plan: TablePlan) -> Evolution:
+    """How the lake table's schema follows the source; an incompatible change names the source type too,
+    unless the table has ``schema_change: replace``."""
+    try:
+        return evolve(name, lake_schema, with_meta(plan.arrow_schema()))
+    except SchemaDriftError as exc:
+        if plan.options.schema_change == "replace":
+            return Evolution(with_meta(plan.arrow_schema()), replaced=True)
+        source_type = next((c.source_type for c in plan.columns if c.lake_name == exc.column), "?")
+        raise SchemaDriftError(name, exc.column, exc.old, f"{exc.new} (source type {source_type})") from None
 
 
 def _partitions(ctx: LoadContext, plan: TablePlan) -> int:

@@ -10,16 +10,18 @@ use full mode).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakeforge.config.models import parse_lookback
 from lakeforge.errors import ConfigError
 from lakeforge.lake.checkpoint import Checkpoint, encode_value
-from lakeforge.lake.schema import evolve
-from lakeforge.load.batches import counted, stamp_and_cast, with_meta
+from lakeforge.load.batches import META_COLUMNS
 from lakeforge.load.context import LoadContext
-from lakeforge.load.full import _partitions
+from lakeforge.load.full import _partitions, plan_evolution, stream
 from lakeforge.sources.base import ColumnPlan, Source, TablePlan
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def merge_keys(plan: TablePlan) -> list[str]:
@@ -43,7 +45,7 @@ def cursor_columns(plan: TablePlan) -> list[ColumnPlan]:
 
 
 def load_incremental(ctx: LoadContext, source: Source, plan: TablePlan, name: str) -> Checkpoint | None:
-    """Load the new window; returns the committed checkpoint, or None when nothing was new."""
+    """Load the new window; returns the committed checkpoint, or None when nothing changed (no commit)."""
     keys = merge_keys(plan)
     cursor = cursor_columns(plan)
     previous = ctx.lake.checkpoint(name)
@@ -59,14 +61,16 @@ def load_incremental(ctx: LoadContext, source: Source, plan: TablePlan, name: st
         source=source.name,
         source_table=plan.ref.qualified,
     )
-    where = _window(source, plan, cursor, lower, upper)
     lake_schema = ctx.lake.schema(name)
-    evolution = evolve(name, lake_schema, with_meta(plan.arrow_schema()))
+    evolution = plan_evolution(name, lake_schema, plan)
+    if evolution.replaced:
+        lower = None  # schema_change: replace reloads the whole table
+    where = _window(source, plan, cursor, lower, upper)
     if lower is None or lake_schema is None:
         batches = source.read(plan, where=where, batch_size=ctx.run.batch_size, partitions=_partitions(ctx, plan))
         ctx.lake.write(
             name,
-            counted(stamp_and_cast(batches, evolution.schema, ctx.stamp), ctx.on_rows),
+            stream(ctx, name, batches, evolution.schema),
             schema=evolution.schema,
             mode="overwrite",
             checkpoint=checkpoint,
@@ -76,14 +80,33 @@ def load_incremental(ctx: LoadContext, source: Source, plan: TablePlan, name: st
     if evolution.widened:
         _rewrite_widened(ctx, name, evolution.schema, previous)
     batches = source.read(plan, where=where, batch_size=ctx.run.batch_size)
-    ctx.lake.merge(
+    metrics = ctx.lake.merge(
         name,
-        counted(stamp_and_cast(batches, evolution.schema, ctx.stamp), ctx.on_rows),
+        stream(ctx, name, batches, evolution.schema),
         schema=evolution.schema,
         keys=keys,
         checkpoint=checkpoint,
+        compare=None if evolution.added else _compared(evolution.schema),
     )
-    return checkpoint
+    changed = sum(
+        int(metrics.get(k) or 0)
+        for k in ("num_target_rows_inserted", "num_target_rows_updated", "num_target_rows_deleted")
+    )
+    return checkpoint if changed or evolution.widened else None
+
+
+def _compared(schema: pa.Schema) -> list[str] | None:
+    """Columns whose change makes a re-read row rewrite its match (None: always rewrite).
+
+    Metadata columns are left out, so re-reading unchanged rows (lookback) commits nothing. Nested
+    columns cannot be compared by the MERGE engine; with one, every matched row is rewritten.
+    """
+    import pyarrow as pa
+
+    fields = [f for f in schema if f.name not in META_COLUMNS]
+    if any(pa.types.is_nested(f.type) for f in fields):
+        return None
+    return [f.name for f in fields]
 
 
 def _usable_lower(previous: Checkpoint | None, cursor: list[ColumnPlan]) -> list[Any] | None:
@@ -98,9 +121,7 @@ def _upper_bound(source: Source, plan: TablePlan, cursor: list[ColumnPlan]) -> l
     cols = ", ".join(source.cursor_expr(c) for c in cursor)
     not_null = " AND ".join(f"{source.cursor_expr(c)} IS NOT NULL" for c in cursor)
     order = ", ".join(f"{source.cursor_expr(c)} DESC" for c in cursor)
-    rows = source.query(
-        f"SELECT {cols} FROM {source.table_sql(plan.ref)} WHERE {not_null} ORDER BY {order} LIMIT 1"
-    )
+    rows = source.query(f"SELECT {cols} FROM {source.table_sql(plan.ref)} WHERE {not_null} ORDER BY {order} LIMIT 1")
     return list(rows[0]) if rows else None
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from lakeforge.config.models import TableConfig
 from lakeforge.errors import LakeforgeError
 from lakeforge.lake.naming import bronze_table_name
+from lakeforge.load import killpoint
 from lakeforge.load.context import LoadContext
 from lakeforge.sources.base import Source, TableRef
 
@@ -50,6 +51,8 @@ def load_table(ctx: LoadContext, source: Source, ref: TableRef, options: TableCo
         rows = 0
         try:
             committed = _load_once(LoadContext(ctx.lake, ctx.run, ctx.stamp, on_rows), source, ref, options, mode, name)
+            if committed:
+                killpoint.kill_at("committed", name)
             status = "success" if committed else "unchanged"
             version = ctx.lake.table(name).version() if committed else None
             return TableResult(source.name, ref.qualified, name, mode, status, rows,

@@ -143,12 +143,8 @@ class Source(ABC):
 
         schema = plan.arrow_schema()
         queries = self._partition_queries(plan, where, partitions)
-        if len(queries) == 1:
-            for batch in self.stream(queries[0], batch_size):
-                yield conform(batch, schema)
-            return
-        for batch in read_partitioned(self, queries, batch_size):
-            yield conform(batch, schema)
+        # always in reader threads, even for one query: fetching overlaps the consumer's work (the writer)
+        yield from read_partitioned(self, queries, batch_size, lambda batch: conform(batch, schema))
 
     def _partition_queries(self, plan: TablePlan, where: str | None, partitions: int) -> list[str]:
         """Split on a single integer primary key into ``partitions`` ranges; else one query."""

@@ -1,14 +1,16 @@
-"""Read several range queries of one table at once, with bounded memory.
+"""Read range queries of one table in background threads, with bounded memory.
 
-Each query runs in its own thread (the drivers release the GIL while fetching); batches meet in a
-queue of a few slots, so a slow writer holds the readers back instead of letting memory grow.
+Each query runs in its own thread (the drivers release the GIL while fetching), also when there is only
+one: the fetch then overlaps the Delta writer's encoding instead of alternating with it. ``transform``
+(the cast to the lake schema) runs in the reader threads too. Batches meet in a queue of a few slots, so a
+slow writer holds the readers back instead of letting memory grow.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,13 +21,19 @@ if TYPE_CHECKING:
 _DONE = object()
 
 
-def read_partitioned(source: Source, queries: list[str], batch_size: int) -> Iterator[pa.RecordBatch]:
+def read_partitioned(
+    source: Source,
+    queries: list[str],
+    batch_size: int,
+    transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
+) -> Iterator[pa.RecordBatch]:
     slots: queue.Queue[object] = queue.Queue(maxsize=2 * len(queries))
     stop = threading.Event()
 
     def work(sql: str) -> None:
         try:
-            for batch in source.stream(sql, batch_size):
+            for raw in source.stream(sql, batch_size):
+                batch = transform(raw) if transform is not None else raw
                 while not stop.is_set():
                     try:
                         slots.put(batch, timeout=0.2)

@@ -47,7 +47,8 @@ class MySQLSource(Source):
 
     @property
     def dsn(self) -> str:
-        return self.config.dsn("mysql")
+        # prefer_socket=false: read from the configured host:port, not a local socket the driver discovers
+        return self.config.dsn("mysql") + "?prefer_socket=false"
 
     def _connect(self) -> pymysql.connections.Connection[Any]:
         import pymysql
@@ -92,7 +93,8 @@ class MySQLSource(Source):
             if isinstance(exc, pymysql.OperationalError) and ("connect" in doing or code in (2003, 2005, 1045)):
                 raise SourceUnreachable(self.name, f"{doing} ({at}): {text}", transient=not terminal) from None
             transient = code in (2006, 2013) or any(
-                t in text.lower() for t in ("connection reset", "broken pipe", "lost connection", "gone away")
+                t in text.lower() for t in ("connection reset", "broken pipe", "lost connection", "gone away",
+                                        "io error", "bytes remaining on stream", "unexpected eof")
             )
             raise SourceError(self.name, f"{doing}: {text}", transient=transient) from None
 

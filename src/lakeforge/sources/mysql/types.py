@@ -1,7 +1,8 @@
 """MySQL/MariaDB column types -> lake (Arrow/Delta) types. Every choice is listed in docs/type-mapping.md.
 
 connectorx is fast but not exact for every type: it panics on zero dates and on TIME values outside
-00:00-23:59, reads every DECIMAL as decimal(38,10) (dropping digits past the 10th decimal), and returns
+00:00-23:59, reads every DECIMAL as decimal(38,10) (dropping digits past the 10th decimal, panicking past 18
+integer digits), and returns
 TIMESTAMP in the session time zone. The SELECT expressions below shape each column so that what the driver
 returns is exact, and the Arrow types are what the lake keeps.
 """
@@ -45,7 +46,9 @@ def map_type(data_type: str, column_type: str) -> MyType:
         p = precision or 10
         if p > 38:
             return MyType("CAST({col} AS CHAR)", pa.string(), "number")
-        if scale <= 10 and p - scale <= 28:
+        if scale <= 10 and p - scale <= 18:
+            # connectorx rescales to scale 10 in rust_decimal (96-bit, 28 digits): only 18 integer digits fit;
+            # past that it panics (measured: decimal(19,0) fails, decimal(28,10) works)
             return MyType("{col}", pa.decimal128(p, scale), "number")
         return MyType("CAST({col} AS CHAR)", pa.decimal128(p, scale), "number")
     if data_type == "float":

@@ -13,7 +13,7 @@ from lakeforge.config.models import TableConfig
 from lakeforge.errors import SourceError, SourceUnreachable, TableNotFound
 from lakeforge.lake.naming import lake_column_names
 from lakeforge.sources.base import ColumnPlan, CursorValue, Source, TablePlan, TableRef
-from lakeforge.sources.postgres.types import map_type
+from lakeforge.sources.postgres.types import map_type, render
 
 if TYPE_CHECKING:
     import psycopg
@@ -23,7 +23,7 @@ _COLUMNS_SQL = """
 SELECT a.attname,
        format_type(coalesce(nullif(t.typbasetype, 0), a.atttypid),
                    CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END),
-       bt.typname, bt.typtype, et.typname
+       bt.typname, bt.typtype, et.typname, a.attndims
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -120,9 +120,9 @@ class PostgresSource(Source):
             raise TableNotFound(self.name, f"table {ref.qualified} does not exist or has no readable columns")
         names = lake_column_names([r[0] for r in rows], table=ref.qualified)
         columns = []
-        for (name, formatted, typname, typtype, element), lake_name in zip(rows, names, strict=True):
-            planned = map_type(typname, formatted, typtype, element)
-            select = planned.select.format(col=self.quote(name))
+        for (name, formatted, typname, typtype, element, ndims), lake_name in zip(rows, names, strict=True):
+            planned = map_type(typname, formatted, typtype, element, ndims)
+            select = render(planned.select, self.quote(name), name)
             columns.append(ColumnPlan(name, lake_name, formatted, select, planned.arrow, planned.kind))
         pk = [r[0] for r in self.query(_PK_SQL, (ref.schema, ref.name))]
         est = self.query(

@@ -1,0 +1,163 @@
+"""The contenders: each loads one source table into ``out`` (or only fetches it), in its own process.
+
+Each ``run_*`` function is what a user of that tool would write. It is called by :mod:`bench.worker` in a
+fresh interpreter, so imports, start-up and the whole process tree's memory count. Every function returns
+what it wrote where; :mod:`bench.verify` reads the output back and checks it against the source.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.data import MY_URL, PG_URL
+
+BATCH = 100_000
+CONTENDERS = ("raw", "lakeforge", "dlt", "pandas")
+
+
+@dataclass(frozen=True)
+class Job:
+    contender: str
+    source: str
+    """postgres or mysql"""
+    table: str
+    out: str
+    """Output folder (empty before the run)."""
+    batch: int = BATCH
+
+    @property
+    def url(self) -> str:
+        return PG_URL if self.source == "postgres" else MY_URL
+
+
+def run(job: Job) -> dict[str, Any]:
+    return {"raw": run_raw, "dlt": run_dlt, "pandas": run_pandas}[job.contender](job)
+
+
+# -- 3. the raw driver: fetch into Arrow, write nothing ---------------------------------------------------
+def run_raw(job: Job) -> dict[str, Any]:
+    """ADBC (PostgreSQL) or connectorx (MariaDB) streaming ``SELECT *`` into Arrow batches, discarded."""
+    import pyarrow.compute as pc
+
+    rows, total, nbytes = 0, None, 0
+    for batch in _raw_batches(job):
+        rows += batch.num_rows
+        nbytes += batch.nbytes
+        part = pc.sum(batch.column("amount")).as_py()
+        if part is not None:
+            total = part if total is None else total + part
+    return {"rows": rows, "amount_sum": f"{total:.2f}" if total is not None else "0.00", "arrow_bytes": nbytes}
+
+
+def _raw_batches(job: Job) -> Any:
+    sql = f"SELECT * FROM {job.table}"
+    if job.source == "postgres":
+        import adbc_driver_postgresql.dbapi as adbc
+
+        with adbc.connect(job.url) as conn, conn.cursor() as cur:
+            cur.execute(sql)
+            reader = cur.fetch_record_batch()
+            for batch in reader:
+                yield _decimal_amount(batch)
+    else:
+        import connectorx as cx
+
+        reader = cx.read_sql(job.url, sql, return_type="arrow_stream", batch_size=job.batch)
+        yield from reader
+
+
+def _decimal_amount(batch: Any) -> Any:
+    """ADBC returns numeric as an opaque extension over text: cast amount so it can be summed."""
+    import pyarrow as pa
+
+    i = batch.schema.get_field_index("amount")
+    col = batch.column(i)
+    if isinstance(col, pa.ExtensionArray):
+        col = col.storage
+    return batch.set_column(i, "amount", col.cast(pa.decimal128(12, 2)))
+
+
+# -- 4. lakeforge run, full mode --------------------------------------------------------------------------
+def project_yaml(job: Job, *, mode: str = "full", partitions: int | None = None) -> str:
+    kind = "postgres" if job.source == "postgres" else "mysql"
+    cursor = "\n        cursor: [updated_at]" if mode == "incremental" else ""
+    run_opts = f"\nrun:\n  batch_size: {job.batch}\n" + (f"  partitions: {partitions}\n" if partitions else "")
+    return (
+        f"sources:\n  src:\n    type: {kind}\n    url: {job.url}\n    include: [{job.table}]\n"
+        f"    tables:\n      {job.table}:\n        mode: {mode}{cursor}\n"
+        f"lake:\n  path: ./lakehouse\n{run_opts}"
+    )
+
+
+def lakeforge_command(job: Job, *, mode: str = "full") -> list[str]:
+    """``lakeforge run`` on a one-table project, exactly as a user runs it (the CLI, JSON output)."""
+    project = Path(job.out)
+    project.mkdir(parents=True, exist_ok=True)
+    if not (project / "lakeforge.yml").exists():
+        (project / "lakeforge.yml").write_text(project_yaml(job, mode=mode), encoding="utf-8")
+    exe = Path(sys.executable).with_name("lakeforge")
+    return [str(exe), "run", "--project", str(project), "--output", "json"]
+
+
+def lakeforge_table(job: Job) -> str:
+    return str(Path(job.out) / "lakehouse" / "bronze" / f"src_{job.table}")
+
+
+def command(job: Job) -> list[str]:
+    """The command line that runs ``job`` in a fresh process."""
+    import json
+
+    if job.contender == "lakeforge":
+        return lakeforge_command(job)
+    spec = json.dumps({k: getattr(job, k) for k in ("contender", "source", "table", "out", "batch")})
+    return [sys.executable, "-m", "bench.worker", spec]
+
+
+# -- 2. dlt: sql_database source, fastest backend, filesystem destination as Delta ------------------------
+def run_dlt(job: Job) -> dict[str, Any]:
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    os.environ["DLT_DATA_DIR"] = str(Path(job.out) / "dlt_data")
+    import dlt
+    from dlt.sources.sql_database import sql_table
+
+    cx_url = job.url
+    sa_url = job.url.replace("postgresql://", "postgresql+psycopg://").replace("mysql://", "mysql+pymysql://")
+    resource = sql_table(
+        credentials=sa_url,
+        table=job.table,
+        chunk_size=job.batch,
+        reflection_level="full_with_precision",
+        backend="connectorx",
+        backend_kwargs={"conn": cx_url, "return_type": "arrow_stream", "batch_size": job.batch},
+    )
+    lake = Path(job.out) / "lake"
+    pipeline = dlt.pipeline(
+        pipeline_name=f"bench_{job.source}",
+        destination=dlt.destinations.filesystem(bucket_url=lake.as_uri()),
+        dataset_name="bronze",
+        pipelines_dir=str(Path(job.out) / "dlt_pipelines"),
+    )
+    info = pipeline.run(resource, table_format="delta", write_disposition="replace")
+    info.raise_on_failed_jobs()
+    return {"delta": str(lake / "bronze" / job.table)}
+
+
+# -- 1. the classic script: pandas.read_sql over SQLAlchemy, then to_parquet ------------------------------
+def run_pandas(job: Job) -> dict[str, Any]:
+    """``read_sql`` in chunks (server-side cursor) and ``to_parquet`` per chunk: the memory-safe form."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    sa_url = job.url.replace("postgresql://", "postgresql+psycopg://").replace("mysql://", "mysql+pymysql://")
+    engine = sa.create_engine(sa_url)
+    folder = Path(job.out) / "parquet"
+    folder.mkdir(parents=True, exist_ok=True)
+    with engine.connect().execution_options(stream_results=True) as conn:
+        for i, chunk in enumerate(pd.read_sql(sa.text(f"SELECT * FROM {job.table}"), conn, chunksize=job.batch)):
+            chunk.to_parquet(folder / f"part-{i:05d}.parquet", index=False)
+    engine.dispose()
+    return {"parquet": str(folder)}

@@ -1,0 +1,5 @@
+"""``python -m lakeforge``: the CLI."""
+
+from lakeforge.cli.main import main
+
+main()

@@ -1,0 +1,219 @@
+"""CDC mode: one log stream per source (one PostgreSQL slot, one binlog connection) for all its cdc tables.
+
+Exactly once across several Delta tables, without a multi-table commit:
+
+1. every lake table (current state and change log) commits its own log position with its data;
+2. on restart each lake table skips the changes at or before its own position (a replayed batch is a no-op);
+3. the log (slot / GTID) is acknowledged only up to the smallest position every table has committed, so
+   nothing a table still needs is released by the server;
+4. micro-batches end on source transaction boundaries, so a transaction touching several tables lands in
+   each of them whole.
+
+A table with no position yet (first run, or a table newly set to cdc) is loaded from a snapshot consistent
+with a log position (PostgreSQL: exported snapshot of a temporary slot; MariaDB: consistent-snapshot
+transaction and its binlog position as a GTID). When the log no longer holds what a table needs (lost slot,
+purged binlog), the run fails naming the tables, and ``resnapshot=True`` reloads only those.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from lakeforge.errors import ConfigError, SourceError
+from lakeforge.lake.checkpoint import Checkpoint
+from lakeforge.load.cdc_apply import Event, apply_batch, changes_name, checkpoint_for, merge_columns, state_schema
+from lakeforge.load.context import LoadContext
+from lakeforge.load.table import TableResult
+from lakeforge.sources.base import Source, TablePlan, TableRef
+from lakeforge.sources.cdc import CdcReader, Position, Txn
+
+READERS = {
+    "postgres": "lakeforge.sources.postgres.cdc:PostgresCdc",
+    "mysql": "lakeforge.sources.mysql.cdc:MySQLCdc",
+}
+
+
+class CdcLost(SourceError):
+    """The log no longer holds changes some tables need: they must be re-snapshotted."""
+
+
+@dataclass
+class CdcTable:
+    ref: TableRef
+    name: str
+    """Current-state lake table ``bronze.<name>``; the change log is ``bronze.<name>_changes``."""
+    plan: TablePlan
+    state_at: int = -1
+    log_at: int = -1
+    texts: dict[int, str] = field(default_factory=dict)
+    """Position text (GTID set, LSN) by value, to resume the log from."""
+    events: list[Event] = field(default_factory=list)
+    rows: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+
+def create_reader(source: Source, plans: list[TablePlan]) -> CdcReader:
+    if not source.SUPPORTS_CDC or source.type_name not in READERS:
+        raise ConfigError(f"source '{source.name}' ({source.type_name}) does not support mode: cdc")
+    module, _, cls = READERS[source.type_name].partition(":")
+    reader: CdcReader = getattr(importlib.import_module(module), cls)(source, plans)
+    return reader
+
+
+def _position(cp: Checkpoint | None, texts: dict[int, str]) -> int | None:
+    if cp is None or cp.mode != "cdc" or "value" not in cp.position:
+        return None
+    texts[int(cp.position["value"])] = str(cp.position.get("text", ""))
+    return int(cp.position["value"])
+
+
+def load_cdc_source(
+    ctx: LoadContext,
+    source: Source,
+    items: list[tuple[TableRef, Any, str]],
+    *,
+    follow: bool = False,
+    stop: threading.Event | None = None,
+    resnapshot: bool = False,
+    idle_seconds: float = 1.0,
+) -> list[TableResult]:
+    """Snapshot what needs it, then apply the log until caught up (or, with ``follow``, until ``stop``)."""
+    plans = [source.describe(ref, options) for ref, options, _ in items]
+    for plan in plans:
+        merge_columns(plan)
+    reader = create_reader(source, plans)
+    tables = {ref: CdcTable(ref, name, plan) for (ref, _, name), plan in zip(items, plans, strict=True)}
+    try:
+        problems = reader.check()
+        if problems:
+            raise SourceError(source.name, "not ready for CDC:\n  - " + "\n  - ".join(str(p) for p in problems))
+        oldest = reader.prepare()
+        _snapshot_missing(ctx, reader, tables, oldest, resnapshot)
+        _stream(ctx, reader, tables, follow=follow, stop=stop or threading.Event(), idle_seconds=idle_seconds)
+    finally:
+        reader.close()
+    results = []
+    for t in tables.values():
+        version = ctx.lake.table(t.name).version() if ctx.lake.exists(t.name) else None
+        results.append(TableResult(source.name, t.ref.qualified, t.name, "cdc", "success" if t.rows else "unchanged",
+                                   t.rows, time.perf_counter() - t.started, version))
+    return results
+
+
+def _snapshot_missing(ctx: LoadContext, reader: CdcReader, tables: dict[TableRef, CdcTable],
+                      oldest: Position | None, resnapshot: bool) -> None:
+    need, lost = [], []
+    for t in tables.values():
+        state = _position(ctx.lake.checkpoint(t.name), t.texts)
+        log = _position(ctx.lake.checkpoint(changes_name(t.name)), t.texts)
+        t.state_at = -1 if state is None else state
+        t.log_at = -1 if log is None else log
+        if t.state_at < 0:
+            need.append(t)
+        elif oldest is None or oldest.value > min(t.state_at, t.log_at):
+            lost.append(t)
+    if lost and not resnapshot:
+        names = ", ".join(t.name for t in lost)
+        raise CdcLost(reader.source.name, f"the {reader.LOG_NAME} log no longer holds changes that {names} need "
+                      "(replication slot lost or binlog purged); re-snapshot only those tables with: "
+                      f"lakeforge cdc resnapshot {reader.source.name}")
+    need += lost
+    if not need:
+        return
+    with reader.snapshot([t.plan for t in need]) as snap:
+        for t in need:
+            _load_snapshot(ctx, reader, t, snap.position, snap.read(t.plan, ctx.run.batch_size))
+
+
+def _load_snapshot(ctx: LoadContext, reader: CdcReader, t: CdcTable, position: Position, batches: Any) -> None:
+    import pyarrow as pa
+
+    from lakeforge.lake.schema import evolve
+    from lakeforge.load.batches import stamp_and_cast, with_meta
+    from lakeforge.load.cdc_apply import cdc_fields
+
+    def with_cdc(batch: pa.RecordBatch) -> pa.RecordBatch:
+        n = batch.num_rows
+        extra = {"_lf_op": pa.array(["snapshot"] * n, pa.string()),
+                 "_lf_position": pa.array([position.text] * n, pa.string()),
+                 "_lf_position_value": pa.array([position.value] * n, pa.int64()),
+                 "_lf_deleted": pa.array([False] * n, pa.bool_())}
+        for key, array in extra.items():
+            batch = batch.append_column(key, array)
+        return batch
+
+    def counted() -> Any:
+        for batch in batches:
+            t.rows += batch.num_rows
+            ctx.on_rows(batch.num_rows)
+            yield with_cdc(batch)
+
+    schema = evolve(t.name, None, state_schema(t.plan)).schema
+    cp = checkpoint_for(ctx, t.name, t.plan, position, None)
+    ctx.lake.write(t.name, stamp_and_cast(counted(), schema, ctx.stamp), schema=schema, mode="overwrite",
+                   checkpoint=cp, schema_mode="overwrite")
+    log = changes_name(t.name)
+    log_schema = evolve(log, ctx.lake.schema(log), with_meta(pa.schema([*t.plan.arrow_schema(), *cdc_fields()])))
+    ctx.lake.write(log, iter(()), schema=log_schema.schema, mode="append",
+                   checkpoint=checkpoint_for(ctx, log, t.plan, position, None))
+    t.state_at = t.log_at = position.value
+    t.texts[position.value] = position.text
+
+
+def _stream(ctx: LoadContext, reader: CdcReader, tables: dict[TableRef, CdcTable], *, follow: bool,
+            stop: threading.Event, idle_seconds: float) -> None:
+    start = min(min(t.state_at, t.log_at) for t in tables.values())
+    texts = {v: text for t in tables.values() for v, text in t.texts.items()}
+    pending = 0
+    first_at: float | None = None
+    last: Txn | None = None
+    seq = 0
+    for txn in reader.changes(Position(start, texts.get(start, "")), idle_seconds):
+        if txn is not None:
+            seq = _buffer(reader, tables, txn, seq)
+            last = txn
+            pending += len(txn.changes)
+            first_at = first_at if first_at is not None else time.monotonic()
+        due = first_at is not None and (pending >= ctx.run.cdc_commit_changes
+                                        or time.monotonic() - first_at >= ctx.run.cdc_commit_seconds)
+        finished = stop.is_set() or (txn is None and not follow)
+        if last is not None and (due or finished):
+            _flush(ctx, reader, tables, last)
+            pending, first_at, last = 0, None, None
+        if finished:
+            return
+
+
+def _buffer(reader: CdcReader, tables: dict[TableRef, CdcTable], txn: Txn, seq: int) -> int:
+    for change in txn.changes:
+        t = tables.get(change.table)
+        if t is None or txn.position.value <= min(t.state_at, t.log_at):
+            continue
+        if change.row is not None and not set(change.row) <= {c.name for c in t.plan.columns}:
+            t.plan = reader.replan(t.ref, list(change.row))
+        seq += 1
+        t.events.append(Event(change, txn.position, txn.commit_time, seq))
+    return seq
+
+
+def _flush(ctx: LoadContext, reader: CdcReader, tables: dict[TableRef, CdcTable], last: Txn) -> None:
+    for t in tables.values():
+        if last.position.value <= min(t.state_at, t.log_at):
+            continue
+        applied = apply_batch(ctx, reader, t.plan, t.name, t.events, t.log_at, t.state_at, last.position,
+                              last.commit_time)
+        t.rows += applied
+        ctx.on_rows(applied)
+        t.events = []
+        t.state_at = t.log_at = last.position.value
+    reader.ack(Position(min(min(t.state_at, t.log_at) for t in tables.values()), last.position.text))
+
+
+def load_cdc(ctx: LoadContext, source: Source, plan: TablePlan, name: str) -> bool:
+    """One table on its own (``load_table``); ``Project.run`` streams all cdc tables of a source together."""
+    results = load_cdc_source(ctx, source, [(plan.ref, plan.options, name)])
+    return results[0].rows > 0

@@ -1,0 +1,234 @@
+"""Apply one micro-batch of log changes to one table: append them to its change log, MERGE the last state of
+each key into its current-state table. Each commit carries the batch's log position (see load/cdc.py).
+
+Change-log table ``bronze.<name>_changes``: every insert, update, delete and truncate, with ``_lf_op``,
+``_lf_position`` (as the database writes it), ``_lf_position_value`` and ``_lf_seq`` (log order) and
+``_lf_commit_ts`` (source commit time). Current-state table ``bronze.<name>``: one row per key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lakeforge.errors import ConfigError
+from lakeforge.lake.checkpoint import Checkpoint
+from lakeforge.lake.schema import evolve
+from lakeforge.load.batches import META_COLUMNS, stamp_and_cast, with_meta
+from lakeforge.sources.base import TablePlan
+from lakeforge.sources.cdc import CdcReader, Change, Position
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lakeforge.load.context import LoadContext
+
+OP, POSITION, POSITION_VALUE, SEQ, COMMIT_TS, DELETED = (
+    "_lf_op", "_lf_position", "_lf_position_value", "_lf_seq", "_lf_commit_ts", "_lf_deleted")
+
+
+@dataclass
+class Event:
+    change: Change
+    position: Position
+    commit_time: dt.datetime | None
+    seq: int
+
+
+def changes_name(name: str) -> str:
+    return f"{name}_changes"
+
+
+def merge_columns(plan: TablePlan) -> list[str]:
+    keys = plan.options.merge_key or plan.options.primary_key or plan.primary_key
+    if not keys:
+        raise ConfigError(f"source '{plan.source}': table {plan.ref.qualified} has no primary key; cdc mode needs "
+                          f"one: set tables.{plan.ref.name}.merge_key in lakeforge.yml")
+    return [plan.column(k).name for k in keys]
+
+
+def cdc_fields() -> list[pa.Field]:
+    import pyarrow as pa
+
+    return [pa.field(OP, pa.string()), pa.field(POSITION, pa.string()), pa.field(POSITION_VALUE, pa.int64()),
+            pa.field(SEQ, pa.int64()), pa.field(COMMIT_TS, pa.timestamp("us", tz="UTC"))]
+
+
+def state_schema(plan: TablePlan) -> pa.Schema:
+    import pyarrow as pa
+
+    return with_meta(pa.schema([*plan.arrow_schema(), *cdc_fields(), pa.field(DELETED, pa.bool_())]))
+
+
+def checkpoint_for(ctx: LoadContext, name: str, plan: TablePlan, position: Position,
+                   commit_time: dt.datetime | None) -> Checkpoint:
+    extra = {"commit_time": commit_time.isoformat() if commit_time else None}
+    return Checkpoint(ctx.stamp.run_id, "cdc", ctx.lake.next_sequence(name), position={**position.to_json(), **extra},
+                      source=plan.source, source_table=plan.ref.qualified)
+
+
+def apply_batch(ctx: LoadContext, reader: CdcReader, plan: TablePlan, name: str, events: list[Event],
+                log_after: int, state_after: int, position: Position, commit_time: dt.datetime | None) -> int:
+    """Commit ``events`` (log order) to the change log (those past ``log_after``) and to the state table
+    (those past ``state_after``); returns the number of changes applied to the state."""
+    import pyarrow.compute as pc
+
+    events = [e for e in events if e.position.value > state_after]
+    keys = merge_columns(plan)
+    table = _events_table(ctx, reader, plan, name, events, keys)
+    log_rows = table.filter(pc.greater(table[POSITION_VALUE], log_after)) if len(table) else table
+    log_name = changes_name(name)
+    log_schema = evolve(log_name, ctx.lake.schema(log_name), table.schema).schema
+    ctx.lake.write(log_name, stamp_and_cast(log_rows.to_batches(), log_schema, ctx.stamp), schema=log_schema,
+                   mode="append", checkpoint=checkpoint_for(ctx, log_name, plan, position, commit_time))
+    _apply_state(ctx, plan, name, table, keys, position, commit_time)
+    return len(events)
+
+
+def _events_table(ctx: LoadContext, reader: CdcReader, plan: TablePlan, name: str, events: list[Event],
+                  keys: list[str]) -> pa.Table:
+    """One row per event in log order; a key-changing UPDATE becomes a delete of the old key then an insert;
+    unchanged (TOAST) values are filled from the row's previous image (in this batch, else the lake)."""
+    import pyarrow as pa
+
+    rows: list[tuple[str, dict[str, Any], Event, frozenset[str], tuple[Any, ...]]] = []
+    for event in events:
+        ch = event.change
+        if ch.op == "truncate":
+            rows.append(("truncate", {}, event, frozenset(), ()))
+            continue
+        row = ch.row or {}
+        key = tuple(row.get(k) for k in keys)
+        if ch.op == "update" and ch.old_key is not None:
+            old = tuple(ch.old_key.get(k) for k in keys)
+            if old != key and all(k in ch.old_key for k in keys):
+                rows.append(("delete", dict(ch.old_key), event, frozenset(), old))
+                rows.append(("insert", row, event, ch.unchanged, old))
+                continue
+        rows.append((ch.op, row, event, ch.unchanged, key))
+    schema = pa.schema([*plan.arrow_schema(), *cdc_fields()])
+    arrays = [reader.to_arrow([r[1].get(c.name) for r in rows], c) for c in plan.columns]
+    arrays += [
+        pa.array([r[0] for r in rows], pa.string()),
+        pa.array([r[2].position.text for r in rows], pa.string()),
+        pa.array([r[2].position.value for r in rows], pa.int64()),
+        pa.array([r[2].seq for r in rows], pa.int64()),
+        pa.array([r[2].commit_time for r in rows], pa.timestamp("us", tz="UTC")),
+    ]
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    if any(r[3] for r in rows):
+        table = _fill_unchanged(ctx, plan, name, table, rows, keys)
+    return table
+
+
+def _fill_unchanged(ctx: LoadContext, plan: TablePlan, name: str, table: pa.Table, rows: list[Any],
+                    keys: list[str]) -> pa.Table:
+    lake_keys = [plan.column(k).lake_name for k in keys]
+    columns = {c.lake_name: table[c.lake_name].to_pylist() for c in plan.columns}
+    key_values = list(zip(*[columns[k] for k in lake_keys], strict=True))
+    latest: dict[tuple[Any, ...], int] = {}
+    lake_rows = _lake_rows(ctx, name, lake_keys, key_values)
+    for i, (op, _, _, unchanged, lookup) in enumerate(rows):
+        if op == "truncate":
+            latest.clear()
+            lake_rows.clear()
+            continue
+        if unchanged:
+            lookup_key = key_values[i] if op != "insert" or lookup == () else _typed_key(lookup, key_values, rows)
+            previous = latest.get(lookup_key)
+            for col in unchanged:
+                lake_col = plan.column(col).lake_name
+                if previous is not None:
+                    columns[lake_col][i] = columns[lake_col][previous]
+                elif lookup_key in lake_rows:
+                    columns[lake_col][i] = lake_rows[lookup_key].get(lake_col)
+        if op != "delete":  # a delete may carry only the key: keep pointing at the last full image
+            latest[key_values[i]] = i
+    import pyarrow as pa
+
+    arrays = [pa.array(columns[f.name], f.type) if f.name in columns else table[f.name] for f in table.schema]
+    return pa.Table.from_arrays(arrays, schema=table.schema)
+
+
+def _typed_key(raw: tuple[Any, ...], key_values: list[tuple[Any, ...]], rows: list[Any]) -> tuple[Any, ...]:
+    """The typed key of the row whose raw key is ``raw`` (the delete half of a key change)."""
+    for i, r in enumerate(rows):
+        if r[0] == "delete" and r[4] == raw:
+            return key_values[i]
+    return ()
+
+
+def _lake_rows(ctx: LoadContext, name: str, lake_keys: list[str],
+               wanted: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    if not wanted or not ctx.lake.exists(name):
+        return {}
+    dataset = ctx.lake.dataset(name)
+    first = sorted({w[0] for w in wanted if w[0] is not None}, key=str)
+    found = dataset.to_table(filter=pc.field(lake_keys[0]).isin(first) if first else ds.field(lake_keys[0]).is_null())
+    result = {}
+    for row in found.to_pylist():
+        result[tuple(row[k] for k in lake_keys)] = row
+    return result
+
+
+def _apply_state(ctx: LoadContext, plan: TablePlan, name: str, table: pa.Table, keys: list[str],
+                 position: Position, commit_time: dt.datetime | None) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lake_keys = [plan.column(k).lake_name for k in keys]
+    ops = table[OP].to_pylist()
+    truncated = max((i for i, op in enumerate(ops) if op == "truncate"), default=-1)
+    if truncated >= 0:
+        table = table.slice(truncated + 1)
+        ops = ops[truncated + 1 :]
+    key_cols = [table[k].to_pylist() for k in lake_keys]
+    last: dict[tuple[Any, ...], int] = {}
+    for i, key in enumerate(zip(*key_cols, strict=True)):
+        last[key] = i
+    indices = sorted(last.values())
+    final = table.take(pa.array(indices, pa.int64())) if indices else table.slice(0, 0)
+    final = final.append_column(DELETED, pc.equal(final[OP], "delete"))
+    evolution = evolve(name, ctx.lake.schema(name), state_schema(plan))
+    cp = checkpoint_for(ctx, name, plan, position, commit_time)
+    batches = list(stamp_and_cast(final.to_batches(), evolution.schema, ctx.stamp))
+    soft = plan.options.soft_delete
+    if not ctx.lake.exists(name):
+        kept = [b.filter(pc.invert(b.column(DELETED))) for b in batches]
+        ctx.lake.write(name, kept, schema=evolution.schema, mode="append", checkpoint=cp)
+        return
+    if truncated >= 0:
+        table_obj = ctx.lake.table(name)
+        if soft:
+            table_obj.update({DELETED: "true", OP: "'truncate'"})
+        else:
+            table_obj.delete()
+    if soft:
+        _soft_merge(ctx, name, batches, evolution.schema, lake_keys, cp)
+    else:
+        ctx.lake.merge(name, batches, schema=evolution.schema, keys=lake_keys, checkpoint=cp, delete_column=DELETED)
+
+
+def _soft_merge(ctx: LoadContext, name: str, batches: list[pa.RecordBatch], schema: pa.Schema, keys: list[str],
+                checkpoint: Checkpoint) -> None:
+    import pyarrow as pa
+
+    from lakeforge.lake.delta import _lake_error
+
+    reader = pa.RecordBatchReader.from_batches(schema, iter(batches))
+    predicate = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    every = {f.name: f"s.`{f.name}`" for f in schema}
+    flag = {c: f"s.`{c}`" for c in (DELETED, OP, POSITION, POSITION_VALUE, SEQ, COMMIT_TS, *META_COLUMNS)}
+    try:
+        (ctx.lake.table(name).merge(reader, predicate, source_alias="s", target_alias="t", merge_schema=True,
+                                    commit_properties=ctx.lake._commit(name, checkpoint))
+         .when_matched_update(flag, f"s.`{DELETED}`")
+         .when_matched_update(every, f"NOT s.`{DELETED}`")
+         .when_not_matched_insert(every)
+         .execute())
+    except Exception as exc:
+        raise _lake_error(name, "merge", exc) from exc

@@ -1,0 +1,55 @@
+"""Crash-test hook: ``LAKEFORGE_TEST_KILL_AT=<point>:<layer.table>`` makes this process SIGKILL itself there.
+
+Used only by ``tests/integration/test_crash.py`` to prove that a run killed at any point, then started again,
+ends with exactly the source's rows. Unset (always, outside that test) it costs one dict lookup per call.
+
+Points, in the order a table load passes them:
+
+``extract``
+    the first record batch has been read from the source; nothing has been handed to the Delta writer.
+``write``
+    the Delta writer has taken the first batch and asks for the next (a write or MERGE is in flight).
+``files``
+    Parquet files of the new version are on disk but the Delta commit has not been made (needs files to be
+    flushed during the stream: a small ``lake.target_file_size`` and enough rows; local lakes only).
+``committed``
+    the table's commit (data + checkpoint) has landed; the run history has not recorded it and the next
+    table has not started: a kill *between tables*.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+ENV = "LAKEFORGE_TEST_KILL_AT"
+T = TypeVar("T")
+
+
+def kill_at(point: str, table: str) -> None:
+    """SIGKILL this process if ``LAKEFORGE_TEST_KILL_AT`` names this point and table."""
+    if os.environ.get(ENV) == f"{point}:{table}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def watch(table: str, batches: Iterable[T], location: str) -> Iterator[T]:
+    """Pass ``batches`` through, calling the ``extract``, ``write`` and ``files`` points on the way."""
+    spec = os.environ.get(ENV, "")
+    if not spec.endswith(":" + table):
+        yield from batches
+        return
+    folder = Path(location)
+    before = _parquet_files(folder)
+    for i, batch in enumerate(batches):
+        kill_at("extract" if i == 0 else "write", table)
+        if _parquet_files(folder) - before:
+            kill_at("files", table)
+        yield batch
+    kill_at("write", table)  # a one-batch stream: the writer holds it and has asked for more
+
+
+def _parquet_files(folder: Path) -> set[str]:
+    return {str(p) for p in folder.rglob("*.parquet")} if folder.is_dir() else set()

@@ -1,0 +1,143 @@
+"""What a change-data-capture reader offers, whatever the database: one log stream per source, many tables.
+
+A reader turns the database log into :class:`Txn` objects (one per source transaction, in commit order),
+each carrying its log *position*: an integer that grows with the log (a PostgreSQL LSN, a MariaDB GTID
+sequence number in the strict domain). The loader commits each lake table's position with its data and
+acknowledges the log only up to the smallest position every table has committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from lakeforge.sources.base import ColumnPlan, TablePlan, TableRef
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lakeforge.sources.base import Source
+
+Op = Literal["insert", "update", "delete", "truncate"]
+
+
+@dataclass(frozen=True)
+class Position:
+    value: int
+    """Orders the log: larger is later."""
+    text: str
+    """As the database writes it (``0/16B3748``, ``0-1-42``)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"value": self.value, "text": self.text}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Position | None:
+        if not data or "value" not in data:
+            return None
+        return cls(int(data["value"]), str(data["text"]))
+
+
+@dataclass
+class Change:
+    table: TableRef
+    op: Op
+    row: dict[str, Any] | None = None
+    """New row image by source column name (insert/update), or the old image/key (delete)."""
+    old_key: dict[str, Any] | None = None
+    """Key before an UPDATE that changed it (PostgreSQL sends it only then)."""
+    unchanged: frozenset[str] = frozenset()
+    """Columns the log did not send (unchanged TOAST values): keep the lake's value."""
+
+
+@dataclass
+class Txn:
+    position: Position
+    commit_time: dt.datetime | None
+    changes: list[Change] = field(default_factory=list)
+
+
+@dataclass
+class Problem:
+    """A readiness problem, with the exact fix."""
+
+    what: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.what}; fix: {self.fix}"
+
+
+@dataclass
+class Snapshot:
+    """A consistent snapshot of some tables, taken exactly at ``position``."""
+
+    position: Position
+    read: Callable[[TablePlan, int], Iterator[pa.RecordBatch]]
+    """``read(plan, batch_size)`` streams one table's rows as of ``position`` (batches of its Arrow schema)."""
+
+
+class CdcReader(ABC):
+    """Reads one source's log for a set of tables."""
+
+    LOG_NAME: ClassVar[str]
+    """What the position is called in messages (LSN, GTID)."""
+
+    def __init__(self, source: Source, plans: list[TablePlan]) -> None:
+        self.source = source
+        self.plans = {p.ref: p for p in plans}
+
+    @abstractmethod
+    def check(self) -> list[Problem]:
+        """Everything that keeps the server from CDC, each with its fix (empty when ready)."""
+
+    @abstractmethod
+    def prepare(self) -> Position | None:
+        """Create what the log needs (publication, slot); return the oldest position the log still has for
+        lakeforge (None when it has none, e.g. a new or lost slot)."""
+
+    @abstractmethod
+    def snapshot(self, plans: list[TablePlan]) -> AbstractContextManager[Snapshot]:
+        """A snapshot consistent with a log position, for tables that need a first (or new) load."""
+
+    @abstractmethod
+    def changes(self, start: Position | None, idle_seconds: float) -> Iterator[Txn | None]:
+        """Transactions after ``start`` in commit order; yields None after ``idle_seconds`` without one."""
+
+    @abstractmethod
+    def ack(self, position: Position) -> None:
+        """Tell the server every change up to ``position`` is committed in the lake."""
+
+    @abstractmethod
+    def status(self) -> dict[str, Any]:
+        """Slot / binlog position, lag in bytes (and what else the server knows)."""
+
+    def close(self) -> None:
+        """Stop reading and close connections."""
+
+    def replan(self, ref: TableRef, columns: list[str]) -> TablePlan:
+        """The plan of ``ref`` after its columns changed in the log: the catalog's types, and string for a
+        column the catalog no longer has (dropped again since)."""
+        import pyarrow as pa
+
+        from lakeforge.lake.naming import lake_column_names
+
+        old = self.plans[ref]
+        current = self.source.describe(ref, old.options)
+        by_name = {c.name: c for c in [*old.columns, *current.columns]}
+        lake_names = lake_column_names(columns, table=ref.qualified)
+        planned = []
+        for name, lake in zip(columns, lake_names, strict=True):
+            known = by_name.get(name)
+            planned.append(known or ColumnPlan(name, lake, "unknown", name, pa.string(), "string"))
+        plan = TablePlan(old.source, ref, planned, current.primary_key or old.primary_key, 0, old.options)
+        self.plans[ref] = plan
+        return plan
+
+    @abstractmethod
+    def to_arrow(self, values: list[Any], column: ColumnPlan) -> pa.Array:
+        """Log values of one column (as this reader decodes them) as the column's Arrow type."""

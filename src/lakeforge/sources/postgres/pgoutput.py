@@ -1,0 +1,240 @@
+"""Decode PostgreSQL's built-in logical replication output (``pgoutput``, protocol version 1).
+
+Messages: Begin, Commit, Relation, Insert, Update, Delete, Truncate (Origin and Type are skipped). Column
+values arrive in PostgreSQL's text format, decoded by :func:`text_to_arrow` to the column's planned type.
+A value the server did not send (an unchanged TOAST value) is left out of the row and named in
+``unchanged``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import struct
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass
+class Relation:
+    oid: int
+    schema: str
+    name: str
+    replica_identity: str
+    columns: list[str]
+    key_flags: list[bool]
+
+
+@dataclass
+class Begin:
+    final_lsn: int
+    commit_time: dt.datetime
+    xid: int
+
+
+@dataclass
+class Commit:
+    commit_lsn: int
+    end_lsn: int
+    commit_time: dt.datetime
+
+
+@dataclass
+class Row:
+    kind: str
+    """insert, update, delete."""
+    relation: Relation
+    new: dict[str, Any] | None = None
+    old: dict[str, Any] | None = None
+    old_is_key: bool = False
+    unchanged: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass
+class Truncate:
+    relations: list[Relation]
+
+
+class Decoder:
+    """Keeps the relation cache a pgoutput stream needs (it sends each relation before first use)."""
+
+    def __init__(self) -> None:
+        self.relations: dict[int, Relation] = {}
+        self._buf = b""
+        self._at = 0
+
+    def decode(self, payload: bytes) -> Begin | Commit | Relation | Row | Truncate | None:
+        self._buf, self._at = payload, 1
+        kind = payload[:1]
+        if kind == b"B":
+            return Begin(self._i64(), _pg_time(self._i64()), self._i32())
+        if kind == b"C":
+            self._at += 1
+            return Commit(self._i64(), self._i64(), _pg_time(self._i64()))
+        if kind == b"R":
+            return self._relation()
+        if kind == b"I":
+            rel = self.relations[self._i32()]
+            self._at += 1  # 'N'
+            new, unchanged = self._tuple(rel)
+            return Row("insert", rel, new=new, unchanged=unchanged)
+        if kind == b"U":
+            rel = self.relations[self._i32()]
+            old, old_is_key = None, False
+            marker = self._buf[self._at : self._at + 1]
+            if marker in (b"K", b"O"):
+                self._at += 1
+                old, _ = self._tuple(rel)
+                old_is_key = marker == b"K"
+            self._at += 1  # 'N'
+            new, unchanged = self._tuple(rel)
+            return Row("update", rel, new=new, old=old, old_is_key=old_is_key, unchanged=unchanged)
+        if kind == b"D":
+            rel = self.relations[self._i32()]
+            marker = self._buf[self._at : self._at + 1]
+            self._at += 1
+            old, _ = self._tuple(rel)
+            return Row("delete", rel, old=old, old_is_key=marker == b"K")
+        if kind == b"T":
+            count = self._i32()
+            self._at += 1  # options
+            return Truncate([self.relations[self._i32()] for _ in range(count)])
+        return None  # Origin, Type, Message: nothing to apply
+
+    def _relation(self) -> Relation:
+        oid = self._i32()
+        schema, name = self._str(), self._str()
+        identity = chr(self._buf[self._at])
+        self._at += 1
+        count = struct.unpack_from("!h", self._buf, self._at)[0]
+        self._at += 2
+        columns, keys = [], []
+        for _ in range(count):
+            flags = self._buf[self._at]
+            self._at += 1
+            columns.append(self._str())
+            keys.append(bool(flags & 1))
+            self._at += 8  # type oid, typmod
+        rel = Relation(oid, schema, name, identity, columns, keys)
+        self.relations[oid] = rel
+        return rel
+
+    def _tuple(self, rel: Relation) -> tuple[dict[str, Any], frozenset[str]]:
+        count = struct.unpack_from("!h", self._buf, self._at)[0]
+        self._at += 2
+        values: dict[str, Any] = {}
+        unchanged = []
+        for i in range(count):
+            kind = self._buf[self._at : self._at + 1]
+            self._at += 1
+            name = rel.columns[i]
+            if kind == b"n":
+                values[name] = None
+            elif kind == b"u":
+                unchanged.append(name)
+            else:
+                size = self._i32()
+                raw = self._buf[self._at : self._at + size]
+                self._at += size
+                values[name] = raw.decode("utf-8") if kind == b"t" else raw
+        return values, frozenset(unchanged)
+
+    def _i32(self) -> int:
+        value = struct.unpack_from("!i", self._buf, self._at)[0]
+        self._at += 4
+        return int(value)
+
+    def _i64(self) -> int:
+        value = struct.unpack_from("!q", self._buf, self._at)[0]
+        self._at += 8
+        return int(value)
+
+    def _str(self) -> str:
+        end = self._buf.index(b"\x00", self._at)
+        text = self._buf[self._at : end].decode("utf-8")
+        self._at = end + 1
+        return text
+
+
+def _pg_time(micros: int) -> dt.datetime:
+    return PG_EPOCH + dt.timedelta(microseconds=micros)
+
+
+def lsn_text(lsn: int) -> str:
+    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
+
+
+def lsn_value(text: str) -> int:
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+# -- text values -> Arrow --------------------------------------------------------------------------------
+
+
+def text_to_arrow(values: list[Any], target: pa.DataType) -> pa.Array:
+    """PostgreSQL text-format values (with the walsender's DateStyle ISO, TimeZone UTC, IntervalStyle
+    iso_8601) as ``target``; the same values a snapshot read returns."""
+    import pyarrow as pa
+
+    parse = _parser(target)
+    return pa.array([None if v is None else parse(v) for v in values], type=target)
+
+
+def _parser(target: pa.DataType) -> Any:
+    import pyarrow as pa
+
+    if pa.types.is_integer(target):
+        return int
+    if pa.types.is_floating(target):
+        return float
+    if pa.types.is_boolean(target):
+        return lambda v: v == "t"
+    if pa.types.is_decimal(target):
+        return decimal.Decimal
+    if pa.types.is_date(target):
+        return dt.date.fromisoformat
+    if pa.types.is_timestamp(target):
+        return _timestamp
+    if pa.types.is_binary(target) or pa.types.is_large_binary(target):
+        return lambda v: bytes.fromhex(v[2:]) if v.startswith("\\x") else v.encode()
+    if pa.types.is_list(target):
+        element = _parser(target.value_type)
+        return lambda v: [None if e is None else element(e) for e in parse_array(v)]
+    return str
+
+
+def _timestamp(text: str) -> dt.datetime:
+    if text[-3:-2] in ("+", "-") and text[-3] != ":":
+        text += ":00"  # "+00" -> "+00:00"
+    return dt.datetime.fromisoformat(text)
+
+
+def parse_array(text: str) -> list[str | None]:
+    """A one-dimensional PostgreSQL array literal, ``{a,"b c",NULL}``."""
+    inner = text[text.index("{") + 1 : text.rindex("}")]
+    items: list[str | None] = []
+    i, n = 0, len(inner)
+    while i < n:
+        if inner[i] == '"':
+            i += 1
+            chars = []
+            while inner[i] != '"':
+                if inner[i] == "\\":
+                    i += 1
+                chars.append(inner[i])
+                i += 1
+            items.append("".join(chars))
+            i += 2
+        else:
+            end = inner.find(",", i)
+            end = n if end < 0 else end
+            word = inner[i:end]
+            items.append(None if word == "NULL" else word)
+            i = end + 1
+    return items

@@ -1,0 +1,177 @@
+"""One DuckDB connection for a build: lake tables as views ``layer.table``, pinned to the Delta version
+read when the build starts (or re-registered when the build rewrites them), and model views.
+
+A model may see a narrowed input (rows past an incremental watermark, rows before an as-of date): the
+input's view is swapped for a filtered one while the model runs, then restored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from lakeforge.errors import ModelError
+from lakeforge.lake.naming import split_name
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+    from deltalake import DeltaTable
+
+    from lakeforge.lake.delta import DeltaLake
+    from lakeforge.transform.model import Model
+
+RESULT = "__lf_result"
+_LINE = re.compile(r"LINE (\d+):")
+
+
+def quoted(name: str) -> str:
+    layer, table = split_name(name)
+    return f'"{layer}"."{table}"'
+
+
+def hidden(name: str) -> str:
+    layer, table = split_name(name)
+    return f'"__lf_{layer}__{table}"'
+
+
+def literal(value: Any) -> str:
+    """A DuckDB literal for a watermark or as-of value."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        kind = "TIMESTAMPTZ" if value.tzinfo else "TIMESTAMP"
+        return f"{kind} '{value.isoformat()}'"
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class Session:
+    def __init__(
+        self, lake: DeltaLake, *, versions: dict[str, int] | None = None, only: set[str] | None = None
+    ) -> None:
+        import duckdb
+
+        self.lake = lake
+        self.con: duckdb.DuckDBPyConnection = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.versions: dict[str, int] = {}
+        """Delta version of every registered lake table (what this session reads)."""
+        names = only if only is not None else set(lake.names() if lake.is_local else [])
+        for name in sorted(names):
+            self.register(name, (versions or {}).get(name))
+
+    def register(self, name: str, version: int | None = None) -> None:
+        """(Re-)register a lake table at ``version`` (default: its newest, e.g. after this build wrote it)."""
+        layer, table = split_name(name)
+        delta = self.lake.table(name, version)
+        self.versions[name] = delta.version()
+        self.con.register(f"__lf_{layer}__{table}", arrow_dataset(self.lake, name, delta))
+        self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
+        self.con.execute(f"CREATE OR REPLACE VIEW {quoted(name)} AS SELECT * FROM {hidden(name)}")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def set_as_of(self, as_of: dt.datetime) -> None:
+        self.con.execute(f"SET VARIABLE as_of = {literal(as_of)}")
+
+    def scalar(self, sql: str) -> Any:
+        rows = self.con.execute(sql).fetchall()
+        return rows[0][0] if rows else None
+
+    def arrow(self, sql: str) -> pa.Table:
+        from lakeforge.engines.duckdb import to_arrow
+
+        return to_arrow(self.con.sql(sql))
+
+    @contextmanager
+    def narrowed(self, filters: dict[str, str]) -> Iterator[None]:
+        """Swap the view of each input for one filtered by ``filters[name]`` (a SQL condition)."""
+        try:
+            for name, condition in filters.items():
+                self.con.execute(
+                    f"CREATE OR REPLACE VIEW {quoted(name)} AS SELECT * FROM {hidden(name)} WHERE {condition}"
+                )
+            yield
+        finally:
+            for name in filters:
+                self.con.execute(f"CREATE OR REPLACE VIEW {quoted(name)} AS SELECT * FROM {hidden(name)}")
+
+    # -- running models -----------------------------------------------------------------------------
+    def compute(self, model: Model) -> int:
+        """Run the model into the temporary table ``__lf_result``; returns its row count."""
+        import duckdb
+
+        self.con.execute(f"DROP TABLE IF EXISTS {RESULT}")
+        try:
+            if model.kind == "python":
+                from lakeforge.transform.python_model import run_python
+
+                self.con.register("__lf_py", run_python(model, self))
+                self.con.execute(f"CREATE TABLE {RESULT} AS SELECT * FROM __lf_py")
+                self.con.unregister("__lf_py")
+            else:
+                self.con.sql(strip_sql(model.sql)).create(RESULT)
+        except duckdb.Error as exc:
+            raise model_error(model, exc) from None
+        return int(self.scalar(f"SELECT count(*) FROM {RESULT}"))
+
+    def define_view(self, model: Model) -> None:
+        import duckdb
+
+        layer, _ = split_name(model.name)
+        self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
+        try:
+            self.con.execute(f"CREATE OR REPLACE VIEW {quoted(model.name)} AS {strip_sql(model.sql)}")
+            self.con.execute(f"SELECT * FROM {quoted(model.name)} LIMIT 0")
+        except duckdb.Error as exc:
+            raise model_error(model, exc) from None
+
+
+def arrow_dataset(lake: DeltaLake, name: str, delta: DeltaTable) -> pads.Dataset:
+    """The table as a pyarrow dataset; on a local lake over Arrow's native filesystem.
+
+    deltalake's default filesystem is a Python one, so Arrow's IO threads call into Python; a read-ahead
+    that a query abandoned (LIMIT, a join that stops early) and that finishes while the interpreter shuts down
+    then aborts the process ("terminate called without an active exception").
+    """
+    if not lake.is_local:
+        return delta.to_pyarrow_dataset()
+    import pyarrow.fs as pafs
+
+    return delta.to_pyarrow_dataset(filesystem=pafs.SubTreeFileSystem(lake.uri(name), pafs.LocalFileSystem()))
+
+
+def strip_sql(sql: str) -> str:
+    text = sql.rstrip()
+    while text.endswith(";"):
+        text = text[:-1].rstrip()
+    return text
+
+
+def _line_of_name(sql: str, message: str) -> int | None:
+    """The line of the one identifier an engine message quotes, when the engine gives no line itself."""
+    for name in re.findall(r'"([^"\n]+)"', message):
+        pattern = re.compile(r"(?<![\w.])" + re.escape(name) + r"(?!\w)", re.I)
+        lines = [i for i, text in enumerate(sql.splitlines(), 1) if pattern.search(text)]
+        if len(lines) == 1:
+            return lines[0]
+    return None
+
+
+def model_error(model: Model, exc: Exception) -> ModelError:
+    message = str(exc).strip()
+    match = _LINE.search(message)
+    first = message.splitlines()[0] if message else type(exc).__name__
+    where = model.where(int(match.group(1)) if match else _line_of_name(model.sql, first))
+    return ModelError(f"model {model.name} failed ({where}): {first}")

@@ -1,0 +1,60 @@
+"""The benchmark runner end to end on a few thousand rows: every installed contender, checked for correctness.
+
+Not a timed test: it asserts that each contender's output was read back and matched the source's row count
+and ``sum(amount)``, and that the results files carry the figures the report is made of.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from bench import data
+from bench.__main__ import main
+from bench.environment import installed
+
+ROWS = 3000
+
+
+@pytest.mark.timeout(120)
+def test_bench_smoke(tmp_path: Path) -> None:
+    contenders = [c for c in ("raw", "lakeforge", "dlt", "pandas") if installed(c)]
+    assert "lakeforge" in contenders and "raw" in contenders
+    results = tmp_path / "results"
+    code = main([
+        "--sizes", str(ROWS), "--shapes", "narrow", "--sources", "postgres,mysql", "-r", "1",
+        "--contenders", ",".join(contenders), "--results", str(results), "--work", str(tmp_path / "work"),
+        "--no-cdc", "--no-compile",
+    ])
+    assert code == 0
+    report = json.loads((results / "latest.json").read_text(encoding="utf-8"))
+    summaries = {(s["source"], s["contender"]): s for s in report["summaries"]}
+    table = data.table_name("narrow", ROWS)
+    for source in ("postgres", "mysql"):
+        rows, total = data.truth(source, table)
+        assert rows == ROWS
+        for contender in contenders:
+            s = summaries[(source, contender)]
+            assert s["ok"], (source, contender, s["problem"])
+            assert s["rows"] == ROWS and s["seconds"] > 0 and s["peak_rss_mb"] > 20
+        for run in report["runs"]:
+            if run["source"] == source and run["contender"] == "lakeforge":
+                assert run["amount_type"] == "decimal128(12, 2)"
+    inc = report["figures"]["incremental"]
+    for source in ("postgres", "mysql"):
+        figures = inc[f"{source} {table}"]
+        assert figures["ok"], figures
+        assert figures["changed_rows"] == ROWS // 100
+    names = {t["name"] for t in report["targets"]}
+    assert "full load >= 0.8x raw driver rate" in names and "no-op incremental run <= 2 s" in names
+    assert "| lakeforge |" in (results / "latest.md").read_text(encoding="utf-8")
+
+
+def test_wrong_output_is_reported_wrong() -> None:
+    from bench.verify import Check, judge
+
+    assert not judge(Check(999, "10.00", "decimal128(12, 2)"), 1000, "10.00").ok
+    assert not judge(Check(1000, "10.01", "decimal128(12, 2)"), 1000, "10.00").ok
+    inexact = judge(Check(1000, "10.00", "double"), 1000, "10.00")
+    assert inexact.ok and "inexact" in inexact.problem
