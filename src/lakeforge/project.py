@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -135,13 +134,13 @@ class Project:
         tables whose changes the log no longer holds."""
         from lakeforge.load.batches import Stamp
         from lakeforge.load.context import LoadContext
-        from lakeforge.load.table import TableResult, lake_name, load_table
+        from lakeforge.config.models import TableConfig
+        from lakeforge.load.table import lake_name, load_table
         from lakeforge.selection import options_for, select_tables
         from lakeforge.state.history import RUN_ROW, Event, RunHistory
         from lakeforge.state.lock import RunLock
 
         progress = progress or Progress()
-        stop_event = stop
         with RunLock(Path(self.lake.root) / "_lakeforge" / "run.lock") if self.lake.is_local else _nolock():
             run_id = new_run_id()
             started = dt.datetime.now(dt.UTC)
@@ -149,25 +148,22 @@ class Project:
             history.record(Event(run_id, RUN_ROW, "running", started))
             results: list[TableResult] = []
             errors: list[str] = []
-            stop = False
+            halt = False  # on_error: stop, after a failure
             for name, cfg in self.config.sources.items():
-                if stop:
+                if halt:
                     break
                 source = self.source(name)
                 try:
                     refs = select_tables(name, cfg, source.list_tables())
                 except LakeforgeError as exc:
                     errors.append(str(exc))
-                    stop = self.config.run.on_error == "stop"
+                    halt = self.config.run.on_error == "stop"
                     source.close()
                     continue
                 stamp = Stamp(name, run_id, dt.datetime.now(dt.UTC))
                 cdc_items: list[Any] = []
                 for ref in refs:
-                    options = options_for(cfg, ref)
-                    from lakeforge.config.models import TableConfig
-
-                    options = options or TableConfig()
+                    options = options_for(cfg, ref) or TableConfig()
                     table = lake_name(source, ref, options)
                     if select and not any(_selected(p, table, name, ref.qualified) for p in select):
                         continue
@@ -187,13 +183,13 @@ class Project:
                         result.delta_version, result.error,
                     ))
                     if result.status == "failed" and self.config.run.on_error == "stop":
-                        stop = True
+                        halt = True
                         break
-                if cdc_items and not stop:
+                if cdc_items and not halt:
                     from lakeforge.load.cdc_run import run_cdc
 
-                    stop = run_cdc(self, source, cdc_items, stamp, progress, history, results, errors,
-                                   follow=follow, resnapshot=resnapshot, stop=stop_event)
+                    halt = run_cdc(self, source, cdc_items, stamp, progress, history, results, errors,
+                                   follow=follow, resnapshot=resnapshot, stop=stop)
                 source.close()
             failed = errors or any(r.status == "failed" for r in results)
             status = "failed" if failed else "success"

@@ -4,12 +4,8 @@ same figures computed directly from the two source databases; a customer change 
 from __future__ import annotations
 
 import decimal
-import os
-import secrets
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -21,7 +17,6 @@ from tests.conftest import MY_HOST, MY_PORT, PG_ADMIN
 
 REPO = Path(__file__).resolve().parents[2]
 LAKEFORGE = str(Path(sys.executable).parent / "lakeforge")
-DATA = REPO.parent / "shared" / "data" / "classicmodels.sql"
 REPORT = """
 import sys
 sys.path.insert(0, sys.argv[2])
@@ -32,28 +27,6 @@ build = project.build()
 print("build", build.status, [(m.model, m.error) for m in build.models if m.status == "failed"])
 sys.exit(gold_report.main(project) or (0 if build.ok else 3))
 """
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    folder = tmp_path / "demo"
-    shutil.copytree(REPO / "demo", folder, ignore=shutil.ignore_patterns("lakehouse", "__pycache__"))
-    suffix = secrets.token_hex(3)
-    env = {
-        **os.environ,
-        "LAKEFORGE_DEMO_CRM_DB": f"lft_tcrm_{suffix}",
-        "LAKEFORGE_DEMO_SHOP_DB": f"lft_tshop_{suffix}",
-        "LAKEFORGE_DEMO_SQL": str(DATA),
-    }
-    try:
-        yield folder, env
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS lft_tcrm_{suffix} WITH (FORCE)")
-        my = pymysql.connect(host=MY_HOST, port=MY_PORT, user="root", autocommit=True)
-        with my.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS lft_tshop_{suffix}")
-        my.close()
 
 
 def sh(args: list[str], env: dict[str, str]) -> str:

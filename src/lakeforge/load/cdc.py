@@ -211,9 +211,3 @@ def _flush(ctx: LoadContext, reader: CdcReader, tables: dict[TableRef, CdcTable]
         t.events = []
         t.state_at = t.log_at = last.position.value
     reader.ack(Position(min(min(t.state_at, t.log_at) for t in tables.values()), last.position.text))
-
-
-def load_cdc(ctx: LoadContext, source: Source, plan: TablePlan, name: str) -> bool:
-    """One table on its own (``load_table``); ``Project.run`` streams all cdc tables of a source together."""
-    results = load_cdc_source(ctx, source, [(plan.ref, plan.options, name)])
-    return results[0].rows > 0

@@ -77,6 +77,4 @@ def _load_once(
         return True
     if mode == "incremental":
         return load_incremental(ctx, source, plan, name) is not None
-    from lakeforge.load.cdc import load_cdc  # type: ignore[import-not-found,unused-ignore]
-
-    return bool(load_cdc(ctx, source, plan, name))
+    raise LakeforgeError(f"table {name}: mode '{mode}' is loaded per source (Project.run), not per table")
