@@ -56,13 +56,19 @@ def run_raw(job: Job) -> dict[str, Any]:
 def _raw_batches(job: Job) -> Any:
     sql = f"SELECT * FROM {job.table}"
     if job.source == "postgres":
-        import adbc_driver_postgresql.dbapi as adbc
+        # ADBC's low-level API: its DB-API module imports pandas and polars (~0.5 s of CPU per process),
+        # which a ceiling should not pay (lakeforge does not either; docs/benchmarks.md, Profiles)
+        import adbc_driver_manager as adbc
+        import adbc_driver_postgresql
+        import pyarrow as pa
 
-        with adbc.connect(job.url) as conn, conn.cursor() as cur:
-            cur.execute(sql)
-            reader = cur.fetch_record_batch()
-            for batch in reader:
-                yield _decimal_amount(batch)
+        with adbc_driver_postgresql.connect(job.url) as db, adbc.AdbcConnection(db) as conn, \
+                adbc.AdbcStatement(conn) as stmt:
+            stmt.set_sql_query(sql)
+            handle, _ = stmt.execute_query()
+            with pa.RecordBatchReader.from_stream(handle) as reader:
+                for batch in reader:
+                    yield _decimal_amount(batch)
     else:
         import connectorx as cx
 

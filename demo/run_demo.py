@@ -5,7 +5,8 @@
 3. runs lakeforge into a fresh lakehouse (demo/project/lakehouse) with progress bars;
 4. prints revenue by customer country read from the lake (PostgreSQL customers joined to MariaDB orders)
    and the same figures computed directly from the two source databases; exits 1 if they differ;
-5. builds the silver/gold models and prints the gold report, when the project has models.
+5. builds the silver/gold models and prints the gold report, when the project has models;
+6. unless ``--no-cdc``: change data capture on throwaway CDC-enabled servers (demo/cdc_demo.py).
 """
 
 from __future__ import annotations
@@ -115,9 +116,12 @@ def main() -> int:
     total = sum(v[0] for v in lake.values())
     print(f"lake and sources agree: {len(lake)} countries, total revenue {total:,.2f}")
 
-    if hasattr(project, "build") and (PROJECT / "models").is_dir():
-        return build_and_report(project)
-    return 0
+    code = build_and_report(project) if (PROJECT / "models").is_dir() else 0
+    if code or "--no-cdc" in sys.argv:
+        return code
+    import cdc_demo
+
+    return int(cdc_demo.main())
 
 
 def build_and_report(project: object) -> int:

@@ -82,13 +82,13 @@ def statements_for(tables: tuple[str, ...]) -> list[str]:
     return creates + inserts
 
 
-def load_postgres() -> None:
+def load_postgres(admin: str = PG_ADMIN, database: str = PG_DB) -> None:
     import psycopg
 
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_DB}")
-    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DB
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {database}")
+    url = admin.rsplit("/", 1)[0] + "/" + database
     with psycopg.connect(url) as conn:
         for statement in statements_for(PG_TABLES):
             if statement.lower().startswith("create"):
@@ -100,14 +100,14 @@ def load_postgres() -> None:
         conn.commit()
 
 
-def load_mariadb() -> None:
+def load_mariadb(host: str = MY_HOST, port: int = MY_PORT, database: str = MY_DB) -> None:
     import pymysql
 
-    conn = pymysql.connect(host=MY_HOST, port=MY_PORT, user="root", autocommit=True, charset="utf8mb4")
+    conn = pymysql.connect(host=host, port=port, user="root", autocommit=True, charset="utf8mb4")
     with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {MY_DB}")
-        cur.execute(f"CREATE DATABASE {MY_DB} CHARACTER SET utf8mb4")
-        cur.execute(f"USE {MY_DB}")
+        cur.execute(f"DROP DATABASE IF EXISTS {database}")
+        cur.execute(f"CREATE DATABASE {database} CHARACTER SET utf8mb4")
+        cur.execute(f"USE {database}")
         cur.execute("SET FOREIGN_KEY_CHECKS = 0")
         for statement in statements_for(MY_TABLES):
             cur.execute(statement.replace("CHARSET=latin1", "CHARSET=utf8mb4"))

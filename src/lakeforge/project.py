@@ -24,8 +24,11 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from lakeforge.lake.delta import DeltaLake, TableInfo
+    from lakeforge.load.cdc_ops import CdcSourceStatus
+    from lakeforge.load.cdc_run import CdcItem
     from lakeforge.load.table import TableResult
     from lakeforge.sources.base import Source
+    from lakeforge.sources.cdc import Problem
     from lakeforge.transform.build import BuildResult
     from lakeforge.transform.export import ExportResult
     from lakeforge.transform.lineage import Lineage
@@ -37,6 +40,7 @@ class Progress:
     def table_started(self, table: str, estimated_rows: int) -> None: ...
     def rows(self, table: str, count: int) -> None: ...
     def table_finished(self, result: TableResult) -> None: ...
+    def warning(self, message: str) -> None: ...
 
 
 @dataclass
@@ -47,6 +51,8 @@ class SourceCheck:
     detail: dict[str, str] = field(default_factory=dict)
     tables: int = 0
     error: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+    """Why the server is not ready for the source's cdc tables, each with its fix."""
 
 
 @dataclass
@@ -56,6 +62,8 @@ class RunResult:
     tables: list[TableResult]
     errors: list[str] = field(default_factory=list)
     """Source-level failures (unreachable database, missing table) that stopped a whole source."""
+    warnings: list[str] = field(default_factory=list)
+    """Things to look at that did not fail the run (a replication slot holding back too much WAL)."""
 
     @property
     def ok(self) -> bool:
@@ -109,16 +117,23 @@ class Project:
 
     # -- commands -----------------------------------------------------------------------------------
     def check(self) -> list[SourceCheck]:
-        """Validate the configuration and connect to every source."""
+        """Validate the configuration and connect to every source; for cdc tables, check the server is ready
+        for CDC (each problem with its fix)."""
+        from lakeforge.load.cdc_run import cdc_items, missing_extra, readiness
         from lakeforge.selection import select_tables
 
         results = []
         for name, cfg in self.config.sources.items():
+            missing = missing_extra(cfg)
+            if missing is not None:
+                results.append(SourceCheck(name, cfg.type, False, error=f"source '{name}': {missing}"))
+                continue
             source = self.source(name)
             try:
                 detail = source.check()
                 tables = select_tables(name, cfg, source.list_tables())
-                results.append(SourceCheck(name, cfg.type, True, detail, len(tables)))
+                problems = readiness(source, cdc_items(source, cfg, tables))
+                results.append(SourceCheck(name, cfg.type, not problems, detail, len(tables), problems=problems))
             except LakeforgeError as exc:
                 results.append(SourceCheck(name, cfg.type, False, error=str(exc)))
             finally:
@@ -129,18 +144,20 @@ class Project:
             resnapshot: bool = False, stop: Any = None) -> RunResult:
         """Load every selected table into the lake (each table in one atomic commit).
 
-        ``mode: cdc`` tables are streamed per source after the other tables; ``follow`` keeps applying changes
-        until SIGINT/SIGTERM (or ``stop``, a ``threading.Event``, is set); ``resnapshot`` reloads the cdc
-        tables whose changes the log no longer holds."""
-        from lakeforge.load.batches import Stamp
-        from lakeforge.load.context import LoadContext
+        ``mode: cdc`` tables are streamed after the other tables, every source at once; ``follow`` keeps
+        applying changes until SIGINT/SIGTERM (or ``stop``, a ``threading.Event``, is set), then commits what
+        it has and returns; ``resnapshot`` reloads the cdc tables whose changes the log no longer holds."""
         from lakeforge.config.models import TableConfig
+        from lakeforge.load.batches import Stamp
+        from lakeforge.load.cdc_run import CdcWork, require_extras, run_cdc
+        from lakeforge.load.context import LoadContext
         from lakeforge.load.table import lake_name, load_table
         from lakeforge.selection import options_for, select_tables
         from lakeforge.state.history import RUN_ROW, Event, RunHistory
         from lakeforge.state.lock import RunLock
 
         progress = progress or Progress()
+        require_extras(self.config)
         with RunLock(Path(self.lake.root) / "_lakeforge" / "run.lock") if self.lake.is_local else _nolock():
             run_id = new_run_id()
             started = dt.datetime.now(dt.UTC)
@@ -148,6 +165,8 @@ class Project:
             history.record(Event(run_id, RUN_ROW, "running", started))
             results: list[TableResult] = []
             errors: list[str] = []
+            warnings: list[str] = []
+            cdc_work: list[CdcWork] = []  # sources with cdc tables stay open until those are streamed
             halt = False  # on_error: stop, after a failure
             for name, cfg in self.config.sources.items():
                 if halt:
@@ -186,11 +205,16 @@ class Project:
                         halt = True
                         break
                 if cdc_items and not halt:
-                    from lakeforge.load.cdc_run import run_cdc
-
-                    halt = run_cdc(self, source, cdc_items, stamp, progress, history, results, errors,
-                                   follow=follow, resnapshot=resnapshot, stop=stop)
-                source.close()
+                    cdc_work.append(CdcWork(source, cdc_items, stamp))
+                else:
+                    source.close()
+            try:
+                if cdc_work and not halt:
+                    run_cdc(self, cdc_work, progress, history, results, warnings, follow=follow,
+                            resnapshot=resnapshot, stop=stop)
+            finally:
+                for work in cdc_work:
+                    work.source.close()
             failed = errors or any(r.status == "failed" for r in results)
             status = "failed" if failed else "success"
             total = sum(r.rows for r in results)
@@ -199,7 +223,62 @@ class Project:
                 seconds=round((dt.datetime.now(dt.UTC) - started).total_seconds(), 3),
                 error="; ".join(errors) or None,
             ))
-            return RunResult(run_id, status, results, errors)
+            return RunResult(run_id, status, results, errors, warnings)
+
+    # -- change data capture (lakeforge.load.cdc_run, lakeforge.load.cdc_ops) ------------------------------
+    def cdc_status(self, source: str | None = None) -> list[CdcSourceStatus]:
+        """Per cdc source (or just ``source``): the server's slot / binlog position, and per table the position
+        the lake has committed and how far behind the server it is, in seconds and (PostgreSQL) bytes."""
+        from lakeforge.load.cdc_ops import source_status
+        from lakeforge.load.cdc_run import uses_cdc
+
+        names = [source] if source else [n for n, cfg in self.config.sources.items() if uses_cdc(cfg)]
+        statuses = []
+        for name in names:
+            src = self.source(name)
+            try:
+                statuses.append(source_status(self.lake, src, self._cdc_tables(src)))
+            finally:
+                src.close()
+        return statuses
+
+    def drop_slot(self, source: str) -> tuple[str, bool]:
+        """Drop ``source``'s PostgreSQL replication slot (name, whether it existed); refused while in use.
+        Its cdc tables then need ``resnapshot`` to go on."""
+        from lakeforge.load.cdc_ops import drop_slot
+
+        src = self.source(source)
+        try:
+            return drop_slot(src)
+        finally:
+            src.close()
+
+    def resnapshot(self, source: str, *, tables: list[str] | None = None,
+                   progress: Progress | None = None) -> RunResult:
+        """Run ``source``'s cdc tables (or those matching ``tables``), re-snapshotting the ones whose changes
+        the log no longer holds (dropped or lost slot, purged binlog); the others just catch up."""
+        from lakeforge.errors import ConfigError
+
+        src = self.source(source)
+        try:
+            items = self._cdc_tables(src)
+        finally:
+            src.close()
+        if tables:
+            items = [(ref, options, name) for ref, options, name in items
+                     if any(fnmatch.fnmatchcase(c, p) for p in tables
+                            for c in (name, name.partition(".")[2], ref.name, ref.qualified))]
+        if not items:
+            wanted = f" matching {', '.join(tables)}" if tables else ""
+            raise ConfigError(f"{self.path / CONFIG_FILE}: source '{source}' has no mode: cdc tables{wanted}")
+        return self.run(select=[name for _, _, name in items], progress=progress, resnapshot=True)
+
+    def _cdc_tables(self, source: Source) -> list[CdcItem]:
+        from lakeforge.load.cdc_run import cdc_items
+        from lakeforge.selection import select_tables
+
+        cfg = self.config.sources[source.name]
+        return cdc_items(source, cfg, select_tables(source.name, cfg, source.list_tables()))
 
     def tables(self, layers: list[str] | None = None) -> list[TableInfo]:
         return [self.lake.info(name) for name in self.lake.names(layers)]

@@ -118,3 +118,27 @@ def test_drift(case: tuple[Any, str], project_dir: Path) -> None:
 
 def rows_other(p: Project) -> list[int]:
     return [int(v) for v in p.lake.read("bronze.src_other").column("id").to_pylist()]
+
+
+def test_added_datetime_column_merges(my_db: Any, project_dir: Path) -> None:
+    """A MySQL DATETIME (timestamp without time zone) column added to an incremental table that had none: the
+    MERGE must enable Delta's timestampNtz feature first (delta-rs's MERGE does not, write_deltalake does)."""
+    my_db.execute("CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL)")
+    my_db.execute("INSERT INTO t VALUES (1, 1), (2, 2)")
+    p = Project(write_project(project_dir, f"""
+    lake: {{path: ./lake}}
+    sources:
+      src:
+        type: mysql
+        url: {my_db.url}
+        tables:
+          t: {{mode: incremental, cursor: n}}
+    """))
+    assert p.run().ok
+    my_db.execute("ALTER TABLE t ADD COLUMN at datetime(6) NULL")
+    my_db.execute("INSERT INTO t VALUES (3, 3, '2024-07-07 07:07:07.777777')")
+    my_db.execute("UPDATE t SET n = 4, at = '2024-01-01 00:00:00' WHERE id = 1")
+    result = p.run()
+    assert result.ok, result
+    assert p.lake.schema("bronze.src_t").field("at").type == pa.timestamp("us")
+    assert rows(p, ["id", "n", "at"]) == [(1, 4, T0), (2, 2, None), (3, 3, dt.datetime(2024, 7, 7, 7, 7, 7, 777777))]

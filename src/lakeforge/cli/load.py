@@ -32,7 +32,7 @@ def register(main: click.Group) -> None:
 
     @command(main, "check")
     def check(ctx: Context) -> int:
-        """Validate lakeforge.yml and connect to every source."""
+        """Validate lakeforge.yml, connect to every source and check servers are ready for cdc tables."""
         results = ctx.project.check()
         if ctx.json:
             print_json({"ok": all(r.ok for r in results), "sources": results})
@@ -42,18 +42,24 @@ def register(main: click.Group) -> None:
                 if r.ok:
                     facts = ", ".join(f"{k} {v}" for k, v in r.detail.items())
                     out.print(f"[green]ok[/green]   {r.source} ({r.type}): {facts}; {r.tables} tables selected")
-                else:
+                elif r.error:
                     out.print(f"[red]fail[/red] {r.error}", highlight=False)
+                else:
+                    out.print(f"[red]fail[/red] {r.source} ({r.type}) is not ready for CDC:", highlight=False)
+                    for p in r.problems:
+                        out.print(f"  - {p.what}\n    fix: {p.fix}", highlight=False)
         return 0 if all(r.ok for r in results) else 1
 
     @command(main, "run")
     @click.option("--select", "-s", multiple=True, metavar="PATTERN",
                   help="Only these tables (glob on lake name, source or source.table).")
-    def run(ctx: Context, select: tuple[str, ...]) -> int:
+    @click.option("--follow", "-f", is_flag=True,
+                  help="Keep applying cdc changes until SIGINT/SIGTERM, then commit and stop.")
+    def run(ctx: Context, select: tuple[str, ...], follow: bool) -> int:
         """Load every selected table into the lake."""
         bars = None if ctx.json else _RichProgress()
         try:
-            result = ctx.project.run(select=list(select) or None, progress=bars)
+            result = ctx.project.run(select=list(select) or None, progress=bars, follow=follow)
         finally:
             if bars:
                 bars.stop()
@@ -108,6 +114,9 @@ class _RichProgress:
         task = self.tasks[result.table]
         mark = {"success": "[green]✓[/green]", "unchanged": "[cyan]=[/cyan]"}.get(result.status, "[red]✗[/red]")
         self.bars.update(task, description=f"{mark} {result.table}", total=result.rows, completed=result.rows)
+
+    def warning(self, message: str) -> None:
+        self.bars.console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
 
     def stop(self) -> None:
         self.bars.stop()

@@ -8,6 +8,7 @@ import click
 
 COMMANDS = [
     "lakeforge.cli.load",
+    "lakeforge.cli.cdc",
     "lakeforge.cli.query",
     "lakeforge.cli.transform",
 ]

@@ -83,12 +83,23 @@ class DeltaLake:
         return sorted(found)
 
     # -- reading ------------------------------------------------------------------------------------
+    def _open(self, name: str) -> DeltaTable | None:
+        """The table, or None when it does not exist (one log read instead of ``exists`` + ``table``)."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            return DeltaTable(self.uri(name), storage_options=self.storage_options)
+        except TableNotFoundError:
+            return None
+
     def schema(self, name: str) -> pa.Schema | None:
-        if not self.exists(name):
+        table = self._open(name)
+        if table is None:
             return None
         import pyarrow as pa
 
-        return pa.schema(self.table(name).schema())
+        return pa.schema(table.schema())
 
     def dataset(self, name: str, version: int | None = None) -> pads.Dataset:
         table = self.table(name, version)
@@ -188,6 +199,7 @@ class DeltaLake:
         guard = _Guard(batches)
         reader = pa.RecordBatchReader.from_batches(schema, guard)
         predicate = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+        self.allow_schema(name, schema)
         try:
             merger = self.table(name).merge(
                 reader,
@@ -211,6 +223,24 @@ class DeltaLake:
         except Exception as exc:
             raise guard.error or _lake_error(name, "merge", exc) from exc
 
+    def allow_schema(self, name: str, schema: pa.Schema) -> None:
+        """Enable the ``timestampNtz`` table feature before a MERGE adds a timestamp column without a time zone
+        (MySQL DATETIME): ``write_deltalake`` enables it when it evolves a schema, delta-rs's MERGE with
+        ``merge_schema=True`` does not and fails ("Table contains TIMESTAMP_NTZ columns but does not have the
+        required 'timestampNtz' feature")."""
+        import pyarrow as pa
+        from deltalake import TableFeatures
+
+        if not any(pa.types.is_timestamp(f.type) and f.type.tz is None for f in schema):
+            return
+        table = self.table(name)
+        if "timestampNtz" in (table.protocol().writer_features or []):
+            return
+        try:
+            table.alter.add_feature(TableFeatures.TimestampWithoutTimezone, allow_protocol_versions_increase=True)
+        except Exception as exc:
+            raise _lake_error(name, "enable timestampNtz", exc) from exc
+
     def commit_checkpoint(self, name: str, checkpoint: Checkpoint, schema: pa.Schema) -> None:
         """Commit a checkpoint with no data (a position advanced past changes to other tables)."""
         self.write(name, iter(()), schema=schema, mode="append", checkpoint=checkpoint)
@@ -226,9 +256,10 @@ class DeltaLake:
         )
 
     def next_sequence(self, name: str) -> int:
-        if not self.exists(name):
+        table = self._open(name)
+        if table is None:
             return 1
-        current = self.table(name).transaction_version(_app_id(name))
+        current = table.transaction_version(_app_id(name))
         return (current or 0) + 1
 
 

@@ -50,22 +50,66 @@ def stamp_and_cast(
 
     from lakeforge.sources.convert import conform_array
 
-    constants = {
-        META_SOURCE: pa.scalar(stamp.source, pa.string()),
-        META_EXTRACTED_AT: pa.scalar(stamp.extracted_at, pa.timestamp("us", tz="UTC")),
-        META_RUN_ID: pa.scalar(stamp.run_id, pa.string()),
-    }
+    constants = _Constants(stamp)
     for batch in batches:
         n = batch.num_rows
         arrays = []
         for field in target:
-            if field.name in constants:
-                arrays.append(pa.nulls(n, field.type).fill_null(constants[field.name]))
+            if field.name in META_COLUMNS:
+                arrays.append(constants.column(field, n))
             elif field.name in batch.schema.names:
                 arrays.append(conform_array(batch.column(field.name), field.type))
             else:
                 arrays.append(pa.nulls(n, field.type))
         yield pa.RecordBatch.from_arrays(arrays, schema=target)
+
+
+class _Constants:
+    """The metadata columns, built once per load and sliced (zero-copy) for each batch.
+
+    The values are built from raw buffers: ``pa.scalar()`` or ``pa.array()`` on a Python value makes
+    pyarrow import pandas to check for pandas objects, ~0.5 s of CPU per process (docs/benchmarks.md).
+    """
+
+    def __init__(self, stamp: Stamp) -> None:
+        self.values = {
+            META_SOURCE: _one_string(stamp.source),
+            META_EXTRACTED_AT: _one_timestamp(stamp.extracted_at),
+            META_RUN_ID: _one_string(stamp.run_id),
+        }
+        self.columns: dict[str, pa.Array] = {}
+
+    def column(self, field: pa.Field, n: int) -> pa.Array:
+        import pyarrow as pa
+
+        built = self.columns.get(field.name)
+        if built is None or len(built) < n or built.type != field.type:
+            one = self.values[field.name]
+            built = pa.nulls(n, one.type).fill_null(one[0])
+            if built.type != field.type:
+                built = built.cast(field.type)
+            self.columns[field.name] = built
+        return built.slice(0, n)
+
+
+def _one_string(value: str) -> pa.Array:
+    import struct
+
+    import pyarrow as pa
+
+    data = value.encode()
+    offsets = pa.py_buffer(struct.pack("<ii", 0, len(data)))
+    return pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)])
+
+
+def _one_timestamp(value: dt.datetime) -> pa.Array:
+    import struct
+
+    import pyarrow as pa
+
+    aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    micros = (aware - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+    return pa.Array.from_buffers(pa.timestamp("us", tz="UTC"), 1, [None, pa.py_buffer(struct.pack("<q", micros))])
 
 
 def counted(batches: Iterable[pa.RecordBatch], on_rows: Callable[[int], None]) -> Iterator[pa.RecordBatch]:

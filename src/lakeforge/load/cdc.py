@@ -27,6 +27,7 @@ from lakeforge.errors import ConfigError, SourceError
 from lakeforge.lake.checkpoint import Checkpoint
 from lakeforge.load.cdc_apply import Event, apply_batch, changes_name, checkpoint_for, merge_columns, state_schema
 from lakeforge.load.context import LoadContext
+from lakeforge.load.killpoint import kill_at
 from lakeforge.load.table import TableResult
 from lakeforge.sources.base import Source, TablePlan, TableRef
 from lakeforge.sources.cdc import CdcReader, Position, Txn
@@ -112,7 +113,7 @@ def _snapshot_missing(ctx: LoadContext, reader: CdcReader, tables: dict[TableRef
         log = _position(ctx.lake.checkpoint(changes_name(t.name)), t.texts)
         t.state_at = -1 if state is None else state
         t.log_at = -1 if log is None else log
-        if t.state_at < 0:
+        if t.state_at < 0 or t.log_at < 0:  # never loaded, or stopped between the snapshot's two commits
             need.append(t)
         elif oldest is None or oldest.value > min(t.state_at, t.log_at):
             lost.append(t)
@@ -150,12 +151,14 @@ def _load_snapshot(ctx: LoadContext, reader: CdcReader, t: CdcTable, position: P
         for batch in batches:
             t.rows += batch.num_rows
             ctx.on_rows(batch.num_rows)
+            kill_at("cdc_snapshot", t.name)
             yield with_cdc(batch)
 
     schema = evolve(t.name, None, state_schema(t.plan)).schema
     cp = checkpoint_for(ctx, t.name, t.plan, position, None)
     ctx.lake.write(t.name, stamp_and_cast(counted(), schema, ctx.stamp), schema=schema, mode="overwrite",
                    checkpoint=cp, schema_mode="overwrite")
+    kill_at("cdc_snapshot_committed", t.name)
     log = changes_name(t.name)
     log_schema = evolve(log, ctx.lake.schema(log), with_meta(pa.schema([*t.plan.arrow_schema(), *cdc_fields()])))
     ctx.lake.write(log, iter(()), schema=log_schema.schema, mode="append",
@@ -193,10 +196,12 @@ def _buffer(reader: CdcReader, tables: dict[TableRef, CdcTable], txn: Txn, seq: 
         t = tables.get(change.table)
         if t is None or txn.position.value <= min(t.state_at, t.log_at):
             continue
+        t.plan = reader.plans.get(t.ref, t.plan)  # the reader may have replanned (a type changed in the log)
         if change.row is not None and not set(change.row) <= {c.name for c in t.plan.columns}:
             t.plan = reader.replan(t.ref, list(change.row))
         seq += 1
         t.events.append(Event(change, txn.position, txn.commit_time, seq))
+        kill_at("cdc_buffer", t.name)
     return seq
 
 
@@ -204,10 +209,12 @@ def _flush(ctx: LoadContext, reader: CdcReader, tables: dict[TableRef, CdcTable]
     for t in tables.values():
         if last.position.value <= min(t.state_at, t.log_at):
             continue
+        kill_at("cdc_flush", t.name)
         applied = apply_batch(ctx, reader, t.plan, t.name, t.events, t.log_at, t.state_at, last.position,
                               last.commit_time)
         t.rows += applied
         ctx.on_rows(applied)
         t.events = []
         t.state_at = t.log_at = last.position.value
+        kill_at("cdc_committed", t.name)
     reader.ack(Position(min(min(t.state_at, t.log_at) for t in tables.values()), last.position.text))

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from lakeforge.errors import ConfigError
 from lakeforge.lake.checkpoint import Checkpoint
-from lakeforge.lake.schema import evolve
+from lakeforge.lake.schema import Evolution, evolve
 from lakeforge.load.batches import META_COLUMNS, stamp_and_cast, with_meta
+from lakeforge.load.killpoint import kill_at
 from lakeforge.sources.base import TablePlan
 from lakeforge.sources.cdc import CdcReader, Change, Position
 
@@ -79,9 +80,10 @@ def apply_batch(ctx: LoadContext, reader: CdcReader, plan: TablePlan, name: str,
     table = _events_table(ctx, reader, plan, name, events, keys)
     log_rows = table.filter(pc.greater(table[POSITION_VALUE], log_after)) if len(table) else table
     log_name = changes_name(name)
-    log_schema = evolve(log_name, ctx.lake.schema(log_name), table.schema).schema
+    log_schema = _widened(ctx, log_name, evolve(log_name, ctx.lake.schema(log_name), table.schema))
     ctx.lake.write(log_name, stamp_and_cast(log_rows.to_batches(), log_schema, ctx.stamp), schema=log_schema,
                    mode="append", checkpoint=checkpoint_for(ctx, log_name, plan, position, commit_time))
+    kill_at("cdc_log_committed", name)
     _apply_state(ctx, plan, name, table, keys, position, commit_time)
     return len(events)
 
@@ -175,6 +177,16 @@ def _lake_rows(ctx: LoadContext, name: str, lake_keys: list[str],
     return result
 
 
+def _widened(ctx: LoadContext, name: str, evolution: Evolution) -> pa.Schema:
+    """The schema to write with; a widened column type (int -> bigint in the log) first rewrites the table with
+    the wider type, keeping its checkpoint (as incremental loads do)."""
+    from lakeforge.load.incremental import _rewrite_widened
+
+    if evolution.widened and ctx.lake.exists(name):
+        _rewrite_widened(ctx, name, evolution.schema, ctx.lake.checkpoint(name))
+    return evolution.schema
+
+
 def _apply_state(ctx: LoadContext, plan: TablePlan, name: str, table: pa.Table, keys: list[str],
                  position: Position, commit_time: dt.datetime | None) -> None:
     import pyarrow as pa
@@ -194,6 +206,7 @@ def _apply_state(ctx: LoadContext, plan: TablePlan, name: str, table: pa.Table, 
     final = table.take(pa.array(indices, pa.int64())) if indices else table.slice(0, 0)
     final = final.append_column(DELETED, pc.equal(final[OP], "delete"))
     evolution = evolve(name, ctx.lake.schema(name), state_schema(plan))
+    _widened(ctx, name, evolution)
     cp = checkpoint_for(ctx, name, plan, position, commit_time)
     batches = list(stamp_and_cast(final.to_batches(), evolution.schema, ctx.stamp))
     soft = plan.options.soft_delete
@@ -207,10 +220,13 @@ def _apply_state(ctx: LoadContext, plan: TablePlan, name: str, table: pa.Table, 
             table_obj.update({DELETED: "true", OP: "'truncate'"})
         else:
             table_obj.delete()
+    version = ctx.lake.table(name).version()
     if soft:
         _soft_merge(ctx, name, batches, evolution.schema, lake_keys, cp)
     else:
         ctx.lake.merge(name, batches, schema=evolution.schema, keys=lake_keys, checkpoint=cp, delete_column=DELETED)
+    if ctx.lake.table(name).version() == version:  # a MERGE that changes nothing makes no commit: the position
+        ctx.lake.commit_checkpoint(name, cp, evolution.schema)  # must still be committed before the log is acked
 
 
 def _soft_merge(ctx: LoadContext, name: str, batches: list[pa.RecordBatch], schema: pa.Schema, keys: list[str],
@@ -221,6 +237,7 @@ def _soft_merge(ctx: LoadContext, name: str, batches: list[pa.RecordBatch], sche
 
     reader = pa.RecordBatchReader.from_batches(schema, iter(batches))
     predicate = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    ctx.lake.allow_schema(name, schema)
     every = {f.name: f"s.`{f.name}`" for f in schema}
     flag = {c: f"s.`{c}`" for c in (DELETED, OP, POSITION, POSITION_VALUE, SEQ, COMMIT_TS, *META_COLUMNS)}
     try:

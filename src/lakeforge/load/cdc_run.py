@@ -1,23 +1,111 @@
-"""The CDC part of ``Project.run``: stream one source's cdc tables, record them in the run history, and with
-``follow`` stop cleanly (commit, acknowledge) on SIGINT/SIGTERM."""
+"""The CDC part of ``Project.run``: stream each source's cdc tables (one thread per source when there are
+several, so every source is followed at once), record them in the run history, and with ``follow`` stop
+cleanly (commit, acknowledge) on SIGINT/SIGTERM. Also what ``check`` needs before a run: the ``cdc`` extra
+and the reader's readiness problems."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import importlib.util
 import signal
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lakeforge.errors import LakeforgeError
+from lakeforge.errors import LakeforgeError, MissingExtraError
 
 if TYPE_CHECKING:
+    from lakeforge.config.models import ProjectConfig, SourceBase, TableConfig
     from lakeforge.load.batches import Stamp
     from lakeforge.load.table import TableResult
     from lakeforge.project import Progress, Project
-    from lakeforge.sources.base import Source
+    from lakeforge.sources.base import Source, TableRef
+    from lakeforge.sources.cdc import Problem
     from lakeforge.state.history import RunHistory
+
+CdcItem = tuple["TableRef", "TableConfig", str]
+"""A cdc table: source table, its options, lake name."""
+
+EXTRAS = {"mysql": ("pymysqlreplication", "mysql-replication")}
+"""Per source type: the module its log reader imports and the package of the ``cdc`` extra that has it.
+PostgreSQL's reader speaks the replication protocol through psycopg 3, a base dependency."""
+
+
+# -- before a run ---------------------------------------------------------------------------------------
+def uses_cdc(config: SourceBase) -> bool:
+    """Whether the file sets any table of this source (or its default) to ``mode: cdc``."""
+    return config.defaults.mode == "cdc" or any(t.mode == "cdc" for t in config.tables.values())
+
+
+def missing_extra(config: SourceBase) -> MissingExtraError | None:
+    """The error to show when a source has cdc tables but the log reader's package is not installed."""
+    kind = getattr(config, "type", "")
+    if not uses_cdc(config) or kind not in EXTRAS:
+        return None
+    module, package = EXTRAS[kind]
+    return None if importlib.util.find_spec(module) is not None else MissingExtraError(package, "cdc")
+
+
+def require_extras(config: ProjectConfig) -> None:
+    """Fail before anything is loaded, not in the middle of a run, when the ``cdc`` extra is missing."""
+    for cfg in config.sources.values():
+        error = missing_extra(cfg)
+        if error is not None:
+            raise error
+
+
+def cdc_items(source: Source, config: SourceBase, refs: list[TableRef]) -> list[CdcItem]:
+    """The selected tables of ``source`` that are in ``mode: cdc``."""
+    from lakeforge.config.models import TableConfig
+    from lakeforge.load.table import lake_name
+    from lakeforge.selection import options_for
+
+    items: list[CdcItem] = []
+    for ref in refs:
+        options = options_for(config, ref) or TableConfig()
+        if (options.mode or config.defaults.mode) == "cdc":
+            items.append((ref, options, lake_name(source, ref, options)))
+    return items
+
+
+def readiness(source: Source, items: list[CdcItem]) -> list[Problem]:
+    """What keeps the server from CDC for these tables, each with its fix (empty: ready)."""
+    from lakeforge.load.cdc import create_reader
+
+    if not items:
+        return []
+    reader = create_reader(source, [source.describe(ref, options) for ref, options, _ in items])
+    try:
+        return reader.check()
+    finally:
+        reader.close()
+
+
+def slot_warning(source: Source) -> str | None:
+    """The reader's warning about the log it holds back (a PostgreSQL slot over ``max_slot_lag_bytes``)."""
+    from lakeforge.load.cdc import create_reader
+
+    reader = create_reader(source, [])
+    try:
+        warning = reader.status().get("warning")
+    except LakeforgeError:
+        return None  # the load itself reports an unreachable or unready server
+    finally:
+        reader.close()
+    return str(warning) if warning else None
+
+
+# -- the run --------------------------------------------------------------------------------------------
+@dataclass
+class CdcWork:
+    """One source's cdc tables in a run."""
+
+    source: Source
+    items: list[CdcItem]
+    stamp: Stamp
 
 
 @contextlib.contextmanager
@@ -40,30 +128,122 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def run_cdc(project: Project, source: Source, items: list[Any], stamp: Stamp, progress: Progress,
-            history: RunHistory, results: list[TableResult], errors: list[str], *, follow: bool,
-            resnapshot: bool, stop: threading.Event | None) -> bool:
-    """Returns True when the run must stop (a failure with ``on_error: stop``)."""
+def run_cdc(
+    project: Project,
+    work: list[CdcWork],
+    progress: Progress,
+    history: RunHistory,
+    results: list[TableResult],
+    warnings: list[str],
+    *,
+    follow: bool,
+    resnapshot: bool,
+    stop: threading.Event | None,
+) -> None:
+    """Stream every source's cdc tables; several sources at once (a thread each, one shared ``stop``), since
+    with ``follow`` a source never finishes and the next would never start."""
+    stop = stop or threading.Event()
+    run_source = functools.partial(
+        _run_source,
+        project,
+        progress=progress,
+        history=history,
+        results=results,
+        warnings=warnings,
+        record=threading.Lock(),  # one writer of the run history and the result list at a time
+        follow=follow,
+        resnapshot=resnapshot,
+        stop=stop,
+    )
+    with stop_on_signals(stop) if follow else contextlib.nullcontext():
+        if len(work) == 1:
+            run_source(work[0])
+            return
+        failures: list[BaseException] = []
+
+        def target(w: CdcWork) -> None:
+            try:
+                run_source(w)
+            except BaseException as exc:  # re-raised in the calling thread below, never lost
+                failures.append(exc)
+                stop.set()
+
+        threads = [threading.Thread(target=target, args=(w,), name=f"cdc-{w.source.name}") for w in work]
+        for thread in threads:
+            thread.start()
+        try:
+            while any(t.is_alive() for t in threads):
+                for thread in threads:
+                    thread.join(0.2)  # short waits: the main thread keeps handling signals
+        except BaseException:
+            stop.set()  # e.g. Ctrl-C without --follow: let every source commit what it has, then stop
+            for thread in threads:
+                thread.join()
+            raise
+        if failures:
+            raise failures[0]
+
+
+def _run_source(
+    project: Project,
+    work: CdcWork,
+    progress: Progress,
+    history: RunHistory,
+    results: list[TableResult],
+    warnings: list[str],
+    record: threading.Lock,
+    *,
+    follow: bool,
+    resnapshot: bool,
+    stop: threading.Event,
+) -> None:
     from lakeforge.load.cdc import load_cdc_source
     from lakeforge.load.context import LoadContext
     from lakeforge.load.table import TableResult
     from lakeforge.state.history import Event
 
-    stop = stop or threading.Event()
+    source, items, stamp = work.source, work.items, work.stamp
     started = dt.datetime.now(dt.UTC)
     for _, _, table in items:
         progress.table_started(table, 0)
+    if follow:  # a follower runs for long: warn now; a catch-up run warns after it has acknowledged
+        _warn(source, progress, warnings, record)
     ctx = LoadContext(project.lake, project.config.run, stamp, lambda n: None)
     try:
-        with stop_on_signals(stop) if follow else contextlib.nullcontext():
-            done = load_cdc_source(ctx, source, items, follow=follow, stop=stop, resnapshot=resnapshot)
+        done = load_cdc_source(ctx, source, items, follow=follow, stop=stop, resnapshot=resnapshot)
     except LakeforgeError as exc:
-        done = [TableResult(source.name, ref.qualified, table, "cdc", "failed", error=str(exc))
-                for ref, _, table in items]
-    for result in done:
-        results.append(result)
-        progress.table_finished(result)
-        history.record(Event(stamp.run_id, result.table, result.status, started, dt.datetime.now(dt.UTC),
-                             source.name, result.source_table, "cdc", result.rows, round(result.seconds, 3),
-                             result.delta_version, result.error))
-    return any(r.status == "failed" for r in done) and project.config.run.on_error == "stop"
+        done = [
+            TableResult(source.name, ref.qualified, table, "cdc", "failed", error=str(exc)) for ref, _, table in items
+        ]
+    if not follow:
+        _warn(source, progress, warnings, record)
+    with record:
+        for result in done:
+            results.append(result)
+            progress.table_finished(result)
+            history.record(
+                Event(
+                    stamp.run_id,
+                    result.table,
+                    result.status,
+                    started,
+                    dt.datetime.now(dt.UTC),
+                    source.name,
+                    result.source_table,
+                    "cdc",
+                    result.rows,
+                    round(result.seconds, 3),
+                    result.delta_version,
+                    result.error,
+                )
+            )
+    if any(r.status == "failed" for r in done) and project.config.run.on_error == "stop":
+        stop.set()
+
+
+def _warn(source: Source, progress: Progress, warnings: list[str], record: threading.Lock) -> None:
+    warning = slot_warning(source)
+    if warning:
+        with record:
+            warnings.append(warning)
+            progress.warning(warning)

@@ -31,7 +31,8 @@ def load_full(ctx: LoadContext, source: Source, plan: TablePlan, name: str) -> C
         source=source.name,
         source_table=plan.ref.qualified,
     )
-    batches = source.read(plan, batch_size=ctx.run.batch_size, partitions=_partitions(ctx, plan))
+    batches = source.read(plan, batch_size=fetch_rows(ctx.run.batch_size, evolution.schema),
+                          partitions=_partitions(ctx, plan))
     ctx.lake.write(
         name,
         stream(ctx, name, batches, evolution.schema),
@@ -61,6 +62,26 @@ def plan_evolution(name: str, lake_schema: pa.Schema | None, plan: TablePlan) ->
             return Evolution(with_meta(plan.arrow_schema()), replaced=True)
         source_type = next((c.source_type for c in plan.columns if c.lake_name == exc.column), "?")
         raise SchemaDriftError(name, exc.column, exc.old, f"{exc.new} (source type {source_type})") from None
+
+
+FETCH_BYTES = 24 * 2**20
+"""About this many bytes of Arrow data per fetched batch. The Delta writer queues several batches while it
+encodes; at ``run.batch_size`` rows of a wide table (31 columns, ~520 bytes a row) that queue held hundreds of
+MB (MariaDB wide 10M: 1.1-1.3 GB peak RSS at 100,000 rows a batch, 0.8 GB at 50,000; docs/benchmarks.md,
+Profiles). Narrow rows keep ``run.batch_size``."""
+_VARIABLE_WIDTH = 32
+"""Bytes assumed for a string/binary/JSON value (the plan has no statistics)."""
+
+
+def fetch_rows(batch_size: int, schema: pa.Schema) -> int:
+    """Rows per fetched batch: ``batch_size``, fewer when a row of ``schema`` is wide (>= 1,000)."""
+    width = 0
+    for field in schema:
+        try:
+            width += max(1, field.type.bit_width // 8)
+        except ValueError:  # variable width
+            width += _VARIABLE_WIDTH
+    return min(batch_size, max(1_000, FETCH_BYTES // max(width, 1)))
 
 
 def _partitions(ctx: LoadContext, plan: TablePlan) -> int:

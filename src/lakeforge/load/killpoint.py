@@ -15,6 +15,23 @@ Points, in the order a table load passes them:
 ``committed``
     the table's commit (data + checkpoint) has landed; the run history has not recorded it and the next
     table has not started: a kill *between tables*.
+
+CDC points (``mode: cdc``, ``load/cdc.py`` and ``load/cdc_apply.py``), for a current-state table ``<name>``:
+
+``cdc_snapshot``
+    the snapshot's first batch has been read; nothing of the table is committed.
+``cdc_snapshot_committed``
+    the snapshot's current-state table has committed; its change-log table has not been created.
+``cdc_buffer``
+    a log change for the table has been buffered; nothing of its micro-batch is committed.
+``cdc_flush``
+    a micro-batch is about to be applied to the table: the tables flushed before it in the same
+    micro-batch have committed (a kill *between tables* of one micro-batch), this one has not.
+``cdc_log_committed``
+    the change log ``<name>_changes`` has committed the micro-batch; the current-state table has not:
+    the window between the two Delta commits of one micro-batch.
+``cdc_committed``
+    both tables have committed the micro-batch; the next table and the log acknowledgement have not run.
 """
 
 from __future__ import annotations
@@ -26,19 +43,20 @@ from pathlib import Path
 from typing import TypeVar
 
 ENV = "LAKEFORGE_TEST_KILL_AT"
+_SPEC = os.environ.get(ENV)
+"""Read once: the hook is set on the process before it starts, and CDC passes a point for every change."""
 T = TypeVar("T")
 
 
 def kill_at(point: str, table: str) -> None:
     """SIGKILL this process if ``LAKEFORGE_TEST_KILL_AT`` names this point and table."""
-    if os.environ.get(ENV) == f"{point}:{table}":
+    if _SPEC is not None and f"{point}:{table}" == _SPEC:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
 def watch(table: str, batches: Iterable[T], location: str) -> Iterator[T]:
     """Pass ``batches`` through, calling the ``extract``, ``write`` and ``files`` points on the way."""
-    spec = os.environ.get(ENV, "")
-    if not spec.endswith(":" + table):
+    if not (_SPEC or "").endswith(":" + table):
         yield from batches
         return
     folder = Path(location)

@@ -20,6 +20,7 @@ from lakeforge.lake.delta import INTERNAL, DeltaLake
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from deltalake import DeltaTable
 
 RUNS = f"{INTERNAL}.runs"
 VERSION = 1
@@ -63,31 +64,34 @@ def _schema() -> pa.Schema:
 class RunHistory:
     def __init__(self, lake: DeltaLake) -> None:
         self.lake = lake
+        self._table: DeltaTable | None = None
+        """The runs table, opened once per RunHistory: a run records several events, and each write to a
+        path would read the table's log again (tens of ms each, growing with the history)."""
 
     def record(self, *events: Event) -> None:
-        import pyarrow as pa
         from deltalake import write_deltalake
 
-        self._migrate()
-        now = dt.datetime.now(dt.UTC)
-        rows = [{**asdict(e), "recorded_at": now} for e in events]
-        table = pa.Table.from_pylist(rows, schema=_schema())
+        table = self._open()
         write_deltalake(
-            self.lake.uri(RUNS),
-            table,
+            table if table is not None else self.lake.uri(RUNS),
+            _to_arrow(events, dt.datetime.now(dt.UTC)),
             mode="append",
             description=f"{VERSION_KEY}={VERSION}",
-            storage_options=self.lake.storage_options,
+            storage_options=None if table is not None else self.lake.storage_options,
         )
 
-    def _migrate(self) -> None:
-        if not self.lake.exists(RUNS):
-            return
-        description = self.lake.table(RUNS).metadata().description or ""
-        version = int(description.rpartition("=")[2] or VERSION)
-        while version < VERSION:
-            MIGRATIONS[version](self.lake)
-            version += 1
+    def _open(self) -> DeltaTable | None:
+        """The runs table brought to ``VERSION`` (migrated on first use), or None before its first event."""
+        if self._table is None and self.lake.exists(RUNS):
+            table = self.lake.table(RUNS)
+            version = int((table.metadata().description or "").rpartition("=")[2] or VERSION)
+            if version < VERSION:
+                while version < VERSION:
+                    MIGRATIONS[version](self.lake)
+                    version += 1
+                table = self.lake.table(RUNS)
+            self._table = table
+        return self._table
 
     def events(self) -> list[dict[str, Any]]:
         if not self.lake.exists(RUNS):
@@ -109,3 +113,24 @@ class RunHistory:
                             key=lambda e: e["started_at"])
             rows.append({"run": run, "tables": tables})
         return rows
+
+
+def _to_arrow(events: tuple[Event, ...], now: dt.datetime) -> pa.Table:
+    """The events as an Arrow table, through Arrow's JSON reader.
+
+    ``pa.Table.from_pylist`` would make pyarrow import pandas (it checks every Python sequence for pandas
+    objects), ~0.5 s of CPU in every ``lakeforge run`` (docs/benchmarks.md, Profiles).
+    """
+    import io
+    import json
+
+    import pyarrow.json as pajson
+
+    lines = []
+    for event in events:
+        row = {**asdict(event), "recorded_at": now}
+        lines.append(json.dumps({k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in row.items()}))
+    options = pajson.ParseOptions(explicit_schema=_schema(), unexpected_field_behavior="error")
+    data = "\n".join(lines).encode()
+    read = pajson.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 20))  # one block
+    return pajson.read_json(io.BytesIO(data), parse_options=options, read_options=read)

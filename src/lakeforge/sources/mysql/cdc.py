@@ -7,6 +7,13 @@
   resumes with that GTID (``auto_position``), because with ``is_mariadb=True`` the package ignores a
   file/offset resume. One GTID domain (``gtid_strict_mode``) orders the log: the position value is its
   sequence number.
+- One blocking ``BinLogStreamReader`` per run reads in a background thread (:class:`Pump`) and hands whole
+  transactions to the loader through a bounded queue; a run without ``follow`` ends once it has passed the
+  ``@@gtid_binlog_pos`` seen at its start. A transaction touching none of the cdc tables still moves their
+  positions (passed on at most once per idle period), so a quiet table is not "lost" when old binlogs are
+  purged.
+- The package reconnects by itself after a dropped connection; the reader then resumes after the last whole
+  transaction it read, so nothing is replayed into the batch being built.
 """
 
 from __future__ import annotations
@@ -15,29 +22,27 @@ import contextlib
 import datetime as dt
 import decimal
 import json
+import queue
 import re
+import time
 import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lakeforge.errors import SourceError
 from lakeforge.sources.cdc import CdcReader, Change, Position, Problem, Snapshot, Txn
+from lakeforge.sources.mysql.binlog import Pump, domains, gtid_position, reached_all
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from lakeforge.sources.base import ColumnPlan, TablePlan
+    from lakeforge.sources.base import ColumnPlan, TablePlan, TableRef
     from lakeforge.sources.mysql.source import MySQLSource
 
 _EPOCH = dt.datetime(1970, 1, 1)
-_TRUNCATE = re.compile(r"^\s*TRUNCATE\s+(?:TABLE\s+)?(?:`?([^`.\s]+)`?\.)?`?([^`\s;]+)`?", re.I)
-
-
-def gtid_position(text: str) -> Position:
-    """``0-1-42`` (one domain) -> Position(42); several domains are summed (documented limit)."""
-    text = (text or "").strip()
-    value = sum(int(part.rsplit("-", 1)[1]) for part in text.split(",") if part.strip())
-    return Position(value, text)
+_PATIENCE = 30.0
+"""Seconds of silence before catching up (connecting, the server seeking the start GTID) that still count as
+idle: only then does a run end without having reached the binlog end seen at start."""
 
 
 class MySQLCdc(CdcReader):
@@ -47,7 +52,9 @@ class MySQLCdc(CdcReader):
     def __init__(self, source: MySQLSource, plans: list[TablePlan]) -> None:
         super().__init__(source, plans)
         self.server_id = source.config.server_id or 100_000 + zlib.crc32(source.name.encode()) % 1_000_000
-        self._stream: Any = None
+        self._pump: Pump | None = None
+        self._seen: dict[TableRef, dict[str, Any]] = {}
+        """Binlog column descriptions by table and name: the types of columns the catalog no longer has."""
 
     def _vars(self) -> dict[str, str]:
         rows = self.source.query(
@@ -149,82 +156,71 @@ class MySQLCdc(CdcReader):
                 yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
     def changes(self, start: Position | None, idle_seconds: float) -> Iterator[Txn | None]:
+        """Transactions after ``start`` from a blocking binlog reader in a background thread.
+
+        Yields None when idle for ``idle_seconds`` once caught up, and once right after reaching the binlog end
+        as it was when streaming started (``@@gtid_binlog_pos``), so a run without ``follow`` ends even on a
+        source that never goes quiet. Before catching up, silence must last ``_PATIENCE`` seconds.
+        """
+        start_text = start.text if start is not None else ""
+        end = self.source.query("SELECT @@gtid_binlog_pos")[0][0] if self.is_mariadb else ""
+        target = domains(str(end or ""))
+        self._pump = Pump(self, start_text)
+        self._pump.start()
+        caught_up = reached_all(domains(start_text), target)
+        held: Txn | None = None
+        quiet = time.monotonic()
         try:
-            from pymysqlreplication import BinLogStreamReader
-            from pymysqlreplication.event import GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent
-            from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
-        except ImportError:
-            from lakeforge.errors import MissingExtraError
+            while True:
+                wait = idle_seconds if caught_up else max(idle_seconds, _PATIENCE)
+                try:
+                    item = self._pump.queue.get(timeout=wait)
+                except queue.Empty:
+                    if held is not None:
+                        yield held
+                        held = None
+                    quiet = time.monotonic()
+                    yield None
+                    continue
+                if isinstance(item, BaseException):
+                    with self.source.errors("binlog stream failed"):
+                        raise item
+                reached = not caught_up and reached_all(domains(item.position.text), target)
+                caught_up = caught_up or reached
+                if item.changes or reached or time.monotonic() - quiet >= idle_seconds:
+                    # a transaction of other tables only moves the position: pass one on now and then
+                    held = None
+                    quiet = time.monotonic()
+                    yield item
+                else:
+                    held = item
+                if reached:
+                    yield None
+        finally:
+            self._stop_pump()
 
-            raise MissingExtraError("mysql-replication", "cdc") from None
-        cfg = self.source.config
-        settings = {"host": cfg.host, "port": cfg.port or 3306, "user": cfg.user or "root",
-                    "passwd": cfg.password.get_secret_value() if cfg.password else ""}
-        schemas = sorted({r.schema for r in self.plans})
-        mariadb = self.is_mariadb
-        self._stream = BinLogStreamReader(
-            connection_settings=settings, server_id=self.server_id, blocking=False, is_mariadb=mariadb,
-            auto_position=start.text if start is not None else "", resume_stream=True,
-            only_events=[MariadbGtidEvent, GtidEvent, QueryEvent, XidEvent, WriteRowsEvent, UpdateRowsEvent,
-                         DeleteRowsEvent], only_schemas=None, slave_heartbeat=1, enable_logging=False)
-        gtid = start.text if start is not None else ""
-        txn: Txn | None = None
-        import time
+    def _stop_pump(self) -> None:
+        if self._pump is not None:
+            self._pump.stop()
+            self._pump = None
 
-        while True:
-            got = False
-            with self.source.errors("binlog stream failed"):
-                for event in self._stream:
-                    got = True
-                    if isinstance(event, MariadbGtidEvent | GtidEvent):
-                        gtid = _advance(gtid, event.gtid)
-                        txn = Txn(gtid_position(gtid), dt.datetime.fromtimestamp(event.timestamp, dt.UTC))
-                    elif txn is None:
-                        continue
-                    elif isinstance(event, XidEvent):
-                        yield txn
-                        txn = None
-                    elif isinstance(event, QueryEvent):
-                        query = event.query if isinstance(event.query, str) else event.query.decode()
-                        if query.strip().upper() == "BEGIN":
-                            continue
-                        match = _TRUNCATE.match(query)
-                        if match:
-                            schema = match.group(1) or (event.schema.decode() if isinstance(event.schema, bytes)
-                                                        else event.schema)
-                            ref = self._ref(schema, match.group(2))
-                            if ref is not None:
-                                txn.changes.append(Change(ref, "truncate"))
-                        yield txn
-                        txn = None
-                    else:
-                        self._rows(event, txn, UpdateRowsEvent, DeleteRowsEvent)
-            if not got:
-                # non-blocking: the stream ended at the binlog's end; reconnect from where we are
-                self._stream.close()
-                yield None
-                time.sleep(min(idle_seconds, 0.2))
-                self._stream = BinLogStreamReader(
-                    connection_settings=settings, server_id=self.server_id, blocking=False, is_mariadb=mariadb,
-                    auto_position=gtid, resume_stream=True,
-                    only_events=[MariadbGtidEvent, GtidEvent, QueryEvent, XidEvent, WriteRowsEvent,
-                                 UpdateRowsEvent, DeleteRowsEvent], enable_logging=False)
-            _ = schemas
-
-    def _ref(self, schema: str, table: str) -> Any:
+    def table_ref(self, schema: str, table: str) -> Any:
         from lakeforge.sources.base import TableRef
 
         ref = TableRef(schema, table)
         return ref if ref in self.plans else None
 
-    def _rows(self, event: Any, txn: Txn, update_cls: type, delete_cls: type) -> None:
-        ref = self._ref(event.schema, event.table)
+    def add_rows(self, event: Any, txn: Txn) -> None:
+        from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent
+
+        ref = self.table_ref(event.schema, event.table)
         if ref is None:
             return
+        self._seen.setdefault(ref, {}).update({c.name: c for c in event.columns})
         for row in event.rows:
-            if isinstance(event, update_cls):
+            if isinstance(event, UpdateRowsEvent):
                 txn.changes.append(Change(ref, "update", row["after_values"], old_key=row["before_values"]))
-            elif isinstance(event, delete_cls):
+            elif isinstance(event, DeleteRowsEvent):
                 txn.changes.append(Change(ref, "delete", row["values"]))
             else:
                 txn.changes.append(Change(ref, "insert", row["values"]))
@@ -233,10 +229,32 @@ class MySQLCdc(CdcReader):
         """Nothing to tell the server: a binlog reader holds no slot; positions live in the lake."""
 
     def close(self) -> None:
-        if self._stream is not None:
-            with contextlib.suppress(Exception):
-                self._stream.close()
-            self._stream = None
+        self._stop_pump()
+
+    def replan(self, ref: TableRef, columns: list[str]) -> TablePlan:
+        """The plan after the binlog's columns of ``ref`` changed: the row's columns plus every column planned
+        before (an ALTER within one batch must not drop earlier rows' values); a column the catalog no longer
+        has (dropped since) gets its type from the binlog's own column description."""
+        from lakeforge.lake.naming import lake_column_names
+        from lakeforge.sources.base import ColumnPlan, TablePlan
+        from lakeforge.sources.mysql.types import map_type
+
+        old = self.plans[ref]
+        current = self.source.describe(ref, old.options)
+        by_name = {c.name: c for c in [*old.columns, *current.columns]}
+        names = [*columns, *(c.name for c in old.columns if c.name not in columns)]
+        planned = []
+        for name, lake in zip(names, lake_column_names(names, table=ref.qualified), strict=True):
+            known = by_name.get(name)
+            if known is None:
+                data_type, column_type = _binlog_type(self._seen.get(ref, {}).get(name))
+                mapped = map_type(data_type, column_type)
+                known = ColumnPlan(name, lake, column_type, mapped.select.format(col=self.source.quote(name)),
+                                   mapped.arrow, mapped.kind)
+            planned.append(known)
+        plan = TablePlan(old.source, ref, planned, current.primary_key or old.primary_key, 0, old.options)
+        self.plans[ref] = plan
+        return plan
 
     def status(self) -> dict[str, Any]:
         v = self._vars()
@@ -252,13 +270,6 @@ class MySQLCdc(CdcReader):
         target = column.arrow_type
         fix = _fixer(target, column.source_type)
         return pa.array([None if v is None else fix(v) for v in values], type=target)
-
-
-def _advance(current: str, gtid: str) -> str:
-    """The GTID position after ``gtid``: replaces its domain's entry in ``current``."""
-    domain = gtid.split("-", 1)[0]
-    parts = [p for p in current.split(",") if p.strip() and p.split("-", 1)[0] != domain]
-    return ",".join([*parts, gtid])
 
 
 def _fixer(target: pa.DataType, source_type: str) -> Any:
@@ -296,3 +307,26 @@ def _text(value: Any, source_type: str) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return str(value)
+
+
+_BINLOG_TYPES = {1: "tinyint", 2: "smallint", 3: "int", 4: "float", 5: "double", 7: "timestamp", 8: "bigint",
+                 9: "mediumint", 10: "date", 11: "time", 12: "datetime", 13: "year", 17: "timestamp",
+                 18: "datetime", 19: "time", 245: "json", 247: "enum", 248: "set", 255: "geometry"}
+
+
+def _binlog_type(column: Any) -> tuple[str, str]:
+    """(DATA_TYPE, COLUMN_TYPE) as information_schema would spell them, from a binlog column description."""
+    if column is None:
+        return "unknown", "unknown"
+    code = int(column.type)
+    binary = getattr(column, "collation_name", None) == "binary"
+    if code == 246:
+        return "decimal", f"decimal({column.precision},{column.decimals})"
+    if code == 16:
+        return "bit", f"bit({column.bits})"
+    if code in (15, 253, 254):
+        return ("varbinary", "varbinary") if binary else ("varchar", "varchar")
+    if code == 252:
+        return ("blob", "blob") if binary else ("text", "text")
+    name = _BINLOG_TYPES.get(code, "unknown")
+    return name, f"{name} unsigned" if getattr(column, "unsigned", False) else name

@@ -1,24 +1,39 @@
 """PostgreSQL change data capture: a publication and a logical replication slot owned by lakeforge, read with
-psycopg2's replication connection and the built-in ``pgoutput`` plugin.
+the streaming replication protocol (``replication.py``) and the built-in ``pgoutput`` plugin.
 
 - The permanent slot (``lakeforge_<source>``) is created once, without a snapshot. A table that needs a
   first load is read in the snapshot exported by a *temporary* slot created afterwards; the temporary slot's
   consistent point is the table's starting position, so the permanent slot (older) sends every later change
   and the loader skips the ones at or before it.
-- The slot is acknowledged (``flush_lsn``) only up to what every lake table has committed.
+- The slot is acknowledged (``flush_lsn``) only up to what every lake table has committed, never beyond
+  (see replication.py for why not psycopg2). When only other tables change for a while, the position moves
+  on by itself (a transaction with no changes) so the slot can release WAL.
+- "Caught up" (where a run without ``follow`` stops) is the WAL position the server had when streaming
+  started: a commit ending at or past it, or a keepalive past it between transactions.
+- Log values arrive as text and follow the snapshot's type rules (pgoutput.text_to_arrow); an ALTER TABLE
+  in the log replans the table from the relation message that follows it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import select
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lakeforge.errors import SourceError
 from lakeforge.sources.cdc import CdcReader, Change, Position, Problem, Snapshot, Txn
-from lakeforge.sources.postgres.pgoutput import Begin, Commit, Decoder, Row, Truncate, lsn_text, lsn_value
+from lakeforge.sources.postgres.pgoutput import (
+    Begin,
+    Commit,
+    Decoder,
+    Relation,
+    Row,
+    Truncate,
+    lsn_text,
+    lsn_value,
+)
+from lakeforge.sources.postgres.replication import Keepalive, ReplicationStream, conninfo
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -26,13 +41,27 @@ if TYPE_CHECKING:
     from lakeforge.sources.base import ColumnPlan, TablePlan, TableRef
     from lakeforge.sources.postgres.source import PostgresSource
 
-_SESSION = "-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3"
+_SESSION = ("-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3 "
+            "-c lc_monetary=C -c bytea_output=hex")
+"""How the walsender writes values as text: the forms pgoutput.text_to_arrow reads."""
 _SLOT_SQL = """
 SELECT active, active_pid, confirmed_flush_lsn::text, restart_lsn::text, wal_status, plugin,
        pg_current_wal_lsn()::text,
        pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint,
        pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint
 FROM pg_replication_slots WHERE slot_name = %s AND database = current_database()
+"""
+
+_STALLED_SECONDS = 10.0
+"""A server whose decoding position has not moved for this long has nothing more to send: caught up even if
+that position is short of the target (the target is read from pg_current_wal_lsn(), which may point past the
+last record's end, e.g. into the padding after a WAL segment switch)."""
+_TYPE_SQL = """
+SELECT format_type(%s, %s), bt.typname, bt.typtype, et.typname
+FROM pg_type t
+JOIN pg_type bt ON bt.oid = coalesce(nullif(t.typbasetype, 0), t.oid)
+LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
+WHERE t.oid = %s
 """
 
 
@@ -44,26 +73,15 @@ class PostgresCdc(CdcReader):
         super().__init__(source, plans)
         self.slot = source.config.slot_name or f"lakeforge_{source.name}"
         self.publication = source.config.publication or f"lakeforge_{source.name}"
-        self._conn: Any = None
-        self._cur: Any = None
-        self._pending_ack: int | None = None
+        self._stream: ReplicationStream | None = None
+        self._relations: dict[TableRef, Relation] = {}
+        self._refs: dict[tuple[str, str], TableRef | None] = {}
 
     # -- connections --------------------------------------------------------------------------------
-    def _replication_connection(self) -> Any:
-        try:
-            import psycopg2
-            import psycopg2.extras
-        except ImportError:
-            from lakeforge.errors import MissingExtraError
-
-            raise MissingExtraError("psycopg2", "cdc") from None
-        cfg = self.source.config
-        params = {"host": cfg.host, "port": cfg.port or 5432, "user": cfg.user or "postgres",
-                  "dbname": cfg.database, "connect_timeout": cfg.connect_timeout, "options": _SESSION}
-        if cfg.password is not None:
-            params["password"] = cfg.password.get_secret_value()
+    def _replication_connection(self) -> ReplicationStream:
         with self.source.errors("cannot open a replication connection"):
-            return psycopg2.connect(connection_factory=psycopg2.extras.LogicalReplicationConnection, **params)
+            return ReplicationStream(conninfo(self.source.dsn, options=_SESSION,
+                                              connect_timeout=self.source.config.connect_timeout))
 
     # -- readiness ----------------------------------------------------------------------------------
     def check(self) -> list[Problem]:
@@ -141,20 +159,21 @@ class PostgresCdc(CdcReader):
 
     @contextlib.contextmanager
     def snapshot(self, plans: list[TablePlan]) -> Iterator[Snapshot]:
-        conn = self._replication_connection()
+        stream = self._replication_connection()
         try:
-            cur = conn.cursor()
             temp = f"{self.slot}_snap_{int(time.time() * 1000) % 10**9}"
             with self.source.errors("cannot create a temporary slot"):
-                cur.execute(f'CREATE_REPLICATION_SLOT "{temp}" TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT')
-                _, point, snapshot_name, _ = cur.fetchone()
+                _, point, snapshot_name, _ = stream.command(
+                    f'CREATE_REPLICATION_SLOT "{temp}" TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT')[0]
+            if point is None or snapshot_name is None:
+                raise SourceError(self.source.name, f"temporary slot {temp} exported no snapshot")
 
             def read(plan: TablePlan, batch_size: int) -> Iterator[pa.RecordBatch]:
                 return self._read_in_snapshot(plan, snapshot_name, batch_size)
 
             yield Snapshot(Position(lsn_value(point), point), read)
         finally:
-            conn.close()
+            stream.conn.finish()
 
     def _read_in_snapshot(self, plan: TablePlan, snapshot: str, batch_size: int) -> Iterator[pa.RecordBatch]:
         import adbc_driver_postgresql.dbapi as adbc
@@ -181,48 +200,127 @@ class PostgresCdc(CdcReader):
 
     # -- streaming ----------------------------------------------------------------------------------
     def changes(self, start: Position | None, idle_seconds: float) -> Iterator[Txn | None]:
-        self._conn = self._replication_connection()
-        self._cur = self._conn.cursor()
-        options = {"proto_version": "1", "publication_names": self.publication}
-        with self.source.errors(f"cannot start replication from slot '{self.slot}'"):
-            self._cur.start_replication(slot_name=self.slot, decode=False, options=options, status_interval=5)
+        """Transactions after ``start``. Yields None once caught up with the WAL position the server had when
+        streaming started (a commit ending at or past it, or a keepalive past it between transactions), then
+        after each ``idle_seconds`` without a transaction. Before that, silence is not "caught up": the server
+        is still decoding, and a keepalive it is asked for says how far it got."""
+        stream, target = self._start(start)
         decoder = Decoder()
         txn: Txn | None = None
-        last = time.monotonic()
+        caught_up = False
+        moved = start.value if start is not None else 0  # the last position passed on
+        advance = max(self.source.config.max_slot_lag_bytes // 16, 1)
+        quiet = time.monotonic()
+        seen = (0, quiet)  # the server's decoding position and since when it has not moved
         while True:
             with self.source.errors("replication stream failed"):
-                msg = self._cur.read_message()
+                msg = stream.read(min(idle_seconds, 0.5))
             if msg is None:
-                if self._pending_ack is not None:
-                    self._send_ack()
-                if time.monotonic() - last >= idle_seconds:
-                    last = time.monotonic()
+                if caught_up and time.monotonic() - quiet >= idle_seconds:
+                    quiet = time.monotonic()
                     yield None
-                select.select([self._conn], [], [], min(idle_seconds, 0.2))
+                elif not caught_up and txn is None:
+                    with self.source.errors("replication stream failed"):
+                        stream.feedback(reply=True)
+                continue
+            if isinstance(msg, Keepalive):
+                if txn is not None:
+                    continue
+                if msg.wal_end - moved >= advance:
+                    # only other tables' changes for a while: move the position so the slot can release WAL
+                    moved = msg.wal_end
+                    yield Txn(Position(msg.wal_end, lsn_text(msg.wal_end)), None)
+                if msg.wal_end != seen[0]:
+                    seen = (msg.wal_end, time.monotonic())
+                stalled = time.monotonic() - seen[1] >= _STALLED_SECONDS
+                if not caught_up and (msg.wal_end >= target or stalled):
+                    caught_up, quiet = True, time.monotonic()
+                    yield None
                 continue
             item = decoder.decode(msg.payload)
             if isinstance(item, Begin):
                 txn = Txn(Position(0, ""), item.commit_time)
-            elif isinstance(item, Commit) and txn is not None:
+            elif isinstance(item, Commit):
+                if txn is None:
+                    continue
                 txn.position = Position(item.end_lsn, lsn_text(item.end_lsn))
-                last = time.monotonic()
+                moved, quiet = max(moved, item.end_lsn), time.monotonic()
                 yield txn
                 txn = None
-            elif isinstance(item, Row) and txn is not None:
-                change = self._change(item)
-                if change is not None:
-                    txn.changes.append(change)
-            elif isinstance(item, Truncate) and txn is not None:
-                for rel in item.relations:
-                    ref = self._ref(rel.schema, rel.name)
-                    if ref is not None:
-                        txn.changes.append(Change(ref, "truncate"))
+                if not caught_up and item.end_lsn >= target:
+                    caught_up = True
+                    yield None
+            else:
+                self._take(item, txn)
+
+    def _start(self, start: Position | None) -> tuple[ReplicationStream, int]:
+        """Open the stream at ``start``; return it and the WAL position that counts as caught up."""
+        target = lsn_value(self.source.query("SELECT pg_current_wal_lsn()::text")[0][0])
+        stream = self._stream = self._replication_connection()
+        options = {"proto_version": "1", "publication_names": self.source.quote(self.publication)}
+        with self.source.errors(f"cannot start replication from slot '{self.slot}'"):
+            stream.start(self.slot, lsn_text(start.value if start and start.value > 0 else 0), options)
+        return stream, target
+
+    def _take(self, item: Relation | Row | Truncate | None, txn: Txn | None) -> None:
+        """A row or truncate joins ``txn``; a relation message (sent before a table's first change and again
+        after each ALTER TABLE) replans the table with the columns and types it carries."""
+        if isinstance(item, Row) and txn is not None:
+            change = self._change(item)
+            if change is not None:
+                txn.changes.append(change)
+        elif isinstance(item, Relation):
+            ref = self._ref(item.schema, item.name)
+            if ref is not None:
+                self._relations[ref] = item
+                known = [c.name for c in self.plans[ref].columns]  # a dropped column stays (buffered rows)
+                self.replan(ref, known + [c for c in item.columns if c not in known])
+        elif isinstance(item, Truncate) and txn is not None:
+            for rel in item.relations:
+                ref = self._ref(rel.schema, rel.name)
+                if ref is not None:
+                    txn.changes.append(Change(ref, "truncate"))
+
+    def replan(self, ref: TableRef, columns: list[str]) -> TablePlan:
+        """As the base class, but a column the catalog no longer has (dropped since) keeps the type the log's
+        relation message gives it, so its values still land in its lake column."""
+        from dataclasses import replace
+
+        plan = super().replan(ref, columns)
+        rel = self._relations.get(ref)
+        if rel is None or not any(c.source_type == "unknown" for c in plan.columns):
+            return plan
+        types = dict(zip(rel.columns, rel.types, strict=True))
+        planned = [self._typed(c, *types[c.name]) if c.source_type == "unknown" and c.name in types else c
+                   for c in plan.columns]
+        plan = replace(plan, columns=planned)
+        self.plans[ref] = plan
+        return plan
+
+    def _typed(self, column: ColumnPlan, oid: int, typmod: int) -> ColumnPlan:
+        """``column`` planned from its type oid and typmod (a type dropped since leaves it string)."""
+        from dataclasses import replace
+
+        from lakeforge.sources.postgres.types import map_type, render
+
+        found = self.source.query(_TYPE_SQL, (oid, typmod, oid))
+        if not found:
+            return column
+        formatted, typname, typtype, element = found[0]
+        mapped = map_type(typname, formatted, typtype, element)
+        select = render(mapped.select, self.source.quote(column.name), column.name)
+        return replace(column, source_type=formatted, select_expr=select, arrow_type=mapped.arrow, kind=mapped.kind)
 
     def _ref(self, schema: str, name: str) -> TableRef | None:
+        """The configured table ``schema.name`` (None for the publication's other tables); cached, as every
+        row asks."""
         from lakeforge.sources.base import TableRef
 
-        ref = TableRef(schema, name)
-        return ref if ref in self.plans else None
+        key = (schema, name)
+        if key not in self._refs:
+            ref = TableRef(schema, name)
+            self._refs[key] = ref if ref in self.plans else None
+        return self._refs[key]
 
     def _change(self, row: Row) -> Change | None:
         ref = self._ref(row.relation.schema, row.relation.name)
@@ -235,25 +333,19 @@ class PostgresCdc(CdcReader):
         return Change(ref, "delete", row.old)
 
     def ack(self, position: Position) -> None:
-        self._pending_ack = position.value
-        if self._cur is not None:
-            self._send_ack()
+        """Report ``position`` as flushed: only ever a position every lake table has committed."""
+        if self._stream is not None:
+            with self.source.errors("cannot acknowledge the slot"):
+                self._stream.feedback(position.value)
         else:
-            self.source.query("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, lsn_text(position.value)))
-
-    def _send_ack(self) -> None:
-        with self.source.errors("cannot acknowledge the slot"):
-            self._cur.send_feedback(flush_lsn=self._pending_ack, reply=True)
-        self._pending_ack = None
+            self.source.query("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)",
+                              (self.slot, lsn_text(position.value)))
 
     def close(self) -> None:
-        if self._conn is not None:
+        if self._stream is not None:
             with contextlib.suppress(Exception):
-                if self._pending_ack is not None:
-                    self._send_ack()
-                time.sleep(0.05)
-                self._conn.close()
-            self._conn = self._cur = None
+                self._stream.close()
+            self._stream = None
 
     # -- operations ---------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -284,6 +376,17 @@ class PostgresCdc(CdcReader):
     def to_arrow(self, values: list[Any], column: ColumnPlan) -> pa.Array:
         from lakeforge.sources.postgres.pgoutput import text_to_arrow
 
-        if "money" in column.source_type:
+        if "money" in column.source_type:  # the snapshot reads money::numeric; the walsender writes C-locale money
             values = [None if v is None else v.replace("$", "").replace(",", "") for v in values]
-        return text_to_arrow(values, column.arrow_type)
+        elif column.source_type.startswith("inet"):  # the snapshot reads inet::text, which always has a netmask
+            values = [None if v is None else _with_netmask(v) for v in values]
+        return text_to_arrow(values, column.arrow_type, column.name)
+
+
+def _with_netmask(text: str) -> str:
+    """``inet`` (or an ``inet[]`` literal) as ``inet::text`` writes it: ``10.0.0.1`` -> ``10.0.0.1/32``."""
+    if text.startswith("{"):
+        return "{" + ",".join(_with_netmask(e) if e != "NULL" else e for e in text[1:-1].split(",") if e) + "}"
+    if "/" in text:
+        return text
+    return text + ("/128" if ":" in text else "/32")

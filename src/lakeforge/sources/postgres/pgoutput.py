@@ -28,6 +28,8 @@ class Relation:
     replica_identity: str
     columns: list[str]
     key_flags: list[bool]
+    types: list[tuple[int, int]] = field(default_factory=list)
+    """Type oid and typmod of each column."""
 
 
 @dataclass
@@ -113,14 +115,14 @@ class Decoder:
         self._at += 1
         count = struct.unpack_from("!h", self._buf, self._at)[0]
         self._at += 2
-        columns, keys = [], []
+        columns, keys, types = [], [], []
         for _ in range(count):
             flags = self._buf[self._at]
             self._at += 1
             columns.append(self._str())
             keys.append(bool(flags & 1))
-            self._at += 8  # type oid, typmod
-        rel = Relation(oid, schema, name, identity, columns, keys)
+            types.append((self._i32() & 0xFFFFFFFF, self._i32()))
+        rel = Relation(oid, schema, name, identity, columns, keys, types)
         self.relations[oid] = rel
         return rel
 
@@ -175,15 +177,44 @@ def lsn_value(text: str) -> int:
 
 
 # -- text values -> Arrow --------------------------------------------------------------------------------
+# The snapshot reads the same columns through types.py's SELECT expressions; every rule there has its twin here.
+
+_DATE_MIN, _DATE_MAX = dt.date(1, 1, 1), dt.date(9999, 12, 31)
+_TS_MIN, _TS_MAX = dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31, 23, 59, 59, 999999)
+_OUT_OF_RANGE = "is outside the Delta range 0001-01-01 .. 9999-12-31"
 
 
-def text_to_arrow(values: list[Any], target: pa.DataType) -> pa.Array:
+class Refused(ValueError):
+    """A value the lake type cannot hold; the message says why."""
+
+
+def text_to_arrow(values: list[Any], target: pa.DataType, column: str) -> pa.Array:
     """PostgreSQL text-format values (with the walsender's DateStyle ISO, TimeZone UTC, IntervalStyle
-    iso_8601) as ``target``; the same values a snapshot read returns."""
+    iso_8601) as ``target``: the same values a snapshot read returns. A value the lake cannot hold raises
+    :class:`~lakeforge.errors.ConversionError` naming ``column`` and the value."""
     import pyarrow as pa
 
+    from lakeforge.errors import ConversionError
+
     parse = _parser(target)
-    return pa.array([None if v is None else parse(v) for v in values], type=target)
+    parsed = []
+    for value in values:
+        try:
+            parsed.append(None if value is None else parse(value))
+        except (ValueError, ArithmeticError) as exc:
+            why = str(exc) if isinstance(exc, Refused) else f"cannot be read as {target} ({exc})"
+            raise ConversionError(f"column '{column}': value {str(value)[:100]!r} {why}; "
+                                  "see docs/type-mapping.md") from None
+    try:
+        return pa.array(parsed, type=target)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        for value, item in zip(values, parsed, strict=True):
+            try:
+                pa.array([item], type=target)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                raise ConversionError(f"column '{column}': value {str(value)[:100]!r} cannot be stored exactly "
+                                      f"as {target} ({exc}); see docs/type-mapping.md") from None
+        raise
 
 
 def _parser(target: pa.DataType) -> Any:
@@ -196,11 +227,11 @@ def _parser(target: pa.DataType) -> Any:
     if pa.types.is_boolean(target):
         return lambda v: v == "t"
     if pa.types.is_decimal(target):
-        return decimal.Decimal
+        return _decimal
     if pa.types.is_date(target):
-        return dt.date.fromisoformat
+        return _date
     if pa.types.is_timestamp(target):
-        return _timestamp
+        return _timestamp_tz if target.tz else _timestamp
     if pa.types.is_binary(target) or pa.types.is_large_binary(target):
         return lambda v: bytes.fromhex(v[2:]) if v.startswith("\\x") else v.encode()
     if pa.types.is_list(target):
@@ -209,15 +240,47 @@ def _parser(target: pa.DataType) -> Any:
     return str
 
 
+def _decimal(text: str) -> decimal.Decimal:
+    value = decimal.Decimal(text)
+    if not value.is_finite():
+        raise Refused("is not a number: a decimal column has no NaN or infinity (declare the column numeric "
+                      "without precision to keep such values as text)")
+    return value
+
+
+def _date(text: str) -> dt.date:
+    if text in ("infinity", "-infinity"):
+        return _DATE_MAX if text == "infinity" else _DATE_MIN
+    _in_range(text)
+    return dt.date.fromisoformat(text)
+
+
 def _timestamp(text: str) -> dt.datetime:
-    if text[-3:-2] in ("+", "-") and text[-3] != ":":
-        text += ":00"  # "+00" -> "+00:00"
+    if text in ("infinity", "-infinity"):
+        return _TS_MAX if text == "infinity" else _TS_MIN
+    _in_range(text)
     return dt.datetime.fromisoformat(text)
 
 
+def _timestamp_tz(text: str) -> dt.datetime:
+    if text in ("infinity", "-infinity"):
+        return (_TS_MAX if text == "infinity" else _TS_MIN).replace(tzinfo=dt.UTC)
+    _in_range(text)
+    return dt.datetime.fromisoformat(text)
+
+
+def _in_range(text: str) -> None:
+    """Years before 1 (``... BC``) or after 9999 (five digits) do not fit Delta's date and timestamp types."""
+    if text.endswith(" BC") or len(text.partition("-")[0]) > 4:
+        raise Refused(_OUT_OF_RANGE)
+
+
 def parse_array(text: str) -> list[str | None]:
-    """A one-dimensional PostgreSQL array literal, ``{a,"b c",NULL}``."""
+    """A one-dimensional PostgreSQL array literal, ``{a,"b c",NULL}`` (``[0:1]={...}`` bounds are dropped, as
+    the snapshot does); a multi-dimensional value is refused, as the snapshot refuses it."""
     inner = text[text.index("{") + 1 : text.rindex("}")]
+    if inner.startswith("{"):
+        raise Refused("holds a multi-dimensional array, declared one-dimensional")
     items: list[str | None] = []
     i, n = 0, len(inner)
     while i < n:
