@@ -58,14 +58,23 @@ def main(argv: list[str] | None = None) -> int:
     stop.set()
     sampler.join()
     step = max(1, len(samples) // 30)
-    print(json.dumps({
-        "source": args.source, "table": args.table, "batch": args.batch, "exit": code,
-        "seconds": round(time.perf_counter() - started, 1),
-        "peak_rss_mb": round(max(s[1] for s in samples) / 1e6),
-        "peak_arrow_pool_mb": round(max(s[2] for s in samples) / 1e6),
-        "env": {k: v for k, v in os.environ.items() if k.startswith(("ARROW_", "MALLOC_"))},
-        "timeline_s_rss_pool_mb": [(round(t, 1), round(r / 1e6), round(a / 1e6)) for t, r, a in samples[::step]],
-    }))
+    print(
+        json.dumps(
+            {
+                "source": args.source,
+                "table": args.table,
+                "batch": args.batch,
+                "exit": code,
+                "seconds": round(time.perf_counter() - started, 1),
+                "peak_rss_mb": round(max(s[1] for s in samples) / 1e6),
+                "peak_arrow_pool_mb": round(max(s[2] for s in samples) / 1e6),
+                "env": {k: v for k, v in os.environ.items() if k.startswith(("ARROW_", "MALLOC_"))},
+                "timeline_s_rss_pool_mb": [
+                    (round(t, 1), round(r / 1e6), round(a / 1e6)) for t, r, a in samples[::step]
+                ],
+            }
+        )
+    )
     shutil.rmtree(job.out, ignore_errors=True)
     return 0 if code in (0, None) else 1
 

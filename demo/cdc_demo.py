@@ -37,7 +37,6 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import setup_sources  # noqa: E402
-
 from tests.servers import mariadb_server, postgres_server  # noqa: E402
 
 LAKEFORGE = [sys.executable, "-m", "lakeforge"]
@@ -84,6 +83,12 @@ class Sources:
         with self.my.cursor() as cur:
             cur.execute(sql)
             return [tuple(r) for r in cur.fetchall()]
+
+    def following(self) -> bool:
+        """Whether a log reader is attached to both servers: the slot is active, a binlog dump is running."""
+        slot = self.pg_rows("SELECT count(*) FROM pg_replication_slots WHERE active AND slot_name = 'lakeforge_crm'")
+        dumps = self.my_rows("SELECT count(*) FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%'")
+        return bool(slot[0][0]) and bool(dumps[0][0])
 
     def my_transaction(self, statements: list[str]) -> None:
         with self.my.cursor() as cur:
@@ -149,6 +154,9 @@ def demo(project: Any, src: Sources, print_rows: Callable[..., None]) -> int:
     follower = subprocess.Popen([*LAKEFORGE, "run", "--follow", "--project", str(WORK)], text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
+        following = wait_for(lambda: src.following(), timeout=60)
+        print("`lakeforge run --follow` is reading both logs" if following is not None
+              else "`lakeforge run --follow` did not start reading within 60 s")
         timings = make_changes(project, src)
     finally:
         follower.send_signal(signal.SIGTERM)
@@ -223,8 +231,9 @@ def compare(project: Any, src: Sources) -> bool:
         want = rows(f"SELECT {source_cols} FROM {source_table} ORDER BY {order}")
         got = lake_rows(project, table, lake_cols, order)
         if got != want:
-            print(f"{table}: lake has {len(got)} rows, source {len(want)}; first difference: "
-                  f"{next((g, w) for g, w in zip(got + [None] * len(want), want + [None] * len(got)) if g != w)}",
+            padded = zip(got + [None] * len(want), want + [None] * len(got), strict=True)
+            first = next((g, w) for g, w in padded if g != w)
+            print(f"{table}: lake has {len(got)} rows, source {len(want)}; first difference (lake, source): {first}",
                   file=sys.stderr)
             ok = False
         else:

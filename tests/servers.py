@@ -80,8 +80,8 @@ def mariadb_server() -> Iterator[Server]:
     base = Path(tempfile.mkdtemp(prefix="lf-my-"))
     data = base / "data"
     port = free_port()
-    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root", "--auth-root-authentication-method=normal",
-                    "--skip-test-db"], check=True, capture_output=True)
+    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
+                    "--auth-root-authentication-method=normal", "--skip-test-db"], check=True, capture_output=True)
     daemon = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
     proc = subprocess.Popen(
         [daemon, "--no-defaults", f"--datadir={data}", f"--port={port}", f"--socket={base / 'sock'}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import functools
 import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -191,7 +192,7 @@ class Project:
                         cdc_items.append((ref, options, table))
                         continue
                     progress.table_started(table, 0)
-                    ctx = LoadContext(self.lake, self.config.run, stamp, lambda n, t=table: progress.rows(t, n))
+                    ctx = LoadContext(self.lake, self.config.run, stamp, functools.partial(_rows, progress, table))
                     table_started = dt.datetime.now(dt.UTC)
                     result = load_table(ctx, source, ref, options, mode)
                     results.append(result)
@@ -358,3 +359,5 @@ class _nolock:
         return None
 
 
+def _rows(progress: Progress, table: str, rows: int) -> None:
+    progress.rows(table, rows)

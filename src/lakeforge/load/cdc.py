@@ -17,6 +17,7 @@ purged binlog), the run fails naming the tables, and ``resnapshot=True`` reloads
 
 from __future__ import annotations
 
+import gc
 import importlib
 import threading
 import time
@@ -192,29 +193,49 @@ def _stream(ctx: LoadContext, reader: CdcReader, tables: dict[TableRef, CdcTable
 
 
 def _buffer(reader: CdcReader, tables: dict[TableRef, CdcTable], txn: Txn, seq: int) -> int:
+    """Queue ``txn``'s changes on their tables. Runs once per change: a transaction's changes mostly hit one
+    table, so the table, its plan and its column names are looked up again only when the table changes."""
+    position, commit_time = txn.position, txn.commit_time
+    last_ref: TableRef | None = None
+    t: CdcTable | None = None
+    names: set[str] = set()
+    buffered = seq
     for change in txn.changes:
-        t = tables.get(change.table)
-        if t is None or txn.position.value <= min(t.state_at, t.log_at):
+        if change.table is not last_ref:
+            last_ref, t = change.table, tables.get(change.table)
+            if t is not None and position.value <= min(t.state_at, t.log_at):
+                t = None
+            if t is not None:
+                t.plan = reader.plans.get(t.ref, t.plan)  # the reader may have replanned (a type changed)
+                names = {c.name for c in t.plan.columns}
+        if t is None:
             continue
-        t.plan = reader.plans.get(t.ref, t.plan)  # the reader may have replanned (a type changed in the log)
-        if change.row is not None and not set(change.row) <= {c.name for c in t.plan.columns}:
+        if change.row is not None and not change.row.keys() <= names:
             t.plan = reader.replan(t.ref, list(change.row))
+            names = {c.name for c in t.plan.columns}
         seq += 1
-        t.events.append(Event(change, txn.position, txn.commit_time, seq))
+        t.events.append(Event(change, position, commit_time, seq))
         kill_at("cdc_buffer", t.name)
+    if seq != buffered:
+        # Buffered changes hold no reference cycles and live until the next flush: keep the cyclic garbage
+        # collector from walking them again and again (measured: ~40% of the decoding CPU); _flush unfreezes.
+        gc.freeze()
     return seq
 
 
 def _flush(ctx: LoadContext, reader: CdcReader, tables: dict[TableRef, CdcTable], last: Txn) -> None:
-    for t in tables.values():
-        if last.position.value <= min(t.state_at, t.log_at):
-            continue
-        kill_at("cdc_flush", t.name)
-        applied = apply_batch(ctx, reader, t.plan, t.name, t.events, t.log_at, t.state_at, last.position,
-                              last.commit_time)
-        t.rows += applied
-        ctx.on_rows(applied)
-        t.events = []
-        t.state_at = t.log_at = last.position.value
-        kill_at("cdc_committed", t.name)
+    try:
+        for t in tables.values():
+            if last.position.value <= min(t.state_at, t.log_at):
+                continue
+            kill_at("cdc_flush", t.name)
+            applied = apply_batch(ctx, reader, t.plan, t.name, t.events, t.log_at, t.state_at, last.position,
+                                  last.commit_time)
+            t.rows += applied
+            ctx.on_rows(applied)
+            t.events = []
+            t.state_at = t.log_at = last.position.value
+            kill_at("cdc_committed", t.name)
+    finally:
+        gc.unfreeze()  # what _buffer froze goes back to the collector (the events are released by now)
     reader.ack(Position(min(min(t.state_at, t.log_at) for t in tables.values()), last.position.text))

@@ -25,11 +25,12 @@ if TYPE_CHECKING:
 
     from lakeforge.load.context import LoadContext
 
+_NOTHING: frozenset[str] = frozenset()
 OP, POSITION, POSITION_VALUE, SEQ, COMMIT_TS, DELETED = (
     "_lf_op", "_lf_position", "_lf_position_value", "_lf_seq", "_lf_commit_ts", "_lf_deleted")
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     change: Change
     position: Position
@@ -95,33 +96,53 @@ def _events_table(ctx: LoadContext, reader: CdcReader, plan: TablePlan, name: st
     import pyarrow as pa
 
     rows: list[tuple[str, dict[str, Any], Event, frozenset[str], tuple[Any, ...]]] = []
+    add = rows.append
     for event in events:
         ch = event.change
-        if ch.op == "truncate":
-            rows.append(("truncate", {}, event, frozenset(), ()))
+        op = ch.op
+        if op == "truncate":
+            add(("truncate", {}, event, _NOTHING, ()))
             continue
         row = ch.row or {}
-        key = tuple(row.get(k) for k in keys)
-        if ch.op == "update" and ch.old_key is not None:
-            old = tuple(ch.old_key.get(k) for k in keys)
+        if op == "update" and ch.old_key is not None:
+            key = tuple([row.get(k) for k in keys])
+            old = tuple([ch.old_key.get(k) for k in keys])
             if old != key and all(k in ch.old_key for k in keys):
-                rows.append(("delete", dict(ch.old_key), event, frozenset(), old))
-                rows.append(("insert", row, event, ch.unchanged, old))
+                add(("delete", dict(ch.old_key), event, _NOTHING, old))
+                add(("insert", row, event, ch.unchanged, old))
                 continue
-        rows.append((ch.op, row, event, ch.unchanged, key))
+        # the raw key is only read back to fill unchanged values (and for the halves of a key change, above)
+        add((op, row, event, ch.unchanged, tuple([row.get(k) for k in keys]) if ch.unchanged else ()))
     schema = pa.schema([*plan.arrow_schema(), *cdc_fields()])
     arrays = [reader.to_arrow([r[1].get(c.name) for r in rows], c) for c in plan.columns]
-    arrays += [
-        pa.array([r[0] for r in rows], pa.string()),
-        pa.array([r[2].position.text for r in rows], pa.string()),
-        pa.array([r[2].position.value for r in rows], pa.int64()),
-        pa.array([r[2].seq for r in rows], pa.int64()),
-        pa.array([r[2].commit_time for r in rows], pa.timestamp("us", tz="UTC")),
-    ]
+    arrays += [pa.array([r[0] for r in rows], pa.string()), *_txn_columns([r[2] for r in rows])]
     table = pa.Table.from_arrays(arrays, schema=schema)
     if any(r[3] for r in rows):
         table = _fill_unchanged(ctx, plan, name, table, rows, keys)
     return table
+
+
+def _txn_columns(events: list[Event]) -> list[pa.Array]:
+    """Position text, position value, seq and commit time of each row. A transaction's events share one
+    position and commit time: converted once per transaction and repeated with ``take`` (turning a zoned
+    datetime into Arrow costs more than a microsecond a value)."""
+    import pyarrow as pa
+
+    firsts: list[Event] = []
+    which: list[int] = []
+    last: Event | None = None
+    for event in events:
+        if last is None or event.position is not last.position or event.commit_time is not last.commit_time:
+            firsts.append(event)
+            last = event
+        which.append(len(firsts) - 1)
+    index = pa.array(which, pa.int64())
+    return [
+        pa.array([e.position.text for e in firsts], pa.string()).take(index),
+        pa.array([e.position.value for e in firsts], pa.int64()).take(index),
+        pa.array([e.seq for e in events], pa.int64()),
+        pa.array([e.commit_time for e in firsts], pa.timestamp("us", tz="UTC")).take(index),
+    ]
 
 
 def _fill_unchanged(ctx: LoadContext, plan: TablePlan, name: str, table: pa.Table, rows: list[Any],

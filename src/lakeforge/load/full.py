@@ -31,8 +31,9 @@ def load_full(ctx: LoadContext, source: Source, plan: TablePlan, name: str) -> C
         source=source.name,
         source_table=plan.ref.qualified,
     )
-    batches = source.read(plan, batch_size=fetch_rows(ctx.run.batch_size, evolution.schema),
-                          partitions=_partitions(ctx, plan))
+    batches = source.read(
+        plan, batch_size=fetch_rows(ctx.run.batch_size, plan.arrow_schema()), partitions=_partitions(ctx, plan)
+    )
     ctx.lake.write(
         name,
         stream(ctx, name, batches, evolution.schema),
@@ -64,11 +65,11 @@ def plan_evolution(name: str, lake_schema: pa.Schema | None, plan: TablePlan) ->
         raise SchemaDriftError(name, exc.column, exc.old, f"{exc.new} (source type {source_type})") from None
 
 
-FETCH_BYTES = 24 * 2**20
-"""About this many bytes of Arrow data per fetched batch. The Delta writer queues several batches while it
-encodes; at ``run.batch_size`` rows of a wide table (31 columns, ~520 bytes a row) that queue held hundreds of
-MB (MariaDB wide 10M: 1.1-1.3 GB peak RSS at 100,000 rows a batch, 0.8 GB at 50,000; docs/benchmarks.md,
-Profiles). Narrow rows keep ``run.batch_size``."""
+FETCH_BYTES = 12 * 2**20
+"""About this many bytes of Arrow data per fetched batch. connectorx (MariaDB) fetches ahead of its consumer
+into an unbounded buffer whenever the Delta writer is the slower side, so the bytes of a batch multiply: at
+100,000 rows of a 31-column table (~520 bytes a row) MariaDB wide 10M peaked at 1.2 GB RSS; 12 MiB (24,000 of
+those rows) cost no CPU (docs/benchmarks.md, Profiles). Narrow rows (~100 bytes) keep ``run.batch_size``."""
 _VARIABLE_WIDTH = 32
 """Bytes assumed for a string/binary/JSON value (the plan has no statistics)."""
 

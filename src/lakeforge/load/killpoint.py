@@ -63,6 +63,8 @@ def watch(table: str, batches: Iterable[T], location: str) -> Iterator[T]:
     before = _parquet_files(folder)
     for i, batch in enumerate(batches):
         kill_at("extract" if i == 0 else "write", table)
+        if f"files:{table}" == _SPEC and i >= 4:
+            _wait_for_files(folder, before)  # a file the writer flushes in the background may land late
         if _parquet_files(folder) - before:
             kill_at("files", table)
         yield batch
@@ -71,3 +73,11 @@ def watch(table: str, batches: Iterable[T], location: str) -> Iterator[T]:
 
 def _parquet_files(folder: Path) -> set[str]:
     return {str(p) for p in folder.rglob("*.parquet")} if folder.is_dir() else set()
+
+
+def _wait_for_files(folder: Path, before: set[str], timeout: float = 0.5) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (_parquet_files(folder) - before) and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -106,7 +106,7 @@ class Source(ABC):
     def stream(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
         """Run a SELECT with the fast reader and stream its record batches."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to close by default
         """Close catalog connections (readers close their own)."""
 
     # -- SQL dialect --------------------------------------------------------------------------------

@@ -116,7 +116,7 @@ class CdcReader(ABC):
     def status(self) -> dict[str, Any]:
         """Slot / binlog position, lag in bytes (and what else the server knows)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to close by default
         """Stop reading and close connections."""
 
     def replan(self, ref: TableRef, columns: list[str]) -> TablePlan:

@@ -58,6 +58,6 @@ def read_partitioned(
             elif isinstance(item, BaseException):
                 raise item
             else:
-                yield item  # type: ignore[misc]
+                yield item
     finally:
         stop.set()

@@ -7,8 +7,6 @@ import datetime as dt
 import decimal
 from pathlib import Path
 
-import pytest
-
 from lakeforge import Project
 from tests.integration.cdc.conftest import MyDb, cdc_project
 from tests.integration.cdc.test_my_cdc import assert_same, lake_rows, op_counts

@@ -33,7 +33,7 @@ from lakeforge.sources.postgres.pgoutput import (
     lsn_text,
     lsn_value,
 )
-from lakeforge.sources.postgres.replication import Keepalive, ReplicationStream, conninfo
+from lakeforge.sources.postgres.replication import Keepalive, ReplicationStream, XLogData, conninfo
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -52,6 +52,7 @@ SELECT active, active_pid, confirmed_flush_lsn::text, restart_lsn::text, wal_sta
 FROM pg_replication_slots WHERE slot_name = %s AND database = current_database()
 """
 
+_UNKNOWN: Any = object()
 _STALLED_SECONDS = 10.0
 """A server whose decoding position has not moved for this long has nothing more to send: caught up even if
 that position is short of the target (the target is read from pg_current_wal_lsn(), which may point past the
@@ -76,6 +77,7 @@ class PostgresCdc(CdcReader):
         self._stream: ReplicationStream | None = None
         self._relations: dict[TableRef, Relation] = {}
         self._refs: dict[tuple[str, str], TableRef | None] = {}
+        self._by_oid: dict[int, TableRef | None] = {}
 
     # -- connections --------------------------------------------------------------------------------
     def _replication_connection(self) -> ReplicationStream:
@@ -212,10 +214,22 @@ class PostgresCdc(CdcReader):
         advance = max(self.source.config.max_slot_lag_bytes // 16, 1)
         quiet = time.monotonic()
         seen = (0, quiet)  # the server's decoding position and since when it has not moved
+        wait = min(idle_seconds, 0.5)
         while True:
-            with self.source.errors("replication stream failed"):
-                msg = stream.read(min(idle_seconds, 0.5))
-            if msg is None:
+            try:  # not ``with self.source.errors(...)`` around each read: a context manager per change costs
+                msg = stream.read(wait)
+            except Exception:
+                with self.source.errors("replication stream failed"):
+                    raise
+            if type(msg) is XLogData:  # the usual case first
+                item = decoder.decode(msg.payload)
+                if type(item) is Row:
+                    if txn is not None:
+                        change = self._change(item)
+                        if change is not None:
+                            txn.changes.append(change)
+                    continue
+            elif msg is None:
                 if caught_up and time.monotonic() - quiet >= idle_seconds:
                     quiet = time.monotonic()
                     yield None
@@ -237,7 +251,6 @@ class PostgresCdc(CdcReader):
                     caught_up, quiet = True, time.monotonic()
                     yield None
                 continue
-            item = decoder.decode(msg.payload)
             if isinstance(item, Begin):
                 txn = Txn(Position(0, ""), item.commit_time)
             elif isinstance(item, Commit):
@@ -270,7 +283,7 @@ class PostgresCdc(CdcReader):
             if change is not None:
                 txn.changes.append(change)
         elif isinstance(item, Relation):
-            ref = self._ref(item.schema, item.name)
+            ref = self._by_oid[item.oid] = self._ref(item.schema, item.name)
             if ref is not None:
                 self._relations[ref] = item
                 known = [c.name for c in self.plans[ref].columns]  # a dropped column stays (buffered rows)
@@ -323,13 +336,16 @@ class PostgresCdc(CdcReader):
         return self._refs[key]
 
     def _change(self, row: Row) -> Change | None:
-        ref = self._ref(row.relation.schema, row.relation.name)
+        rel = row.relation
+        ref = self._by_oid.get(rel.oid, _UNKNOWN)
+        if ref is _UNKNOWN:  # one lookup by oid per change, not a (schema, name) tuple
+            ref = self._by_oid[rel.oid] = self._ref(rel.schema, rel.name)
         if ref is None:
             return None
         if row.kind == "insert":
-            return Change(ref, "insert", row.new, unchanged=row.unchanged)
+            return Change(ref, "insert", row.new, None, row.unchanged)
         if row.kind == "update":
-            return Change(ref, "update", row.new, old_key=row.old, unchanged=row.unchanged)
+            return Change(ref, "update", row.new, row.old, row.unchanged)
         return Change(ref, "delete", row.old)
 
     def ack(self, position: Position) -> None:

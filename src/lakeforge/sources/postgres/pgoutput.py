@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+_I32 = struct.Struct("!i")
+_NONE: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -46,7 +48,7 @@ class Commit:
     commit_time: dt.datetime
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     kind: str
     """insert, update, delete."""
@@ -72,37 +74,37 @@ class Decoder:
 
     def decode(self, payload: bytes) -> Begin | Commit | Relation | Row | Truncate | None:
         self._buf, self._at = payload, 1
-        kind = payload[:1]
-        if kind == b"B":
-            return Begin(self._i64(), _pg_time(self._i64()), self._i32())
-        if kind == b"C":
-            self._at += 1
-            return Commit(self._i64(), self._i64(), _pg_time(self._i64()))
-        if kind == b"R":
-            return self._relation()
-        if kind == b"I":
+        kind = payload[0]
+        if kind == 73:  # 'I' (rows first: they are nearly every message)
             rel = self.relations[self._i32()]
             self._at += 1  # 'N'
             new, unchanged = self._tuple(rel)
-            return Row("insert", rel, new=new, unchanged=unchanged)
-        if kind == b"U":
+            return Row("insert", rel, new, None, False, unchanged)
+        if kind == 85:  # 'U'
             rel = self.relations[self._i32()]
             old, old_is_key = None, False
-            marker = self._buf[self._at : self._at + 1]
-            if marker in (b"K", b"O"):
+            marker = payload[self._at]
+            if marker in (75, 79):  # 'K', 'O'
                 self._at += 1
                 old, _ = self._tuple(rel)
-                old_is_key = marker == b"K"
+                old_is_key = marker == 75
             self._at += 1  # 'N'
             new, unchanged = self._tuple(rel)
-            return Row("update", rel, new=new, old=old, old_is_key=old_is_key, unchanged=unchanged)
-        if kind == b"D":
+            return Row("update", rel, new, old, old_is_key, unchanged)
+        if kind == 68:  # 'D'
             rel = self.relations[self._i32()]
-            marker = self._buf[self._at : self._at + 1]
+            marker = payload[self._at]
             self._at += 1
             old, _ = self._tuple(rel)
-            return Row("delete", rel, old=old, old_is_key=marker == b"K")
-        if kind == b"T":
+            return Row("delete", rel, None, old, marker == 75)
+        if kind == 66:  # 'B'
+            return Begin(self._i64(), _pg_time(self._i64()), self._i32())
+        if kind == 67:  # 'C'
+            self._at += 1
+            return Commit(self._i64(), self._i64(), _pg_time(self._i64()))
+        if kind == 82:  # 'R'
+            return self._relation()
+        if kind == 84:  # 'T'
             count = self._i32()
             self._at += 1  # options
             return Truncate([self.relations[self._i32()] for _ in range(count)])
@@ -127,27 +129,41 @@ class Decoder:
         return rel
 
     def _tuple(self, rel: Relation) -> tuple[dict[str, Any], frozenset[str]]:
-        count = struct.unpack_from("!h", self._buf, self._at)[0]
-        self._at += 2
-        values: dict[str, Any] = {}
-        unchanged = []
+        """One tuple's values by column name. The hot loop of a catch-up: locals only, and the dict is built
+        in one step when every value was sent (the usual case)."""
+        buf, at, size_of = self._buf, self._at, _I32.unpack_from
+        count = (buf[at] << 8) | buf[at + 1]
+        at += 2
+        values: list[Any] = []
+        unchanged: list[int] = []
         for i in range(count):
-            kind = self._buf[self._at : self._at + 1]
-            self._at += 1
-            name = rel.columns[i]
-            if kind == b"n":
-                values[name] = None
-            elif kind == b"u":
-                unchanged.append(name)
-            else:
-                size = self._i32()
-                raw = self._buf[self._at : self._at + size]
-                self._at += size
-                values[name] = raw.decode("utf-8") if kind == b"t" else raw
-        return values, frozenset(unchanged)
+            kind = buf[at]
+            at += 1
+            if kind == 116:  # 't': text
+                size = size_of(buf, at)[0]
+                at += 4
+                values.append(buf[at : at + size].decode("utf-8"))
+                at += size
+            elif kind == 110:  # 'n': null
+                values.append(None)
+            elif kind == 117:  # 'u': unchanged TOAST value, not sent
+                values.append(None)
+                unchanged.append(i)
+            else:  # 'b': binary
+                size = size_of(buf, at)[0]
+                at += 4
+                values.append(buf[at : at + size])
+                at += size
+        self._at = at
+        if not unchanged:
+            return dict(zip(rel.columns, values, strict=True)), _NONE
+        skip = set(unchanged)
+        names = rel.columns
+        return ({names[i]: v for i, v in enumerate(values) if i not in skip},
+                frozenset(names[i] for i in unchanged))
 
     def _i32(self) -> int:
-        value = struct.unpack_from("!i", self._buf, self._at)[0]
+        value = _I32.unpack_from(self._buf, self._at)[0]
         self._at += 4
         return int(value)
 
@@ -196,6 +212,9 @@ def text_to_arrow(values: list[Any], target: pa.DataType, column: str) -> pa.Arr
 
     from lakeforge.errors import ConversionError
 
+    whole = _whole_column(values, target)
+    if whole is not None:
+        return whole
     parse = _parser(target)
     parsed = []
     for value in values:
@@ -207,14 +226,38 @@ def text_to_arrow(values: list[Any], target: pa.DataType, column: str) -> pa.Arr
                                   "see docs/type-mapping.md") from None
     try:
         return pa.array(parsed, type=target)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         for value, item in zip(values, parsed, strict=True):
             try:
                 pa.array([item], type=target)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
                 raise ConversionError(f"column '{column}': value {str(value)[:100]!r} cannot be stored exactly "
                                       f"as {target} ({exc}); see docs/type-mapping.md") from None
         raise
+
+
+def _whole_column(values: list[Any], target: pa.DataType) -> pa.Array | None:
+    """``values`` converted by Arrow in one step, or None to go value by value. Only where Arrow's parser reads
+    PostgreSQL's text exactly as the per-value rules below do: it refuses every value those rules treat
+    specially (``infinity``, ``NaN`` in a decimal, ``BC``, five-digit years, a decimal that does not fit, an
+    integer out of range), so such a column falls back and gets the same clamp or the same error. float4 is
+    left out (parsing straight to float32 can round differently from parsing to double first)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        if pa.types.is_string(target) or pa.types.is_large_string(target):
+            return pa.array(values, type=target)
+        if not (pa.types.is_integer(target) or pa.types.is_decimal(target) or pa.types.is_boolean(target)
+                or pa.types.is_date32(target) or target == pa.float64()
+                or (pa.types.is_timestamp(target) and target.unit == "us" and target.tz in (None, "UTC"))):
+            return None
+        text = pa.array(values, type=pa.string())
+        if pa.types.is_boolean(target):
+            return pc.equal(text, "t")
+        return text.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
 
 
 def _parser(target: pa.DataType) -> Any:

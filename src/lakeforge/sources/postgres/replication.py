@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+_HEADER = struct.Struct("!QQ")
 _FEEDBACK_SECONDS = 5.0
 """Send a status update at least this often (the server drops a silent client after wal_sender_timeout)."""
 
@@ -25,7 +26,7 @@ class ReplicationError(Exception):
     """The server or the connection failed; the message is the server's."""
 
 
-@dataclass
+@dataclass(slots=True)
 class XLogData:
     data_start: int
     wal_end: int
@@ -82,6 +83,9 @@ class ReplicationStream:
         while True:
             size, data = self.conn.get_copy_data(1)
             if size > 0:
+                if data[0] == 0x77:  # 'w', the usual case: one copy of the payload, no other work
+                    start, end = _HEADER.unpack_from(data, 1)
+                    return XLogData(start, end, bytes(data[25:]))
                 return self._message(bytes(data))
             if size < 0:
                 raise ReplicationError(self._ended())

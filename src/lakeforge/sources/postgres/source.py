@@ -103,7 +103,7 @@ class PostgresSource(Source):
     def query(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
         conn = self._connect()
         with self.errors("query failed"), conn.cursor() as cur:
-            cur.execute(sql, params)  # type: ignore[arg-type]
+            cur.execute(sql, params)
             return list(cur.fetchall()) if cur.description else []
 
     # -- catalog ------------------------------------------------------------------------------------
