@@ -3,6 +3,7 @@ fresh database per test on them."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,20 +74,29 @@ class MyDb:
             self._conn.close()
 
 
-@pytest.fixture
-def cdc_pg(cdc_pg_server: Server) -> Iterator[PgDb]:
+@contextlib.contextmanager
+def pg_database(server: Server) -> Iterator[PgDb]:
+    """A fresh database on ``server``, dropped afterwards with the replication slots made in it."""
     import psycopg
 
     name = "cdc_" + secrets.token_hex(4)
-    with psycopg.connect(cdc_pg_server.admin_url, autocommit=True) as conn:
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    db = PgDb(cdc_pg_server.port, name)
-    yield db
-    db.close()
-    with psycopg.connect(cdc_pg_server.admin_url, autocommit=True) as conn:
-        for (slot,) in conn.execute("SELECT slot_name FROM pg_replication_slots WHERE database = %s", (name,)):
-            conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    db = PgDb(server.port, name)
+    try:
+        yield db
+    finally:
+        db.close()
+        with psycopg.connect(server.admin_url, autocommit=True) as conn:
+            for (slot,) in conn.execute("SELECT slot_name FROM pg_replication_slots WHERE database = %s", (name,)):
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def cdc_pg(cdc_pg_server: Server) -> Iterator[PgDb]:
+    with pg_database(cdc_pg_server) as db:
+        yield db
 
 
 @pytest.fixture

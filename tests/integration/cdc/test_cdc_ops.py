@@ -16,14 +16,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import yaml
 
 from lakeforge import Project
 from lakeforge.sources.postgres.pgoutput import lsn_value
 from tests.conftest import MyDatabase, PgDatabase
-from tests.integration.cdc.conftest import MyDb, PgDb, cdc_project
+from tests.integration.cdc.conftest import MyDb, PgDb, cdc_project, pg_database
 from tests.servers import Server
 
 LAKEFORGE = str(Path(sys.executable).parent / "lakeforge")
@@ -125,16 +124,8 @@ class Follower:
 @pytest.fixture
 def second_pg(cdc_pg_server: Server) -> Iterator[PgDb]:
     """A second database on the throwaway PostgreSQL server (a second source)."""
-    name = "cdc_" + secrets.token_hex(4)
-    with psycopg.connect(cdc_pg_server.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db = PgDb(cdc_pg_server.port, name)
-    yield db
-    db.close()
-    with psycopg.connect(cdc_pg_server.admin_url, autocommit=True) as conn:
-        for (slot,) in conn.execute("SELECT slot_name FROM pg_replication_slots WHERE database = %s", (name,)):
-            conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database(cdc_pg_server) as db:
+        yield db
 
 
 # -- lakeforge check ------------------------------------------------------------------------------------
