@@ -83,9 +83,9 @@ class Db:
             conn.close()
 
     def series(self, first: int, last: int) -> str:
-        if self.kind == "postgres":
-            return f"generate_series({first}, {last}) g"
-        return f"(SELECT seq AS g FROM seq_{first}_to_{last}) s"
+        from tests.servers import integer_series
+
+        return integer_series(self.kind, first, last)
 
 
 @contextlib.contextmanager

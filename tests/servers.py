@@ -21,6 +21,13 @@ from pathlib import Path
 PG_BIN = Path(os.environ.get("LAKEFORGE_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
+def integer_series(kind: str, first: int, last: int) -> str:
+    """A ``FROM`` clause of the integers ``first..last`` as column ``g`` (PostgreSQL or MariaDB)."""
+    if kind == "postgres":
+        return f"generate_series({first}, {last}) g"
+    return f"(SELECT seq AS g FROM seq_{first}_to_{last}) s"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -176,20 +176,23 @@ def _stream(ctx: LoadContext, reader: CdcReader, tables: dict[TableRef, CdcTable
     first_at: float | None = None
     last: Txn | None = None
     seq = 0
-    for txn in reader.changes(Position(start, texts.get(start, "")), idle_seconds):
-        if txn is not None:
-            seq = _buffer(reader, tables, txn, seq)
-            last = txn
-            pending += len(txn.changes)
-            first_at = first_at if first_at is not None else time.monotonic()
-        due = first_at is not None and (pending >= ctx.run.cdc_commit_changes
-                                        or time.monotonic() - first_at >= ctx.run.cdc_commit_seconds)
-        finished = stop.is_set() or (txn is None and not follow)
-        if last is not None and (due or finished):
-            _flush(ctx, reader, tables, last)
-            pending, first_at, last = 0, None, None
-        if finished:
-            return
+    try:
+        for txn in reader.changes(Position(start, texts.get(start, "")), idle_seconds):
+            if txn is not None:
+                seq = _buffer(reader, tables, txn, seq)
+                last = txn
+                pending += len(txn.changes)
+                first_at = first_at if first_at is not None else time.monotonic()
+            due = first_at is not None and (pending >= ctx.run.cdc_commit_changes
+                                            or time.monotonic() - first_at >= ctx.run.cdc_commit_seconds)
+            finished = stop.is_set() or (txn is None and not follow)
+            if last is not None and (due or finished):
+                _flush(ctx, reader, tables, last)
+                pending, first_at, last = 0, None, None
+            if finished:
+                return
+    finally:
+        gc.unfreeze()  # a failed read leaves buffered changes frozen by _buffer: hand them back to the collector
 
 
 def _buffer(reader: CdcReader, tables: dict[TableRef, CdcTable], txn: Txn, seq: int) -> int:

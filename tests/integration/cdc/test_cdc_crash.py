@@ -62,10 +62,9 @@ class Src:
             conn.close()
 
     def series(self, first: int, last: int) -> str:
-        """``FROM`` clause of the integers ``first..last`` as column ``g``."""
-        if self.kind == "postgres":
-            return f"generate_series({first}, {last}) g"
-        return f"(SELECT seq AS g FROM seq_{first}_to_{last}) s"
+        from tests.servers import integer_series
+
+        return integer_series(self.kind, first, last)
 
     def rows(self, table: str, columns: str) -> list[tuple[Any, ...]]:
         return sorted(tuple(r) for r in self.db.execute(f"SELECT {columns} FROM {table}"))

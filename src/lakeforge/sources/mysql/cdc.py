@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import functools
 import json
 import queue
 import re
@@ -62,8 +63,9 @@ class MySQLCdc(CdcReader):
             "'binlog_row_metadata', 'gtid_strict_mode', 'server_id', 'version')")
         return {str(k): str(v) for k, v in rows}
 
-    @property
+    @functools.cached_property
     def is_mariadb(self) -> bool:
+        """Asked once per reader (several steps branch on it; the server does not change)."""
         return "mariadb" in self._vars().get("version", "").lower()
 
     def check(self) -> list[Problem]:
