@@ -24,8 +24,9 @@ unit: install
 	$(BIN)/python -m pytest -q -m "not integration"
 
 lint: install
-	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src
 
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)

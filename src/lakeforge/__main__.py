@@ -1,5 +1,5 @@
 """``python -m lakeforge``: the CLI."""
 
-from lakeforge.cli.main import main
+from lakeforge.cli.main import cli
 
-main()
+cli()

@@ -15,10 +15,37 @@
     ├── CheckFailed              a data-quality check with severity ``error`` failed
     └── RunInProgress            another lakeforge run holds the project's lock
 
-``transient`` on an error tells retry loops whether trying again can help.
+``transient`` on an error tells retry loops whether trying again can help. Every message is passed through
+:func:`shorten`, so a value quoted by a database (a 50 MB string in a conversion error) never floods a
+terminal or the run history.
 """
 
 from __future__ import annotations
+
+import re
+
+MAX_VALUE = 200
+"""Characters of one quoted value (or unbroken run) kept in a message; longer ones keep their first 80."""
+MAX_MESSAGE = 4_000
+"""Characters of a whole message kept."""
+_N = "{" + str(MAX_VALUE) + ",}"
+_LONG = re.compile(r"'[^'\n]" + _N + r"'|\"[^\"\n]" + _N + r"\"|[^\s'\"]" + _N)
+
+
+def shorten(message: str) -> str:
+    """``message`` with every quoted value or unbroken run over ``MAX_VALUE`` characters cut to its first
+    80 (saying how long it was), and the whole cut to ``MAX_MESSAGE``."""
+
+    def cut(match: re.Match[str]) -> str:
+        text = match.group(0)
+        quote = text[0] if text[0] in "'\"" else ""
+        inner = text[1:-1] if quote else text
+        return f"{quote}{inner[:80]}…{quote} [{len(inner):,} characters]"
+
+    short = _LONG.sub(cut, message)
+    if len(short) > MAX_MESSAGE:
+        short = short[:MAX_MESSAGE] + f"… [message cut: {len(short):,} characters]"
+    return short
 
 
 class LakeforgeError(Exception):
@@ -27,7 +54,7 @@ class LakeforgeError(Exception):
     transient: bool = False
 
     def __init__(self, message: str, *, transient: bool | None = None) -> None:
-        super().__init__(message)
+        super().__init__(shorten(message))
         if transient is not None:
             self.transient = transient
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from lakeforge.lake.delta import DeltaLake, TableInfo
     from lakeforge.load.cdc_ops import CdcSourceStatus
     from lakeforge.load.cdc_run import CdcItem
+    from lakeforge.load.plan import PlannedTable
     from lakeforge.load.table import TableResult
     from lakeforge.sources.base import Source
     from lakeforge.sources.cdc import Problem
@@ -91,11 +92,14 @@ class Project:
         return self._config
 
     @classmethod
-    def init(cls, path: str | Path, sources: dict[str, str], *, force: bool = False) -> Project:
-        """Write ``lakeforge.yml`` (every table of each source, full mode) and ``.env.example``."""
-        from lakeforge.config.init_file import write_project
+    def init(cls, path: str | Path, sources: dict[str, str] | list[str], *, force: bool = False) -> Project:
+        """Write ``lakeforge.yml`` (every table of each source, full mode), ``.env.example`` and, when a URL
+        holds a password, ``.env`` with it. ``sources``: ``{name: url}`` or ``["name=url", ...]`` (a name
+        given twice is an error)."""
+        from lakeforge.config.init_file import parse_source_args, write_project
 
-        write_project(Path(path), sources, force=force)
+        args = sources if isinstance(sources, list) else [f"{n}={u}" for n, u in sources.items()]
+        write_project(Path(path), parse_source_args(args), force=force)
         return cls(path)
 
     @cached_property
@@ -121,9 +125,11 @@ class Project:
         """Validate the configuration and connect to every source; for cdc tables, check the server is ready
         for CDC (each problem with its fix)."""
         from lakeforge.load.cdc_run import cdc_items, missing_extra, readiness
+        from lakeforge.load.plan import check_collisions, plan_source
         from lakeforge.selection import select_tables
 
         results = []
+        planned: list[PlannedTable] = []
         for name, cfg in self.config.sources.items():
             missing = missing_extra(cfg)
             if missing is not None:
@@ -133,98 +139,184 @@ class Project:
             try:
                 detail = source.check()
                 tables = select_tables(name, cfg, source.list_tables())
+                planned += plan_source(source, cfg, tables)
                 problems = readiness(source, cdc_items(source, cfg, tables))
                 results.append(SourceCheck(name, cfg.type, not problems, detail, len(tables), problems=problems))
             except LakeforgeError as exc:
                 results.append(SourceCheck(name, cfg.type, False, error=str(exc)))
             finally:
                 source.close()
+        try:
+            check_collisions(planned)
+        except LakeforgeError as exc:
+            results.append(SourceCheck("*", "lake names", False, error=str(exc)))
         return results
 
-    def run(self, *, select: list[str] | None = None, progress: Progress | None = None, follow: bool = False,
-            resnapshot: bool = False, stop: Any = None) -> RunResult:
+    def run(
+        self,
+        *,
+        select: list[str] | None = None,
+        progress: Progress | None = None,
+        follow: bool = False,
+        resnapshot: bool = False,
+        stop: Any = None,
+        allow_empty: bool = False,
+    ) -> RunResult:
         """Load every selected table into the lake (each table in one atomic commit).
 
+        The run is planned first: every source is listed, and a lake name two source tables share, or a
+        ``select`` that matches nothing (unless ``allow_empty``), stops the run before anything is written.
         ``mode: cdc`` tables are streamed after the other tables, every source at once; ``follow`` keeps
         applying changes until SIGINT/SIGTERM (or ``stop``, a ``threading.Event``, is set), then commits what
         it has and returns; ``resnapshot`` reloads the cdc tables whose changes the log no longer holds."""
-        from lakeforge.config.models import TableConfig
         from lakeforge.load.batches import Stamp
         from lakeforge.load.cdc_run import CdcWork, require_extras, run_cdc
-        from lakeforge.load.context import LoadContext
-        from lakeforge.load.table import lake_name, load_table
-        from lakeforge.selection import options_for, select_tables
         from lakeforge.state.history import RUN_ROW, Event, RunHistory
-        from lakeforge.state.lock import RunLock
 
         progress = progress or Progress()
         require_extras(self.config)
-        with RunLock(Path(self.lake.root) / "_lakeforge" / "run.lock") if self.lake.is_local else _nolock():
-            run_id = new_run_id()
-            started = dt.datetime.now(dt.UTC)
-            history = RunHistory(self.lake)
-            history.record(Event(run_id, RUN_ROW, "running", started))
-            results: list[TableResult] = []
-            errors: list[str] = []
-            warnings: list[str] = []
-            cdc_work: list[CdcWork] = []  # sources with cdc tables stay open until those are streamed
-            halt = False  # on_error: stop, after a failure
+        with self._run_lock():
+            sources, planned, errors = self._plan()
+            try:
+                chosen = self._choose(planned, select, allow_empty=allow_empty, failed=bool(errors))
+                run_id = new_run_id()
+                started = dt.datetime.now(dt.UTC)
+                history = RunHistory(self.lake)
+                history.record(Event(run_id, RUN_ROW, "running", started))
+                results: list[TableResult] = []
+                warnings: list[str] = []
+                halt = bool(errors) and self.config.run.on_error == "stop"
+                cdc_work: list[CdcWork] = []
+                try:
+                    for name, source in [] if halt else sources.items():
+                        mine = [p for p in chosen if p.source == name]
+                        stamp = Stamp(name, run_id, dt.datetime.now(dt.UTC))
+                        halt = self._load_tables(
+                            source, [p for p in mine if p.mode != "cdc"], stamp, history, results, progress
+                        )
+                        cdc_items = [(p.ref, p.options, p.table) for p in mine if p.mode == "cdc"]
+                        if cdc_items and not halt:
+                            cdc_work.append(CdcWork(source, cdc_items, stamp))
+                        if halt:
+                            break
+                    if cdc_work and not halt:
+                        run_cdc(
+                            self,
+                            cdc_work,
+                            progress,
+                            history,
+                            results,
+                            warnings,
+                            follow=follow,
+                            resnapshot=resnapshot,
+                            stop=stop,
+                        )
+                except BaseException as exc:  # Ctrl-C: what was committed is in the history, then the run
+                    history.record(
+                        Event(
+                            run_id,
+                            RUN_ROW,
+                            _ended(exc),
+                            started,
+                            dt.datetime.now(dt.UTC),
+                            rows=sum(r.rows for r in results),
+                            error=_interruption(exc),
+                        )
+                    )
+                    raise
+            finally:
+                for source in sources.values():
+                    source.close()
+            failed = errors or any(r.status == "failed" for r in results)
+            status = "failed" if failed else "success"
+            total = sum(r.rows for r in results)
+            history.record(
+                Event(
+                    run_id,
+                    RUN_ROW,
+                    status,
+                    started,
+                    dt.datetime.now(dt.UTC),
+                    rows=total,
+                    seconds=round((dt.datetime.now(dt.UTC) - started).total_seconds(), 3),
+                    error="; ".join(errors) or None,
+                )
+            )
+            return RunResult(run_id, status, results, errors, warnings)
+
+    def _plan(self) -> tuple[dict[str, Source], list[PlannedTable], list[str]]:
+        """Every configured source (open), the lake table each selected source table becomes, and the
+        sources that could not be listed; two source tables with one lake name raise ConfigError here."""
+        from lakeforge.load.plan import check_collisions, plan_source
+        from lakeforge.selection import select_tables
+
+        sources: dict[str, Source] = {}
+        planned: list[PlannedTable] = []
+        errors: list[str] = []
+        try:
             for name, cfg in self.config.sources.items():
-                if halt:
-                    break
                 source = self.source(name)
                 try:
                     refs = select_tables(name, cfg, source.list_tables())
                 except LakeforgeError as exc:
                     errors.append(str(exc))
-                    halt = self.config.run.on_error == "stop"
                     source.close()
                     continue
-                stamp = Stamp(name, run_id, dt.datetime.now(dt.UTC))
-                cdc_items: list[Any] = []
-                for ref in refs:
-                    options = options_for(cfg, ref) or TableConfig()
-                    table = lake_name(source, ref, options)
-                    if select and not any(_selected(p, table, name, ref.qualified) for p in select):
-                        continue
-                    mode = options.mode or cfg.defaults.mode
-                    if mode == "cdc":
-                        cdc_items.append((ref, options, table))
-                        continue
-                    progress.table_started(table, 0)
-                    ctx = LoadContext(self.lake, self.config.run, stamp, functools.partial(_rows, progress, table))
-                    table_started = dt.datetime.now(dt.UTC)
-                    result = load_table(ctx, source, ref, options, mode)
-                    results.append(result)
-                    progress.table_finished(result)
-                    history.record(Event(
-                        run_id, result.table, result.status, table_started, dt.datetime.now(dt.UTC),
-                        name, ref.qualified, mode, result.rows, round(result.seconds, 3),
-                        result.delta_version, result.error,
-                    ))
-                    if result.status == "failed" and self.config.run.on_error == "stop":
-                        halt = True
-                        break
-                if cdc_items and not halt:
-                    cdc_work.append(CdcWork(source, cdc_items, stamp))
-                else:
-                    source.close()
+                sources[name] = source
+                planned += plan_source(source, cfg, refs)
+            check_collisions(planned)
+        except BaseException:
+            for source in sources.values():
+                source.close()
+            raise
+        return sources, planned, errors
+
+    @staticmethod
+    def _choose(
+        planned: list[PlannedTable], select: list[str] | None, *, allow_empty: bool, failed: bool
+    ) -> list[PlannedTable]:
+        from lakeforge.load.plan import apply_select
+
+        # a source that could not be listed fails the run on its own: no second error for an empty plan
+        return apply_select(planned, select, allow_empty=allow_empty or failed)
+
+    def _load_tables(
+        self,
+        source: Source,
+        items: list[PlannedTable],
+        stamp: Any,
+        history: Any,
+        results: list[TableResult],
+        progress: Progress,
+    ) -> bool:
+        """Load ``items`` of one source in turn, recording each in the history; True: stop the run."""
+        from lakeforge.load.context import LoadContext
+        from lakeforge.load.table import load_table, record_interrupted
+        from lakeforge.state.history import Event
+
+        for item in items:
+            progress.table_started(item.table, 0)
+            ctx = LoadContext(self.lake, self.config.run, stamp, functools.partial(_rows, progress, item.table))
+            table_started = dt.datetime.now(dt.UTC)
             try:
-                if cdc_work and not halt:
-                    run_cdc(self, cdc_work, progress, history, results, warnings, follow=follow,
-                            resnapshot=resnapshot, stop=stop)
-            finally:
-                for work in cdc_work:
-                    work.source.close()
-            failed = errors or any(r.status == "failed" for r in results)
-            status = "failed" if failed else "success"
-            total = sum(r.rows for r in results)
-            history.record(Event(
-                run_id, RUN_ROW, status, started, dt.datetime.now(dt.UTC), rows=total,
-                seconds=round((dt.datetime.now(dt.UTC) - started).total_seconds(), 3),
-                error="; ".join(errors) or None,
-            ))
-            return RunResult(run_id, status, results, errors, warnings)
+                result = load_table(ctx, source, item)
+            except BaseException as exc:
+                landed = record_interrupted(self.lake, item, stamp.run_id, _interruption(exc))
+                if landed is not None:
+                    results.append(landed)
+                    history.record(Event.of(landed, stamp.run_id, table_started, dt.datetime.now(dt.UTC)))
+                raise
+            results.append(result)
+            progress.table_finished(result)
+            history.record(Event.of(result, stamp.run_id, table_started, dt.datetime.now(dt.UTC)))
+            if result.status == "failed" and self.config.run.on_error == "stop":
+                return True
+        return False
+
+    def _run_lock(self) -> Any:
+        from lakeforge.state.lock import RunLock
+
+        return RunLock(Path(self.lake.root) / "_lakeforge" / "run.lock") if self.lake.is_local else _nolock()
 
     # -- change data capture (lakeforge.load.cdc_run, lakeforge.load.cdc_ops) ------------------------------
     def cdc_status(self, source: str | None = None) -> list[CdcSourceStatus]:
@@ -254,8 +346,9 @@ class Project:
         finally:
             src.close()
 
-    def resnapshot(self, source: str, *, tables: list[str] | None = None,
-                   progress: Progress | None = None) -> RunResult:
+    def resnapshot(
+        self, source: str, *, tables: list[str] | None = None, progress: Progress | None = None
+    ) -> RunResult:
         """Run ``source``'s cdc tables (or those matching ``tables``), re-snapshotting the ones whose changes
         the log no longer holds (dropped or lost slot, purged binlog); the others just catch up."""
         from lakeforge.errors import ConfigError
@@ -266,9 +359,15 @@ class Project:
         finally:
             src.close()
         if tables:
-            items = [(ref, options, name) for ref, options, name in items
-                     if any(fnmatch.fnmatchcase(c, p) for p in tables
-                            for c in (name, name.partition(".")[2], ref.name, ref.qualified))]
+            items = [
+                (ref, options, name)
+                for ref, options, name in items
+                if any(
+                    fnmatch.fnmatchcase(c, p)
+                    for p in tables
+                    for c in (name, name.partition(".")[2], ref.name, ref.qualified)
+                )
+            ]
         if not items:
             wanted = f" matching {', '.join(tables)}" if tables else ""
             raise ConfigError(f"{self.path / CONFIG_FILE}: source '{source}' has no mode: cdc tables{wanted}")
@@ -335,7 +434,11 @@ class Project:
         return lineage(self, table)
 
     def export(
-        self, model: str | None = None, *, to: str | Path | None = None, as_of: dt.datetime | None = None,
+        self,
+        model: str | None = None,
+        *,
+        to: str | Path | None = None,
+        as_of: dt.datetime | None = None,
         from_manifest: str | Path | None = None,
     ) -> ExportResult:
         """Write a model's rows (as of a date) to Parquet with a manifest of the Delta versions read."""
@@ -344,11 +447,14 @@ class Project:
         return export(self, model, to=to, as_of=as_of, from_manifest=from_manifest)
 
 
-def _selected(pattern: str, table: str, source: str, source_table: str) -> bool:
-    return any(
-        fnmatch.fnmatchcase(candidate, pattern)
-        for candidate in (table, table.partition(".")[2], f"{source}.{source_table}", source)
-    )
+def _ended(exc: BaseException) -> str:
+    return "interrupted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "failed"
+
+
+def _interruption(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (SIGINT)"
+    return f"interrupted: {type(exc).__name__}: {exc}"
 
 
 class _nolock:

@@ -20,7 +20,7 @@ NOW = dt.datetime(2026, 11, 21, 19, 37, 42, 903782, tzinfo=dt.UTC)
 def test_history_rows_round_trip_exactly(tmp_path: Path) -> None:
     lake = DeltaLake(tmp_path)
     history = RunHistory(lake)
-    error = 'bad "quoted" ünïcode\nline two ' + "x" * 2_000_000  # longer than the JSON reader's default block
+    error = 'bad "quoted" ünïcode\nline two ' + "word " * 700  # kept whole: under errors.MAX_MESSAGE
     events = [
         Event("r1", RUN_ROW, "running", NOW),
         Event(
@@ -49,6 +49,26 @@ def test_history_rows_round_trip_exactly(tmp_path: Path) -> None:
     ]
     latest = RunHistory(lake).latest()
     assert latest[0]["run"]["status"] == "failed" and latest[0]["tables"][0]["rows"] == 12
+
+
+def test_a_version_1_history_is_migrated_with_its_events(tmp_path: Path) -> None:
+    from deltalake import write_deltalake
+
+    from lakeforge.state.history import _schema
+
+    lake = DeltaLake(tmp_path)
+    v1 = _schema().remove(_schema().get_field_index("reason"))
+    old = pa.table({"run_id": ["r0"], "table": [RUN_ROW], "status": ["success"], "started_at": [NOW],
+                    "finished_at": [NOW], "source": [None], "source_table": [None], "mode": [None], "rows": [5],
+                    "seconds": [1.0], "delta_version": [None], "error": [None], "recorded_at": [NOW]}, schema=v1)
+    write_deltalake(lake.uri(RUNS), old, description="lakeforge.state.version=1")
+    history = RunHistory(lake)
+    history.record(Event("r1", "bronze.t", "success", NOW, NOW, rows=3, reason="cursor changed"))
+    assert (lake.table(RUNS).metadata().description or "") == "lakeforge.state.version=2"
+    rows = {(e["run_id"], e["table"]): e for e in history.events()}
+    assert rows[("r0", RUN_ROW)]["rows"] == 5 and rows[("r0", RUN_ROW)]["reason"] is None
+    assert rows[("r1", "bronze.t")]["reason"] == "cursor changed"
+    assert lake.schema(RUNS) == _schema()
 
 
 def test_metadata_columns_hold_the_stamp_for_every_batch_size() -> None:

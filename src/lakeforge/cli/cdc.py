@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lakeforge.cli.common import Context, command, err, out, print_json, print_rows
+from lakeforge.cli.common import Context, command, err, esc, out, print_json, print_rows
 
 if TYPE_CHECKING:
     from lakeforge.load.cdc_ops import CdcSourceStatus
@@ -79,9 +79,9 @@ def register(main: click.Group) -> None:
             print_json(result)
         else:
             for message in [*result.errors, *(r.error for r in result.tables if r.error)]:
-                err.print(f"[red]error:[/red] {message}", highlight=False)
+                err.print(f"[red]error:[/red] {esc(message)}", highlight=False)
             for warning in result.warnings:
-                err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+                err.print(f"[yellow]warning:[/yellow] {esc(warning)}", highlight=False)
             print_rows(
                 f"resnapshot {result.run_id}: {result.status}",
                 ["table", "status", "rows", "seconds"],
@@ -93,12 +93,12 @@ def register(main: click.Group) -> None:
 def _print_status(s: CdcSourceStatus) -> None:
     out.print(f"[bold]{s.source}[/bold] ({s.type})", highlight=False)
     if s.error:
-        err.print(f"[red]error:[/red] {s.error}", highlight=False)
+        err.print(f"[red]error:[/red] {esc(s.error)}", highlight=False)
     log = [[key, s.log[key]] for key in _LOG_FIELDS.get(s.type, list(s.log)) if key in s.log]
     if log:
         print_rows(None, ["log", "value"], log)
     if s.warning:
-        err.print(f"[yellow]warning:[/yellow] {s.warning}", highlight=False)
+        err.print(f"[yellow]warning:[/yellow] {esc(s.warning)}", highlight=False)
     rows: list[list[Any]] = []
     for t in s.tables:
         lag = "caught up" if t.caught_up else ("" if t.lag_seconds is None else f"{t.lag_seconds:.1f} s")

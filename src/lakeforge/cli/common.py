@@ -14,10 +14,16 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from lakeforge.errors import LakeforgeError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def esc(text: object) -> str:
+    """``text`` with rich markup escaped: a message holding ``[mysqld]`` prints as written."""
+    return escape(str(text))
 _WIDTH = None if sys.stdout.isatty() else 200
 out = Console(soft_wrap=True, width=_WIDTH)
 err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
@@ -45,10 +51,23 @@ def command(group: click.Group, name: str | None = None, **kwargs: Any) -> Calla
 
     def decorate(fn: F) -> F:
         @group.command(name, **kwargs)
-        @click.option("--project", "-p", "project", type=click.Path(file_okay=False, path_type=Path),
-                      default=Path("."), show_default=True, help="Project folder (holding lakeforge.yml).")
-        @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
-                      show_default=True, help="Human text or JSON for scripts.")
+        @click.option(
+            "--project",
+            "-p",
+            "project",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=Path("."),
+            show_default=True,
+            help="Project folder (holding lakeforge.yml).",
+        )
+        @click.option(
+            "--output",
+            "-o",
+            type=click.Choice(["text", "json"]),
+            default="text",
+            show_default=True,
+            help="Human text or JSON for scripts.",
+        )
         @click.option("--debug", is_flag=True, help="Show tracebacks.")
         @functools.wraps(fn)
         def wrapper(project: Path, output: str, debug: bool, **params: Any) -> None:
@@ -69,12 +88,15 @@ def command(group: click.Group, name: str | None = None, **kwargs: Any) -> Calla
 
 
 def fail(ctx: Context, message: str) -> None:
+    from lakeforge.errors import shorten
+
+    message = shorten(message)
     if ctx.debug:
         err.print_exception()
     if ctx.json:
         click.echo(json.dumps({"error": message}))
     else:
-        err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+        err.print(f"[red]error:[/red] {esc(message)}", markup=True, highlight=False)
     sys.exit(1)
 
 
@@ -105,5 +127,5 @@ def print_rows(title: str | None, columns: list[str], rows: list[list[Any]]) -> 
     for col in columns:
         table.add_column(col, overflow="fold")
     for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
+        table.add_row(*["" if v is None else esc(str(v)) for v in row])
     out.print(table)

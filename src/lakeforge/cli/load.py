@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lakeforge.cli.common import Context, command, err, out, print_json, print_rows
+from lakeforge.cli.common import Context, command, err, esc, out, print_json, print_rows
 
 if TYPE_CHECKING:
     from lakeforge.load.table import TableResult
@@ -14,19 +14,30 @@ if TYPE_CHECKING:
 
 def register(main: click.Group) -> None:
     @command(main, "init")
-    @click.option("--source", "sources", multiple=True, required=True, metavar="NAME=URL",
-                  help="A source, e.g. crm=postgresql://user@host:5432/crm (repeat for more).")
+    @click.option(
+        "--source",
+        "sources",
+        multiple=True,
+        required=True,
+        metavar="NAME=URL",
+        help="A source, e.g. crm=postgresql://user@host:5432/crm (repeat for more).",
+    )
     @click.option("--force", is_flag=True, help="Overwrite an existing lakeforge.yml.")
     def init(ctx: Context, sources: tuple[str, ...], force: bool) -> int:
         """Write lakeforge.yml (all tables, full mode) and .env.example."""
-        from lakeforge.config.init_file import parse_source_arg
+        from lakeforge.config.init_file import ambiguity_warnings, parse_source_args
         from lakeforge.project import Project
 
-        parsed = dict(parse_source_arg(s) for s in sources)
-        Project.init(ctx.project_dir, parsed, force=force)
+        parsed = parse_source_args(list(sources))
+        Project.init(ctx.project_dir, list(sources), force=force)
+        warnings = ambiguity_warnings(parsed)
         if ctx.json:
-            print_json({"created": str(ctx.project_dir / "lakeforge.yml"), "sources": list(parsed)})
+            print_json(
+                {"created": str(ctx.project_dir / "lakeforge.yml"), "sources": list(parsed), "warnings": warnings}
+            )
         else:
+            for warning in warnings:
+                err.print(f"[yellow]warning:[/yellow] {esc(warning)}", highlight=False)
             out.print(f"wrote {ctx.project_dir / 'lakeforge.yml'} and .env.example; next: lakeforge check")
         return 0
 
@@ -43,23 +54,30 @@ def register(main: click.Group) -> None:
                     facts = ", ".join(f"{k} {v}" for k, v in r.detail.items())
                     out.print(f"[green]ok[/green]   {r.source} ({r.type}): {facts}; {r.tables} tables selected")
                 elif r.error:
-                    out.print(f"[red]fail[/red] {r.error}", highlight=False)
+                    out.print(f"[red]fail[/red] {esc(r.error)}", highlight=False)
                 else:
                     out.print(f"[red]fail[/red] {r.source} ({r.type}) is not ready for CDC:", highlight=False)
                     for p in r.problems:
-                        out.print(f"  - {p.what}\n    fix: {p.fix}", highlight=False)
+                        out.print(f"  - {esc(p.what)}\n    fix: {esc(p.fix)}", highlight=False)
         return 0 if all(r.ok for r in results) else 1
 
     @command(main, "run")
-    @click.option("--select", "-s", multiple=True, metavar="PATTERN",
-                  help="Only these tables (glob on lake name, source or source.table).")
-    @click.option("--follow", "-f", is_flag=True,
-                  help="Keep applying cdc changes until SIGINT/SIGTERM, then commit and stop.")
-    def run(ctx: Context, select: tuple[str, ...], follow: bool) -> int:
+    @click.option(
+        "--select",
+        "-s",
+        multiple=True,
+        metavar="PATTERN",
+        help="Only these tables (glob on lake name, source or source.table).",
+    )
+    @click.option(
+        "--follow", "-f", is_flag=True, help="Keep applying cdc changes until SIGINT/SIGTERM, then commit and stop."
+    )
+    @click.option("--allow-empty", is_flag=True, help="Succeed when no table is selected (else an error).")
+    def run(ctx: Context, select: tuple[str, ...], follow: bool, allow_empty: bool) -> int:
         """Load every selected table into the lake."""
         bars = None if ctx.json else _RichProgress()
         try:
-            result = ctx.project.run(select=list(select) or None, progress=bars, follow=follow)
+            result = ctx.project.run(select=list(select) or None, progress=bars, follow=follow, allow_empty=allow_empty)
         finally:
             if bars:
                 bars.stop()
@@ -67,10 +85,19 @@ def register(main: click.Group) -> None:
             print_json(result)
         else:
             for message in result.errors:
-                err.print(f"[red]error:[/red] {message}", highlight=False)
-            rows = [[r.table, r.mode, r.status, r.rows, f"{r.seconds:.2f}", r.error or ""] for r in result.tables]
-            print_rows(f"run {result.run_id}: {result.status}",
-                       ["table", "mode", "status", "rows", "seconds", "error"], rows)
+                err.print(f"[red]error:[/red] {esc(message)}", highlight=False)
+            rows = [
+                [r.table, r.mode, r.status, r.rows, f"{r.seconds:.2f}", r.error or r.reason or ""]
+                for r in result.tables
+            ]
+            print_rows(
+                f"run {result.run_id}: {result.status}",
+                ["table", "mode", "status", "rows", "seconds", "error / note"],
+                rows,
+            )
+            for r in result.tables:
+                if r.reason and r.status != "failed":
+                    err.print(f"[yellow]note:[/yellow] {r.table}: {esc(r.reason)}", highlight=False)
         return 0 if result.ok else 1
 
     @command(main, "runs")
@@ -84,11 +111,12 @@ def register(main: click.Group) -> None:
         rows: list[list[Any]] = []
         for entry in history:
             run = entry["run"] or {}
-            rows.append([run.get("run_id"), "*", run.get("status"), run.get("rows"), run.get("seconds"),
-                         run.get("error") or ""])
+            rows.append(
+                [run.get("run_id"), "*", run.get("status"), run.get("rows"), run.get("seconds"), run.get("error") or ""]
+            )
             for t in entry["tables"]:
-                rows.append(["", t["table"], t["status"], t["rows"], t["seconds"], t["error"] or ""])
-        print_rows("runs", ["run", "table", "status", "rows", "seconds", "error"], rows)
+                rows.append(["", t["table"], t["status"], t["rows"], t["seconds"], t["error"] or t.get("reason") or ""])
+        print_rows("runs", ["run", "table", "status", "rows", "seconds", "error / note"], rows)
         return 0
 
 
@@ -98,9 +126,14 @@ class _RichProgress:
     def __init__(self) -> None:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        self.bars = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                             TextColumn("{task.completed:,.0f} rows"), TimeElapsedColumn(),
-                             console=err, transient=False)
+        self.bars = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.completed:,.0f} rows"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        )
         self.tasks: dict[str, Any] = {}
         self.bars.start()
 
@@ -116,7 +149,7 @@ class _RichProgress:
         self.bars.update(task, description=f"{mark} {result.table}", total=result.rows, completed=result.rows)
 
     def warning(self, message: str) -> None:
-        self.bars.console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+        self.bars.console.print(f"[yellow]warning:[/yellow] {esc(message)}", highlight=False)
 
     def stop(self) -> None:
         self.bars.stop()

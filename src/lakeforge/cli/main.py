@@ -22,3 +22,13 @@ def main() -> None:
 
 for module in COMMANDS:
     importlib.import_module(module).register(main)
+
+
+def cli() -> None:
+    """The ``lakeforge`` console script: native libraries' stderr goes to the debug log, then the commands."""
+    import sys
+
+    from lakeforge.cli.native import route_native_stderr
+
+    route_native_stderr(debug="--debug" in sys.argv[1:])
+    main()

@@ -16,14 +16,23 @@ def register(main: click.Group) -> None:
         if ctx.json:
             print_json(infos)
         else:
-            print_rows(None, ["layer", "table", "rows", "version", "last load", "mode", "location"],
-                       [[i.layer, i.name, i.rows, i.version, i.last_load, i.mode, i.location] for i in infos])
+            print_rows(
+                None,
+                ["layer", "table", "rows", "version", "last load", "mode", "location"],
+                [[i.layer, i.name, i.rows, i.version, i.last_load, i.mode, i.location] for i in infos],
+            )
         return 0
 
     @command(main, "sql")
     @click.argument("query")
-    @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-                  show_default=True, help="How to print the result.")
+    @click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "csv", "json"]),
+        default="table",
+        show_default=True,
+        help="How to print the result.",
+    )
     def sql(ctx: Context, query: str, fmt: str) -> int:
         """Run SQL over the lake (DuckDB); tables are layer.table."""
         result = ctx.project.sql(query)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from lakeforge.cli.common import Context, command, err, out, print_json, print_rows
+from lakeforge.cli.common import Context, command, err, esc, out, print_json, print_rows
 
 _STATUS_COLOUR = {
     "success": "green",
@@ -70,10 +70,10 @@ def register(main: click.Group) -> None:
         )
         for m in result.models:
             if m.error:
-                err.print(f"[red]{m.status}[/red] {m.model}: {m.error}", highlight=False)
+                err.print(f"[red]{m.status}[/red] {m.model}: {esc(m.error)}", highlight=False)
             for c in m.checks:
                 if c.status in ("warn", "quarantined"):
-                    out.print(f"[yellow]{c.status}[/yellow] {m.model} {c.check}: {c.message}", highlight=False)
+                    out.print(f"[yellow]{c.status}[/yellow] {m.model} {c.check}: {esc(c.message)}", highlight=False)
         return 0 if result.ok else 1
 
     @command(main, "checks")

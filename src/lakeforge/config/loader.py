@@ -31,7 +31,9 @@ def load_config(project_dir: Path, file_name: str = CONFIG_FILE) -> ProjectConfi
         raise ConfigError(f"{path}: no such file; create one with: lakeforge init --source NAME=URL")
     _load_dotenv(project_dir / ".env")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader) or {}  # noqa: S506 - a SafeLoader
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
@@ -44,11 +46,33 @@ def load_config(project_dir: Path, file_name: str = CONFIG_FILE) -> ProjectConfi
         raise ConfigError(format_validation_error(exc, path, data)) from None
 
 
+class _DuplicateKey(yaml.YAMLError):
+    pass
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a key given twice in one mapping is an error (PyYAML keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise _DuplicateKey(
+                    f"key '{key}' is given twice in one mapping (lines {seen[key]} and {line}); "
+                    "YAML would silently keep the last one: remove or rename one of them"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def _load_dotenv(path: Path) -> None:
     if path.is_file():
         from dotenv import load_dotenv
 
-        load_dotenv(path, override=False)
+        # values are literal: a password holding "$" or "${X}" is not expanded (and so not cut short)
+        load_dotenv(path, override=False, interpolate=False)
 
 
 def _interpolate(value: Any, path: Path, loc: tuple[str, ...]) -> Any:
@@ -123,7 +147,9 @@ def format_validation_error(exc: ValidationError, path: Path, data: dict[str, An
 
 def _secrets(value: Any) -> list[str]:
     """Every password in the raw config (``password`` keys and passwords inside URLs), to scrub messages."""
-    from urllib.parse import quote, urlsplit
+    from urllib.parse import quote
+
+    from lakeforge.config.urls import UrlError, parse_db_url
 
     found: list[str] = []
     if isinstance(value, dict):
@@ -131,9 +157,10 @@ def _secrets(value: Any) -> list[str]:
             if key == "password" and isinstance(item, str | int) and str(item):
                 found += [str(item), quote(str(item), safe="")]
             elif key == "url" and isinstance(item, str):
-                with contextlib.suppress(ValueError):
-                    if urlsplit(item).password:
-                        found.append(str(urlsplit(item).password))
+                with contextlib.suppress(UrlError):
+                    password = parse_db_url(item).password
+                    if password:
+                        found += [password, quote(password, safe="")]
             else:
                 found += _secrets(item)
     elif isinstance(value, list):

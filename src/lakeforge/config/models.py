@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from lakeforge.config.urls import UrlError, parse_db_url
 
 Mode = Literal["full", "incremental", "cdc"]
 """How a table is loaded: ``full`` replaces the table atomically, ``incremental`` merges rows past a
 cursor, ``cdc`` applies the database log."""
 
+SOURCE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+"""What a source name may be: it becomes part of lake table names and environment variable names."""
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)\s*$", re.I)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -49,7 +53,8 @@ class TableConfig(Strict):
     merge_key: list[str] | None = None
     """Key to merge on when the table has no primary key."""
     name: str | None = None
-    """Lake table name (without layer); default ``<source>_<table>``."""
+    """Lake table name (without layer); default ``<prefix>_<table>`` (the prefix defaults to the source's
+    name). Use it to give one of two colliding tables its own name."""
     schema_change: Literal["evolve", "replace"] = "evolve"
     """An incompatible column type change (e.g. INT -> VARCHAR): ``evolve`` stops this table with an error
     naming the column; ``replace`` reloads the whole table with the source's new schema in one commit.
@@ -61,6 +66,15 @@ class TableConfig(Strict):
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("name")
+    @classmethod
+    def _lake_name(cls, value: str | None) -> str | None:
+        from lakeforge.lake.naming import normalize
+
+        if value is not None and normalize(value) != value:
+            raise ValueError(f"'{value}' is not a lake table name; write it as '{normalize(value)}'")
+        return value
 
     @field_validator("lookback")
     @classmethod
@@ -89,8 +103,11 @@ class SourceBase(Strict):
     exclude: list[str] = Field(default_factory=list)
     """Glob patterns of tables to skip; wins over include."""
     tables: dict[str, TableConfig] = Field(default_factory=dict)
-    """Per-table options, keyed by table name or ``schema.table``."""
+    """Per-table options, keyed by table name or ``schema.table``. A view or materialized view is loaded
+    only when it is named here (full mode, or incremental with a cursor and a ``merge_key``)."""
     defaults: TableDefaults = Field(default_factory=TableDefaults)
+    prefix: str | None = None
+    """Lake names are ``bronze.<prefix>_<table>``; default: the source's name. ``""`` for none."""
     connect_timeout: int = 10
     """Seconds to wait for a connection."""
 
@@ -100,19 +117,20 @@ class SourceBase(Strict):
             if self.database is None:
                 raise ValueError("give either url or database (with host, port, user)")
             return self
-        parts = urlsplit(self.url)
-        if not parts.hostname:
-            raise ValueError("url has no host")
+        try:
+            parts = parse_db_url(self.url)
+        except UrlError as exc:
+            raise ValueError(f"url {exc}") from None
         updates: dict[str, object] = {
-            "host": parts.hostname,
+            "host": parts.host,
             "port": parts.port or self.port,
-            "user": unquote(parts.username) if parts.username else self.user,
-            "database": parts.path.lstrip("/") or self.database,
+            "user": parts.user or self.user,
+            "database": parts.database or self.database,
         }
-        if parts.password:
+        if parts.password is not None:
             if self.password is not None:
                 raise ValueError("password is given twice: in url and in password")
-            updates["password"] = SecretStr(unquote(parts.password))
+            updates["password"] = SecretStr(parts.password)
         for key, value in updates.items():
             object.__setattr__(self, key, value)
         object.__setattr__(self, "url", None)
@@ -199,6 +217,6 @@ class ProjectConfig(Strict):
     @classmethod
     def _source_names(cls, value: dict[str, object]) -> dict[str, object]:
         for name in value:
-            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            if not SOURCE_NAME.fullmatch(name):
                 raise ValueError(f"source name '{name}' must be lower-case letters, digits and _")
         return value

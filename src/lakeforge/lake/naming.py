@@ -1,24 +1,36 @@
-"""Names in the lake: ``layer.table``, lower-case letters, digits and underscores.
+"""Names in the lake: ``layer.table``, lower-case Unicode letters, digits and underscores.
 
-Delta forbids spaces and ``,;{}()=`` in column names without column mapping, and most engines fold case, so
-source identifiers are normalised: lower-cased, every other character run becomes ``_``. Two source
-columns that normalise to the same name are an error, never a silent overwrite.
+Delta (without column mapping) forbids spaces and ``,;{}()=`` in column names and most engines fold case, so
+source identifiers are normalised: NFC-composed, lower-cased, and every run of characters that is not a
+letter, a digit or ``_`` becomes one ``_``. Unicode letters are kept (``商品`` stays ``商品``, ``Größe``
+becomes ``größe``): Delta, Iceberg, Parquet and DuckDB all accept them. An identifier with no letter or digit
+at all (``?``, ``€``) is spelled by its code points (``u003f``, ``u20ac``) instead of collapsing to a
+placeholder.
+
+Two distinct source identifiers that still normalise to the same name (``Dup Name`` and ``dup_name``) are
+an error, never a silent overwrite: columns when a table is planned (:func:`lake_column_names`), tables when
+a run is planned (:mod:`lakeforge.load.plan`).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from lakeforge.errors import ConfigError
 
 LAYERS = ("bronze", "silver", "gold", "quarantine")
-_INVALID = re.compile(r"[^a-z0-9_]+")
+_INVALID = re.compile(r"[^\w]+")
+"""``\\w`` in Python 3 is Unicode-aware: letters and digits of every script, and ``_``."""
+META_PREFIX = "_lf_"
 
 
 def normalize(identifier: str) -> str:
-    name = _INVALID.sub("_", identifier.strip().lower()).strip("_")
+    """The lake spelling of a source identifier (deterministic; see the module docstring)."""
+    composed = unicodedata.normalize("NFC", identifier.strip())
+    name = _INVALID.sub("_", composed.lower()).strip("_")
     if not name:
-        name = "col"
+        name = "_".join(f"u{ord(c):04x}" for c in composed) or "col"
     if name[0].isdigit():
         name = "_" + name
     return name
@@ -29,20 +41,25 @@ def lake_column_names(names: list[str], *, table: str) -> list[str]:
     seen: dict[str, str] = {}
     for name in names:
         lake = normalize(name)
-        if lake.startswith("_lf_"):
+        if lake.startswith(META_PREFIX):
             lake = "src" + lake
         if lake in seen:
             raise ConfigError(
-                f"table {table}: columns '{seen[lake]}' and '{name}' both become '{lake}' in the lake; "
-                "rename one in the source or load the table through a view"
+                f"table {table}: columns '{seen[lake]}' and '{name}' both become '{lake}' in the lake; rename "
+                "one in the source, or create a view that renames it and list the view under the source's "
+                "tables: (views are loaded when named there)"
             )
         seen[lake] = name
         result.append(lake)
     return result
 
 
-def bronze_table_name(source: str, schema: str, table: str, default_schema: str) -> str:
-    parts = [source] if schema == default_schema else [source, schema]
+def bronze_table_name(prefix: str, schema: str, table: str, default_schema: str) -> str:
+    """``<prefix>_<table>``, or ``<prefix>_<schema>_<table>`` outside the source's default schema; an empty
+    prefix leaves just the table (and schema)."""
+    parts = [prefix] if prefix else []
+    if schema != default_schema:
+        parts.append(schema)
     return normalize("_".join([*parts, table]))
 
 

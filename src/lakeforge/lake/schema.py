@@ -6,6 +6,10 @@
   integer digits and scale both grow or stay; a longer VARCHAR is the same Arrow string;
 - a narrowing change keeps the lake's wider type (new values are cast up exactly);
 - anything else raises :class:`SchemaDriftError` naming the table, column, old and new type.
+
+Source columns come first and lakeforge's metadata columns (``_lf_*``) last, in every table: a column added
+by drift goes after the other source columns, before the metadata. Delta appends a new column at the end of
+a table's schema, so a table that gains a column is rewritten once in the new order (``Evolution.rewrite``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,21 @@ class Evolution:
     """Columns whose lake type must widen: existing files need rewriting (``schema_mode=overwrite``)."""
     replaced: bool = False
     """The lake schema is dropped for the source's (``schema_change: replace``): the table is reloaded whole."""
+    reordered: bool = False
+    """A column was added before existing (metadata) columns: appending it would put it after them."""
+
+    @property
+    def rewrite(self) -> bool:
+        """Existing data files must be rewritten in one commit before new rows go in (widened or reordered)."""
+        return bool(self.widened) or self.reordered
+
+    def rewrite_reason(self) -> str:
+        parts = []
+        if self.widened:
+            parts.append(f"column type widened ({', '.join(self.widened)})")
+        if self.reordered:
+            parts.append(f"column added ({', '.join(self.added)}) before the _lf_ metadata columns")
+        return "; ".join(parts) + ": the table was rewritten once in one commit"
 
 
 def evolve(table: str, lake: pa.Schema | None, source: pa.Schema) -> Evolution:
@@ -58,8 +77,19 @@ def evolve(table: str, lake: pa.Schema | None, source: pa.Schema) -> Evolution:
         if src_field.name not in lake.names:
             result.added.append(src_field.name)
             fields.append(src_field)
-    result.schema = pa.schema(fields)
+    ordered = metadata_last(fields)
+    result.reordered = [f.name for f in ordered] != [f.name for f in fields]
+    result.schema = pa.schema(ordered)
     return result
+
+
+def metadata_last(fields: list[pa.Field]) -> list[pa.Field]:
+    """``fields`` with the ``_lf_*`` metadata columns moved to the end, each group in its order."""
+    from lakeforge.lake.naming import META_PREFIX
+
+    return [f for f in fields if not f.name.startswith(META_PREFIX)] + [
+        f for f in fields if f.name.startswith(META_PREFIX)
+    ]
 
 
 def wider(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:

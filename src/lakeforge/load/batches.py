@@ -42,9 +42,7 @@ def with_meta(schema: pa.Schema) -> pa.Schema:
     return pa.schema([*schema, *[f for f in meta_fields() if f.name not in names]])
 
 
-def stamp_and_cast(
-    batches: Iterable[pa.RecordBatch], target: pa.Schema, stamp: Stamp
-) -> Iterator[pa.RecordBatch]:
+def stamp_and_cast(batches: Iterable[pa.RecordBatch], target: pa.Schema, stamp: Stamp) -> Iterator[pa.RecordBatch]:
     """Add the metadata columns and cast each batch to ``target`` (missing columns become NULL)."""
     import pyarrow as pa
 

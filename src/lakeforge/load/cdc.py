@@ -101,13 +101,24 @@ def load_cdc_source(
     results = []
     for t in tables.values():
         version = ctx.lake.table(t.name).version() if ctx.lake.exists(t.name) else None
-        results.append(TableResult(source.name, t.ref.qualified, t.name, "cdc", "success" if t.rows else "unchanged",
-                                   t.rows, time.perf_counter() - t.started, version))
+        results.append(
+            TableResult(
+                source.name,
+                t.ref.qualified,
+                t.name,
+                "cdc",
+                "success" if t.rows else "unchanged",
+                t.rows,
+                time.perf_counter() - t.started,
+                version,
+            )
+        )
     return results
 
 
-def _snapshot_missing(ctx: LoadContext, reader: CdcReader, tables: dict[TableRef, CdcTable],
-                      oldest: Position | None, resnapshot: bool) -> None:
+def _snapshot_missing(
+    ctx: LoadContext, reader: CdcReader, tables: dict[TableRef, CdcTable], oldest: Position | None, resnapshot: bool
+) -> None:
     need, lost = [], []
     for t in tables.values():
         state = _position(ctx.lake.checkpoint(t.name), t.texts)
@@ -120,9 +131,12 @@ def _snapshot_missing(ctx: LoadContext, reader: CdcReader, tables: dict[TableRef
             lost.append(t)
     if lost and not resnapshot:
         names = ", ".join(t.name for t in lost)
-        raise CdcLost(reader.source.name, f"the {reader.LOG_NAME} log no longer holds changes that {names} need "
-                      "(replication slot lost or binlog purged); re-snapshot only those tables with: "
-                      f"lakeforge cdc resnapshot {reader.source.name}")
+        raise CdcLost(
+            reader.source.name,
+            f"the {reader.LOG_NAME} log no longer holds changes that {names} need "
+            "(replication slot lost or binlog purged); re-snapshot only those tables with: "
+            f"lakeforge cdc resnapshot {reader.source.name}",
+        )
     need += lost
     if not need:
         return
@@ -140,10 +154,12 @@ def _load_snapshot(ctx: LoadContext, reader: CdcReader, t: CdcTable, position: P
 
     def with_cdc(batch: pa.RecordBatch) -> pa.RecordBatch:
         n = batch.num_rows
-        extra = {"_lf_op": pa.array(["snapshot"] * n, pa.string()),
-                 "_lf_position": pa.array([position.text] * n, pa.string()),
-                 "_lf_position_value": pa.array([position.value] * n, pa.int64()),
-                 "_lf_deleted": pa.array([False] * n, pa.bool_())}
+        extra = {
+            "_lf_op": pa.array(["snapshot"] * n, pa.string()),
+            "_lf_position": pa.array([position.text] * n, pa.string()),
+            "_lf_position_value": pa.array([position.value] * n, pa.int64()),
+            "_lf_deleted": pa.array([False] * n, pa.bool_()),
+        }
         for key, array in extra.items():
             batch = batch.append_column(key, array)
         return batch
@@ -157,19 +173,37 @@ def _load_snapshot(ctx: LoadContext, reader: CdcReader, t: CdcTable, position: P
 
     schema = evolve(t.name, None, state_schema(t.plan)).schema
     cp = checkpoint_for(ctx, t.name, t.plan, position, None)
-    ctx.lake.write(t.name, stamp_and_cast(counted(), schema, ctx.stamp), schema=schema, mode="overwrite",
-                   checkpoint=cp, schema_mode="overwrite")
+    ctx.lake.write(
+        t.name,
+        stamp_and_cast(counted(), schema, ctx.stamp),
+        schema=schema,
+        mode="overwrite",
+        checkpoint=cp,
+        schema_mode="overwrite",
+    )
     kill_at("cdc_snapshot_committed", t.name)
     log = changes_name(t.name)
     log_schema = evolve(log, ctx.lake.schema(log), with_meta(pa.schema([*t.plan.arrow_schema(), *cdc_fields()])))
-    ctx.lake.write(log, iter(()), schema=log_schema.schema, mode="append",
-                   checkpoint=checkpoint_for(ctx, log, t.plan, position, None))
+    ctx.lake.write(
+        log,
+        iter(()),
+        schema=log_schema.schema,
+        mode="append",
+        checkpoint=checkpoint_for(ctx, log, t.plan, position, None),
+    )
     t.state_at = t.log_at = position.value
     t.texts[position.value] = position.text
 
 
-def _stream(ctx: LoadContext, reader: CdcReader, tables: dict[TableRef, CdcTable], *, follow: bool,
-            stop: threading.Event, idle_seconds: float) -> None:
+def _stream(
+    ctx: LoadContext,
+    reader: CdcReader,
+    tables: dict[TableRef, CdcTable],
+    *,
+    follow: bool,
+    stop: threading.Event,
+    idle_seconds: float,
+) -> None:
     start = min(min(t.state_at, t.log_at) for t in tables.values())
     texts = {v: text for t in tables.values() for v, text in t.texts.items()}
     pending = 0
@@ -183,8 +217,9 @@ def _stream(ctx: LoadContext, reader: CdcReader, tables: dict[TableRef, CdcTable
                 last = txn
                 pending += len(txn.changes)
                 first_at = first_at if first_at is not None else time.monotonic()
-            due = first_at is not None and (pending >= ctx.run.cdc_commit_changes
-                                            or time.monotonic() - first_at >= ctx.run.cdc_commit_seconds)
+            due = first_at is not None and (
+                pending >= ctx.run.cdc_commit_changes or time.monotonic() - first_at >= ctx.run.cdc_commit_seconds
+            )
             finished = stop.is_set() or (txn is None and not follow)
             if last is not None and (due or finished):
                 _flush(ctx, reader, tables, last)
@@ -232,8 +267,9 @@ def _flush(ctx: LoadContext, reader: CdcReader, tables: dict[TableRef, CdcTable]
             if last.position.value <= min(t.state_at, t.log_at):
                 continue
             kill_at("cdc_flush", t.name)
-            applied = apply_batch(ctx, reader, t.plan, t.name, t.events, t.log_at, t.state_at, last.position,
-                                  last.commit_time)
+            applied = apply_batch(
+                ctx, reader, t.plan, t.name, t.events, t.log_at, t.state_at, last.position, last.commit_time
+            )
             t.rows += applied
             ctx.on_rows(applied)
             t.events = []

@@ -27,7 +27,13 @@ if TYPE_CHECKING:
 
 _NOTHING: frozenset[str] = frozenset()
 OP, POSITION, POSITION_VALUE, SEQ, COMMIT_TS, DELETED = (
-    "_lf_op", "_lf_position", "_lf_position_value", "_lf_seq", "_lf_commit_ts", "_lf_deleted")
+    "_lf_op",
+    "_lf_position",
+    "_lf_position_value",
+    "_lf_seq",
+    "_lf_commit_ts",
+    "_lf_deleted",
+)
 
 
 @dataclass(slots=True)
@@ -45,16 +51,23 @@ def changes_name(name: str) -> str:
 def merge_columns(plan: TablePlan) -> list[str]:
     keys = plan.options.merge_key or plan.options.primary_key or plan.primary_key
     if not keys:
-        raise ConfigError(f"source '{plan.source}': table {plan.ref.qualified} has no primary key; cdc mode needs "
-                          f"one: set tables.{plan.ref.name}.merge_key in lakeforge.yml")
+        raise ConfigError(
+            f"source '{plan.source}': table {plan.ref.qualified} has no primary key; cdc mode needs "
+            f"one: set tables.{plan.ref.name}.merge_key in lakeforge.yml"
+        )
     return [plan.column(k).name for k in keys]
 
 
 def cdc_fields() -> list[pa.Field]:
     import pyarrow as pa
 
-    return [pa.field(OP, pa.string()), pa.field(POSITION, pa.string()), pa.field(POSITION_VALUE, pa.int64()),
-            pa.field(SEQ, pa.int64()), pa.field(COMMIT_TS, pa.timestamp("us", tz="UTC"))]
+    return [
+        pa.field(OP, pa.string()),
+        pa.field(POSITION, pa.string()),
+        pa.field(POSITION_VALUE, pa.int64()),
+        pa.field(SEQ, pa.int64()),
+        pa.field(COMMIT_TS, pa.timestamp("us", tz="UTC")),
+    ]
 
 
 def state_schema(plan: TablePlan) -> pa.Schema:
@@ -63,15 +76,31 @@ def state_schema(plan: TablePlan) -> pa.Schema:
     return with_meta(pa.schema([*plan.arrow_schema(), *cdc_fields(), pa.field(DELETED, pa.bool_())]))
 
 
-def checkpoint_for(ctx: LoadContext, name: str, plan: TablePlan, position: Position,
-                   commit_time: dt.datetime | None) -> Checkpoint:
+def checkpoint_for(
+    ctx: LoadContext, name: str, plan: TablePlan, position: Position, commit_time: dt.datetime | None
+) -> Checkpoint:
     extra = {"commit_time": commit_time.isoformat() if commit_time else None}
-    return Checkpoint(ctx.stamp.run_id, "cdc", ctx.lake.next_sequence(name), position={**position.to_json(), **extra},
-                      source=plan.source, source_table=plan.ref.qualified)
+    return Checkpoint(
+        ctx.stamp.run_id,
+        "cdc",
+        ctx.lake.next_sequence(name),
+        position={**position.to_json(), **extra},
+        source=plan.source,
+        source_table=plan.ref.qualified,
+    )
 
 
-def apply_batch(ctx: LoadContext, reader: CdcReader, plan: TablePlan, name: str, events: list[Event],
-                log_after: int, state_after: int, position: Position, commit_time: dt.datetime | None) -> int:
+def apply_batch(
+    ctx: LoadContext,
+    reader: CdcReader,
+    plan: TablePlan,
+    name: str,
+    events: list[Event],
+    log_after: int,
+    state_after: int,
+    position: Position,
+    commit_time: dt.datetime | None,
+) -> int:
     """Commit ``events`` (log order) to the change log (those past ``log_after``) and to the state table
     (those past ``state_after``); returns the number of changes applied to the state."""
     import pyarrow.compute as pc
@@ -82,15 +111,21 @@ def apply_batch(ctx: LoadContext, reader: CdcReader, plan: TablePlan, name: str,
     log_rows = table.filter(pc.greater(table[POSITION_VALUE], log_after)) if len(table) else table
     log_name = changes_name(name)
     log_schema = _widened(ctx, log_name, evolve(log_name, ctx.lake.schema(log_name), table.schema))
-    ctx.lake.write(log_name, stamp_and_cast(log_rows.to_batches(), log_schema, ctx.stamp), schema=log_schema,
-                   mode="append", checkpoint=checkpoint_for(ctx, log_name, plan, position, commit_time))
+    ctx.lake.write(
+        log_name,
+        stamp_and_cast(log_rows.to_batches(), log_schema, ctx.stamp),
+        schema=log_schema,
+        mode="append",
+        checkpoint=checkpoint_for(ctx, log_name, plan, position, commit_time),
+    )
     kill_at("cdc_log_committed", name)
     _apply_state(ctx, plan, name, table, keys, position, commit_time)
     return len(events)
 
 
-def _events_table(ctx: LoadContext, reader: CdcReader, plan: TablePlan, name: str, events: list[Event],
-                  keys: list[str]) -> pa.Table:
+def _events_table(
+    ctx: LoadContext, reader: CdcReader, plan: TablePlan, name: str, events: list[Event], keys: list[str]
+) -> pa.Table:
     """One row per event in log order; a key-changing UPDATE becomes a delete of the old key then an insert;
     unchanged (TOAST) values are filled from the row's previous image (in this batch, else the lake)."""
     import pyarrow as pa
@@ -145,8 +180,9 @@ def _txn_columns(events: list[Event]) -> list[pa.Array]:
     ]
 
 
-def _fill_unchanged(ctx: LoadContext, plan: TablePlan, name: str, table: pa.Table, rows: list[Any],
-                    keys: list[str]) -> pa.Table:
+def _fill_unchanged(
+    ctx: LoadContext, plan: TablePlan, name: str, table: pa.Table, rows: list[Any], keys: list[str]
+) -> pa.Table:
     lake_keys = [plan.column(k).lake_name for k in keys]
     columns = {c.lake_name: table[c.lake_name].to_pylist() for c in plan.columns}
     key_values = list(zip(*[columns[k] for k in lake_keys], strict=True))
@@ -182,8 +218,9 @@ def _typed_key(raw: tuple[Any, ...], key_values: list[tuple[Any, ...]], rows: li
     return ()
 
 
-def _lake_rows(ctx: LoadContext, name: str, lake_keys: list[str],
-               wanted: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], dict[str, Any]]:
+def _lake_rows(
+    ctx: LoadContext, name: str, lake_keys: list[str], wanted: list[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], dict[str, Any]]:
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
@@ -199,17 +236,25 @@ def _lake_rows(ctx: LoadContext, name: str, lake_keys: list[str],
 
 
 def _widened(ctx: LoadContext, name: str, evolution: Evolution) -> pa.Schema:
-    """The schema to write with; a widened column type (int -> bigint in the log) first rewrites the table with
-    the wider type, keeping its checkpoint (as incremental loads do)."""
+    """The schema to write with; a widened column type (int -> bigint in the log), or a new source column that
+    must stand before the metadata columns, first rewrites the table, keeping its checkpoint (as incremental
+    loads do)."""
     from lakeforge.load.incremental import _rewrite_widened
 
-    if evolution.widened and ctx.lake.exists(name):
+    if evolution.rewrite and ctx.lake.exists(name):
         _rewrite_widened(ctx, name, evolution.schema, ctx.lake.checkpoint(name))
     return evolution.schema
 
 
-def _apply_state(ctx: LoadContext, plan: TablePlan, name: str, table: pa.Table, keys: list[str],
-                 position: Position, commit_time: dt.datetime | None) -> None:
+def _apply_state(
+    ctx: LoadContext,
+    plan: TablePlan,
+    name: str,
+    table: pa.Table,
+    keys: list[str],
+    position: Position,
+    commit_time: dt.datetime | None,
+) -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -250,8 +295,14 @@ def _apply_state(ctx: LoadContext, plan: TablePlan, name: str, table: pa.Table, 
         ctx.lake.commit_checkpoint(name, cp, evolution.schema)  # must still be committed before the log is acked
 
 
-def _soft_merge(ctx: LoadContext, name: str, batches: list[pa.RecordBatch], schema: pa.Schema, keys: list[str],
-                checkpoint: Checkpoint) -> None:
+def _soft_merge(
+    ctx: LoadContext,
+    name: str,
+    batches: list[pa.RecordBatch],
+    schema: pa.Schema,
+    keys: list[str],
+    checkpoint: Checkpoint,
+) -> None:
     import pyarrow as pa
 
     from lakeforge.lake.delta import _lake_error
@@ -262,11 +313,20 @@ def _soft_merge(ctx: LoadContext, name: str, batches: list[pa.RecordBatch], sche
     every = {f.name: f"s.`{f.name}`" for f in schema}
     flag = {c: f"s.`{c}`" for c in (DELETED, OP, POSITION, POSITION_VALUE, SEQ, COMMIT_TS, *META_COLUMNS)}
     try:
-        (ctx.lake.table(name).merge(reader, predicate, source_alias="s", target_alias="t", merge_schema=True,
-                                    commit_properties=ctx.lake._commit(name, checkpoint))
-         .when_matched_update(flag, f"s.`{DELETED}`")
-         .when_matched_update(every, f"NOT s.`{DELETED}`")
-         .when_not_matched_insert(every)
-         .execute())
+        (
+            ctx.lake.table(name)
+            .merge(
+                reader,
+                predicate,
+                source_alias="s",
+                target_alias="t",
+                merge_schema=True,
+                commit_properties=ctx.lake._commit(name, checkpoint),
+            )
+            .when_matched_update(flag, f"s.`{DELETED}`")
+            .when_matched_update(every, f"NOT s.`{DELETED}`")
+            .when_not_matched_insert(every)
+            .execute()
+        )
     except Exception as exc:
         raise _lake_error(name, "merge", exc) from exc

@@ -59,16 +59,9 @@ def require_extras(config: ProjectConfig) -> None:
 
 def cdc_items(source: Source, config: SourceBase, refs: list[TableRef]) -> list[CdcItem]:
     """The selected tables of ``source`` that are in ``mode: cdc``."""
-    from lakeforge.config.models import TableConfig
-    from lakeforge.load.table import lake_name
-    from lakeforge.selection import options_for
+    from lakeforge.load.plan import plan_source
 
-    items: list[CdcItem] = []
-    for ref in refs:
-        options = options_for(config, ref) or TableConfig()
-        if (options.mode or config.defaults.mode) == "cdc":
-            items.append((ref, options, lake_name(source, ref, options)))
-    return items
+    return [(p.ref, p.options, p.table) for p in plan_source(source, config, refs) if p.mode == "cdc"]
 
 
 def readiness(source: Source, items: list[CdcItem]) -> list[Problem]:
@@ -221,22 +214,7 @@ def _run_source(
         for result in done:
             results.append(result)
             progress.table_finished(result)
-            history.record(
-                Event(
-                    stamp.run_id,
-                    result.table,
-                    result.status,
-                    started,
-                    dt.datetime.now(dt.UTC),
-                    source.name,
-                    result.source_table,
-                    "cdc",
-                    result.rows,
-                    round(result.seconds, 3),
-                    result.delta_version,
-                    result.error,
-                )
-            )
+            history.record(Event.of(result, stamp.run_id, started, dt.datetime.now(dt.UTC)))
     if any(r.status == "failed" for r in done) and project.config.run.on_error == "stop":
         stop.set()
 

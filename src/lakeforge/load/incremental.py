@@ -51,6 +51,12 @@ def load_incremental(ctx: LoadContext, source: Source, plan: TablePlan, name: st
     previous = ctx.lake.checkpoint(name)
     upper = _upper_bound(source, plan, cursor)
     lower = _usable_lower(previous, cursor)
+    changed_from = _changed_cursor(previous, cursor)
+    if changed_from is not None:
+        ctx.note(
+            f"cursor changed from [{', '.join(changed_from)}] to [{', '.join(c.name for c in cursor)}]: "
+            "the table was reloaded in full (rows are merged by key, so nothing is duplicated)"
+        )
     if upper is None or (lower is not None and lower == upper and plan.options.lookback is None):
         return None
     checkpoint = Checkpoint(
@@ -65,6 +71,7 @@ def load_incremental(ctx: LoadContext, source: Source, plan: TablePlan, name: st
     evolution = plan_evolution(name, lake_schema, plan)
     if evolution.replaced:
         lower = None  # schema_change: replace reloads the whole table
+        ctx.note("schema_change: replace: a column changed type incompatibly; the table was reloaded in full")
     where = _window(source, plan, cursor, lower, upper)
     if lower is None or lake_schema is None:
         batches = source.read(plan, where=where, batch_size=ctx.run.batch_size, partitions=_partitions(ctx, plan))
@@ -77,8 +84,9 @@ def load_incremental(ctx: LoadContext, source: Source, plan: TablePlan, name: st
             schema_mode="overwrite",
         )
         return checkpoint
-    if evolution.widened:
+    if evolution.rewrite:
         _rewrite_widened(ctx, name, evolution.schema, previous)
+        ctx.note(evolution.rewrite_reason())
     batches = source.read(plan, where=where, batch_size=ctx.run.batch_size)
     metrics = ctx.lake.merge(
         name,
@@ -92,7 +100,7 @@ def load_incremental(ctx: LoadContext, source: Source, plan: TablePlan, name: st
         int(metrics.get(k) or 0)
         for k in ("num_target_rows_inserted", "num_target_rows_updated", "num_target_rows_deleted")
     )
-    return checkpoint if changed or evolution.widened else None
+    return checkpoint if changed or evolution.rewrite else None
 
 
 def _compared(schema: pa.Schema) -> list[str] | None:
@@ -115,6 +123,14 @@ def _usable_lower(previous: Checkpoint | None, cursor: list[ColumnPlan]) -> list
     if previous.cursor["columns"] != [c.name for c in cursor]:
         return None  # the cursor changed: start over with a full window
     return previous.cursor_values()
+
+
+def _changed_cursor(previous: Checkpoint | None, cursor: list[ColumnPlan]) -> list[str] | None:
+    """The previous cursor's columns when the table was loaded incrementally with other cursor columns."""
+    if previous is None or previous.mode != "incremental" or not previous.cursor:
+        return None
+    columns: list[str] = previous.cursor["columns"]
+    return columns if columns != [c.name for c in cursor] else None
 
 
 def _upper_bound(source: Source, plan: TablePlan, cursor: list[ColumnPlan]) -> list[Any] | None:

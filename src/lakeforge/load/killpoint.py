@@ -1,4 +1,5 @@
-"""Crash-test hook: ``LAKEFORGE_TEST_KILL_AT=<point>:<layer.table>`` makes this process SIGKILL itself there.
+"""Crash-test hook: ``LAKEFORGE_TEST_KILL_AT=<point>:<layer.table>`` makes this process SIGKILL itself there
+(``LAKEFORGE_TEST_KILL_SIGNAL=INT`` sends SIGINT instead: a Ctrl-C at that point).
 
 Used only by ``tests/integration/test_crash.py`` to prove that a run killed at any point, then started again,
 ends with exactly the source's rows. Unset (always, outside that test) it costs one dict lookup per call.
@@ -44,14 +45,16 @@ from typing import TypeVar
 
 ENV = "LAKEFORGE_TEST_KILL_AT"
 _SPEC = os.environ.get(ENV)
+_SIGNAL = signal.Signals["SIG" + os.environ.get("LAKEFORGE_TEST_KILL_SIGNAL", "KILL")]
 """Read once: the hook is set on the process before it starts, and CDC passes a point for every change."""
 T = TypeVar("T")
 
 
 def kill_at(point: str, table: str) -> None:
-    """SIGKILL this process if ``LAKEFORGE_TEST_KILL_AT`` names this point and table."""
+    """SIGKILL (or the configured signal to) this process if ``LAKEFORGE_TEST_KILL_AT`` names this point and
+    table."""
     if _SPEC is not None and f"{point}:{table}" == _SPEC:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), _SIGNAL)
 
 
 def watch(table: str, batches: Iterable[T], location: str) -> Iterator[T]:

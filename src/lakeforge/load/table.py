@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from lakeforge.config.models import TableConfig
 from lakeforge.errors import LakeforgeError
-from lakeforge.lake.naming import bronze_table_name
 from lakeforge.load import killpoint
 from lakeforge.load.context import LoadContext
-from lakeforge.sources.base import Source, TableRef
+from lakeforge.load.plan import PlannedTable
+from lakeforge.sources.base import Source
+
+if TYPE_CHECKING:
+    from lakeforge.lake.delta import DeltaLake
 
 
 @dataclass
@@ -27,16 +30,13 @@ class TableResult:
     delta_version: int | None = None
     error: str | None = None
     attempts: int = 1
+    reason: str | None = None
+    """Why the load did more than its mode says (a full reload after the cursor changed, a rewrite after
+    schema drift), or what an interruption left; shown by ``lakeforge run`` and kept in the run history."""
 
 
-def lake_name(source: Source, ref: TableRef, options: TableConfig) -> str:
-    if options.name:
-        return f"bronze.{options.name}"
-    return "bronze." + bronze_table_name(source.name, ref.schema, ref.name, source.DEFAULT_SCHEMA or ref.schema)
-
-
-def load_table(ctx: LoadContext, source: Source, ref: TableRef, options: TableConfig, mode: str) -> TableResult:
-    name = lake_name(source, ref, options)
+def load_table(ctx: LoadContext, source: Source, item: PlannedTable) -> TableResult:
+    name, ref, mode = item.table, item.ref, item.mode
     started = time.perf_counter()
     rows = 0
 
@@ -49,32 +49,69 @@ def load_table(ctx: LoadContext, source: Source, ref: TableRef, options: TableCo
     while True:
         attempt += 1
         rows = 0
+        attempt_ctx = LoadContext(ctx.lake, ctx.run, ctx.stamp, on_rows)
         try:
-            committed = _load_once(LoadContext(ctx.lake, ctx.run, ctx.stamp, on_rows), source, ref, options, mode, name)
+            committed = _load_once(attempt_ctx, source, item)
             if committed:
                 killpoint.kill_at("committed", name)
             status = "success" if committed else "unchanged"
             version = ctx.lake.table(name).version() if committed else None
-            return TableResult(source.name, ref.qualified, name, mode, status, rows,
-                               time.perf_counter() - started, version, attempts=attempt)
+            return TableResult(
+                source.name,
+                ref.qualified,
+                name,
+                mode,
+                status,
+                rows,
+                time.perf_counter() - started,
+                version,
+                attempts=attempt,
+                reason=attempt_ctx.reason(),
+            )
         except LakeforgeError as exc:
             if exc.transient and attempt <= ctx.run.retries:
                 time.sleep(ctx.run.retry_backoff * 2 ** (attempt - 1))
                 continue
-            return TableResult(source.name, ref.qualified, name, mode, "failed", rows,
-                               time.perf_counter() - started, error=str(exc), attempts=attempt)
+            return TableResult(
+                source.name,
+                ref.qualified,
+                name,
+                mode,
+                "failed",
+                rows,
+                time.perf_counter() - started,
+                error=str(exc),
+                attempts=attempt,
+                reason=attempt_ctx.reason(),
+            )
 
 
-def _load_once(
-    ctx: LoadContext, source: Source, ref: TableRef, options: TableConfig, mode: str, name: str
-) -> bool:
+def record_interrupted(lake: DeltaLake, item: PlannedTable, run_id: str, why: str) -> TableResult | None:
+    """After an interruption (Ctrl-C) during ``item``'s load: its result if this run's commit landed, so the
+    run history tells the truth about the lake; None if the table is as the previous run left it."""
+    checkpoint = lake.checkpoint(item.table)
+    if checkpoint is None or checkpoint.run_id != run_id:
+        return None
+    version = lake.table(item.table).version()
+    return TableResult(
+        item.source,
+        item.ref.qualified,
+        item.table,
+        item.mode,
+        "success",
+        delta_version=version,
+        reason=f"committed, then the run was {why}",
+    )
+
+
+def _load_once(ctx: LoadContext, source: Source, item: PlannedTable) -> bool:
     from lakeforge.load.full import load_full
     from lakeforge.load.incremental import load_incremental
 
-    plan = source.describe(ref, options)
-    if mode == "full":
-        load_full(ctx, source, plan, name)
+    plan = source.describe(item.ref, item.options)
+    if item.mode == "full":
+        load_full(ctx, source, plan, item.table)
         return True
-    if mode == "incremental":
-        return load_incremental(ctx, source, plan, name) is not None
-    raise LakeforgeError(f"table {name}: mode '{mode}' is loaded per source (Project.run), not per table")
+    if item.mode == "incremental":
+        return load_incremental(ctx, source, plan, item.table) is not None
+    raise LakeforgeError(f"table {item.table}: mode '{item.mode}' is loaded per source (Project.run), not per table")

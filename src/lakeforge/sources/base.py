@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 class TableRef:
     schema: str
     name: str
+    kind: str = field(default="table", compare=False)
+    """``table``, ``view`` or ``materialized_view``: views are loaded only when named under ``tables:``."""
 
     @property
     def qualified(self) -> str:
@@ -92,7 +94,8 @@ class Source(ABC):
 
     @abstractmethod
     def list_tables(self) -> list[TableRef]:
-        """Base tables visible to the configured user in the configured schemas."""
+        """Base tables, views and materialized views readable by the configured user in the configured
+        schemas (each with its ``kind``)."""
 
     @abstractmethod
     def describe(self, ref: TableRef, options: TableConfig) -> TablePlan:

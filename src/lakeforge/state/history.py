@@ -22,11 +22,12 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from deltalake import DeltaTable
 
+    from lakeforge.load.table import TableResult
+
 RUNS = f"{INTERNAL}.runs"
-VERSION = 1
+VERSION = 2
 VERSION_KEY = "lakeforge.state.version"
 RUN_ROW = "*"
-MIGRATIONS: dict[int, Callable[[DeltaLake], None]] = {}
 
 
 @dataclass
@@ -45,20 +46,75 @@ class Event:
     seconds: float | None = None
     delta_version: int | None = None
     error: str | None = None
+    reason: str | None = None
+    """Why a table's load did more than its mode says (a full reload after a cursor change, a rewrite)."""
     recorded_at: dt.datetime | None = None
     """When the event was appended; orders events (a Delta scan has no order)."""
+
+    @classmethod
+    def of(cls, result: TableResult, run_id: str, started: dt.datetime, finished: dt.datetime) -> Event:
+        """The history event of a table's load."""
+        return cls(
+            run_id,
+            result.table,
+            result.status,
+            started,
+            finished,
+            result.source,
+            result.source_table,
+            result.mode,
+            result.rows,
+            round(result.seconds, 3),
+            result.delta_version,
+            result.error,
+            result.reason,
+        )
 
 
 def _schema() -> pa.Schema:
     import pyarrow as pa
 
     ts = pa.timestamp("us", tz="UTC")
-    return pa.schema([
-        ("run_id", pa.string()), ("table", pa.string()), ("status", pa.string()),
-        ("started_at", ts), ("finished_at", ts), ("source", pa.string()), ("source_table", pa.string()),
-        ("mode", pa.string()), ("rows", pa.int64()), ("seconds", pa.float64()),
-        ("delta_version", pa.int64()), ("error", pa.string()), ("recorded_at", ts),
-    ])
+    return pa.schema(
+        [
+            ("run_id", pa.string()),
+            ("table", pa.string()),
+            ("status", pa.string()),
+            ("started_at", ts),
+            ("finished_at", ts),
+            ("source", pa.string()),
+            ("source_table", pa.string()),
+            ("mode", pa.string()),
+            ("rows", pa.int64()),
+            ("seconds", pa.float64()),
+            ("delta_version", pa.int64()),
+            ("error", pa.string()),
+            ("recorded_at", ts),
+            ("reason", pa.string()),
+        ]
+    )
+
+
+def _add_reason(lake: DeltaLake) -> None:
+    """Version 1 -> 2: the ``reason`` column (NULL for older events), in one commit."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    old = lake.read(RUNS)
+    if "reason" not in old.column_names:  # idempotent: a crash before the description update reruns this
+        new = old.append_column("reason", pa.nulls(old.num_rows, pa.string())).select(_schema().names)
+        write_deltalake(
+            lake.uri(RUNS),
+            new.cast(_schema()),
+            mode="overwrite",
+            schema_mode="overwrite",
+            storage_options=lake.storage_options,
+        )
+    lake.table(RUNS).alter.set_table_description(f"{VERSION_KEY}=2")  # write_deltalake keeps the old one
+
+
+MIGRATIONS: dict[int, Callable[[DeltaLake], None]] = {1: _add_reason}
+"""``MIGRATIONS[n]`` brings a version-``n`` runs table to version ``n + 1``."""
 
 
 class RunHistory:
@@ -109,8 +165,9 @@ class RunHistory:
             run = state.get((run_id, RUN_ROW))
             if run and run["status"] == "running" and lock_free:
                 run = {**run, "status": "interrupted"}
-            tables = sorted((v for k, v in state.items() if k[0] == run_id and k[1] != RUN_ROW),
-                            key=lambda e: e["started_at"])
+            tables = sorted(
+                (v for k, v in state.items() if k[0] == run_id and k[1] != RUN_ROW), key=lambda e: e["started_at"]
+            )
             rows.append({"run": run, "tables": tables})
         return rows
 
@@ -126,9 +183,13 @@ def _to_arrow(events: tuple[Event, ...], now: dt.datetime) -> pa.Table:
 
     import pyarrow.json as pajson
 
+    from lakeforge.errors import shorten
+
     lines = []
     for event in events:
         row = {**asdict(event), "recorded_at": now}
+        for key in ("error", "reason"):  # a 50 MB value quoted by a database stays out of the history
+            row[key] = shorten(row[key]) if row[key] else row[key]
         lines.append(json.dumps({k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in row.items()}))
     options = pajson.ParseOptions(explicit_schema=_schema(), unexpected_field_behavior="error")
     data = "\n".join(lines).encode()

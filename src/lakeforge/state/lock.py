@@ -28,9 +28,7 @@ class RunLock:
         self._fd = fd
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._fd is not None:
             _unlock(self._fd)
             os.close(self._fd)

@@ -83,8 +83,8 @@ COLUMNS: dict[str, tuple[str, pa.DataType, list[tuple[str, Any]]]] = {
                                                ("NULL", None), ("'{}'", [])]),
     "a2": ("int[][]", pa.string(), [("'{{1,2},{3,4}}'", "{{1,2},{3,4}}"), ("NULL", None), ("'{}'", "{}")]),
     "e": ("mood", pa.string(), [("'happy'", "happy"), ("NULL", None), ("'sad'", "sad")]),
-    "ip": ("inet", pa.string(), [("'192.168.0.1/24'", "192.168.0.1/24"), ("NULL", None), ("'::1'", "::1/128")]),
-    "aip": ("inet[]", pa.list_(pa.string()), [("'{10.0.0.1,NULL,::1/64}'", ["10.0.0.1/32", None, "::1/64"]),
+    "ip": ("inet", pa.string(), [("'192.168.0.1/24'", "192.168.0.1/24"), ("NULL", None), ("'::1'", "::1")]),
+    "aip": ("inet[]", pa.list_(pa.string()), [("'{10.0.0.1,NULL,::1/64}'", ["10.0.0.1", None, "::1/64"]),
                                               ("NULL", None), ("'{}'", [])]),
     "bt": ("bit(4)", pa.string(), [("B'1010'", "1010"), ("NULL", None), ("B'0000'", "0000")]),
 }

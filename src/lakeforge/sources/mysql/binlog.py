@@ -60,14 +60,34 @@ class Pump:
         """GTID position after the last whole transaction read: where a reconnect resumes."""
         self._connects = 0
         self._connect_timeout = cfg.connect_timeout
-        settings = {"host": cfg.host, "port": cfg.port or 3306, "user": cfg.user or "root",
-                    "passwd": cfg.password.get_secret_value() if cfg.password else ""}
+        settings = {
+            "host": cfg.host,
+            "port": cfg.port or 3306,
+            "user": cfg.user or "root",
+            "passwd": cfg.password.get_secret_value() if cfg.password else "",
+        }
         self.stream = BinLogStreamReader(
-            connection_settings=settings, server_id=reader.server_id, blocking=True, is_mariadb=reader.is_mariadb,
-            auto_position=start, resume_stream=True, slave_heartbeat=HEARTBEAT_SECONDS,
-            only_schemas=sorted({ref.schema for ref in reader.plans}), pymysql_wrapper=self._connect,
-            only_events=[MariadbGtidEvent, GtidEvent, QueryEvent, XidEvent, WriteRowsEvent, UpdateRowsEvent,
-                         DeleteRowsEvent, HeartbeatLogEvent], enable_logging=False)
+            connection_settings=settings,
+            server_id=reader.server_id,
+            blocking=True,
+            is_mariadb=reader.is_mariadb,
+            auto_position=start,
+            resume_stream=True,
+            slave_heartbeat=HEARTBEAT_SECONDS,
+            only_schemas=sorted({ref.schema for ref in reader.plans}),
+            pymysql_wrapper=self._connect,
+            only_events=[
+                MariadbGtidEvent,
+                GtidEvent,
+                QueryEvent,
+                XidEvent,
+                WriteRowsEvent,
+                UpdateRowsEvent,
+                DeleteRowsEvent,
+                HeartbeatLogEvent,
+            ],
+            enable_logging=False,
+        )
         name = f"lakeforge-binlog-{reader.source.name}-{id(self):x}"
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 

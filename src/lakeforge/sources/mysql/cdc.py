@@ -60,7 +60,8 @@ class MySQLCdc(CdcReader):
     def _vars(self) -> dict[str, str]:
         rows = self.source.query(
             "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', 'binlog_row_image', "
-            "'binlog_row_metadata', 'gtid_strict_mode', 'server_id', 'version')")
+            "'binlog_row_metadata', 'gtid_strict_mode', 'server_id', 'version')"
+        )
         return {str(k): str(v) for k, v in rows}
 
     @functools.cached_property
@@ -75,35 +76,66 @@ class MySQLCdc(CdcReader):
         if "mariadb" not in v.get("version", "").lower():
             # positions are MariaDB GTIDs (domain-server-sequence); MySQL's uuid:interval GTID sets are not
             # handled, and no MySQL server was available to test against: refuse rather than guess
-            problems.append(Problem(f"server {v.get('version')} is MySQL: lakeforge's binlog CDC supports MariaDB "
-                                    "10.5+ only so far", "use mode: incremental for these tables, or MariaDB"))
+            problems.append(
+                Problem(
+                    f"server {v.get('version')} is MySQL: lakeforge's binlog CDC supports MariaDB 10.5+ only so far",
+                    "use mode: incremental for these tables, or MariaDB",
+                )
+            )
         if v.get("log_bin", "OFF").upper() not in ("ON", "1"):
             problems.append(Problem("the binary log is off", f"set log_bin=binlog and server_id=1 {restart}"))
         if v.get("binlog_format", "").upper() != "ROW":
-            problems.append(Problem(f"binlog_format is {v.get('binlog_format')}, CDC needs ROW",
-                                    "SET GLOBAL binlog_format = 'ROW'; and binlog_format=ROW " + restart))
+            problems.append(
+                Problem(
+                    f"binlog_format is {v.get('binlog_format')}, CDC needs ROW",
+                    "SET GLOBAL binlog_format = 'ROW'; and binlog_format=ROW " + restart,
+                )
+            )
         if v.get("binlog_row_image", "").upper() != "FULL":
-            problems.append(Problem(f"binlog_row_image is {v.get('binlog_row_image')}, CDC needs FULL",
-                                    "SET GLOBAL binlog_row_image = 'FULL'; and binlog_row_image=FULL " + restart))
+            problems.append(
+                Problem(
+                    f"binlog_row_image is {v.get('binlog_row_image')}, CDC needs FULL",
+                    "SET GLOBAL binlog_row_image = 'FULL'; and binlog_row_image=FULL " + restart,
+                )
+            )
         if "binlog_row_metadata" in v and v["binlog_row_metadata"].upper() != "FULL":
-            problems.append(Problem(f"binlog_row_metadata is {v['binlog_row_metadata']}: column names would be "
-                                    "guessed and could shift after ALTER TABLE",
-                                    "SET GLOBAL binlog_row_metadata = 'FULL'; and binlog_row_metadata=FULL "
-                                    + restart))
+            problems.append(
+                Problem(
+                    f"binlog_row_metadata is {v['binlog_row_metadata']}: column names would be "
+                    "guessed and could shift after ALTER TABLE",
+                    "SET GLOBAL binlog_row_metadata = 'FULL'; and binlog_row_metadata=FULL " + restart,
+                )
+            )
         if "binlog_row_metadata" not in v:
-            problems.append(Problem("this server has no binlog_row_metadata (MySQL < 8.0.1 / MariaDB < 10.5)",
-                                    "upgrade to MySQL 8 or MariaDB 10.5+"))
+            problems.append(
+                Problem(
+                    "this server has no binlog_row_metadata (MySQL < 8.0.1 / MariaDB < 10.5)",
+                    "upgrade to MySQL 8 or MariaDB 10.5+",
+                )
+            )
         if "mariadb" in v.get("version", "").lower() and v.get("gtid_strict_mode", "OFF").upper() not in ("ON", "1"):
-            problems.append(Problem("gtid_strict_mode is off: GTID positions may not order the binlog",
-                                    "SET GLOBAL gtid_strict_mode = 1; and gtid_strict_mode=1 " + restart))
+            problems.append(
+                Problem(
+                    "gtid_strict_mode is off: GTID positions may not order the binlog",
+                    "SET GLOBAL gtid_strict_mode = 1; and gtid_strict_mode=1 " + restart,
+                )
+            )
         if str(self.server_id) == v.get("server_id"):
-            problems.append(Problem(f"server_id {self.server_id} is the server's own",
-                                    "set server_id for this source in lakeforge.yml to an unused id"))
+            problems.append(
+                Problem(
+                    f"server_id {self.server_id} is the server's own",
+                    "set server_id for this source in lakeforge.yml to an unused id",
+                )
+            )
         grants = " ".join(str(r[0]) for r in self.source.query("SHOW GRANTS")).upper()
         if "ALL PRIVILEGES ON *.*" not in grants and "REPLICATION SLAVE" not in grants:
             user = self.source.config.user or "root"
-            problems.append(Problem(f"user '{user}' cannot read the binlog",
-                                    f"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{user}'@'%';"))
+            problems.append(
+                Problem(
+                    f"user '{user}' cannot read the binlog",
+                    f"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{user}'@'%';",
+                )
+            )
         return problems
 
     def prepare(self) -> Position | None:
@@ -119,18 +151,27 @@ class MySQLCdc(CdcReader):
         import pymysql
 
         cfg = self.source.config
-        conn = pymysql.connect(host=cfg.host, port=cfg.port or 3306, user=cfg.user or "root",
-                               password=cfg.password.get_secret_value() if cfg.password else "",
-                               database=self.source.database, charset="utf8mb4", autocommit=True,
-                               init_command="SET time_zone = '+00:00'", cursorclass=pymysql.cursors.SSCursor)
+        conn = pymysql.connect(
+            host=cfg.host,
+            port=cfg.port or 3306,
+            user=cfg.user or "root",
+            password=cfg.password.get_secret_value() if cfg.password else "",
+            database=self.source.database,
+            charset="utf8mb4",
+            autocommit=True,
+            init_command="SET time_zone = '+00:00'",
+            cursorclass=pymysql.cursors.SSCursor,
+        )
         try:
             with self.source.errors("cannot start a consistent snapshot"), conn.cursor() as cur:
                 cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
                 cur.execute("SHOW STATUS LIKE 'binlog_snapshot_%'")
                 status = {str(k): str(v) for k, v in cur.fetchall()}
-                cur.execute("SELECT BINLOG_GTID_POS(%s, %s)",
-                            (status["Binlog_snapshot_file"], int(status["Binlog_snapshot_position"])))
+                cur.execute(
+                    "SELECT BINLOG_GTID_POS(%s, %s)",
+                    (status["Binlog_snapshot_file"], int(status["Binlog_snapshot_position"])),
+                )
                 gtid = str(cur.fetchone()[0] or "")
 
             def read(plan: TablePlan, batch_size: int) -> Iterator[pa.RecordBatch]:
@@ -256,8 +297,14 @@ class MySQLCdc(CdcReader):
             if known is None:
                 data_type, column_type = _binlog_type(self._seen.get(ref, {}).get(name))
                 mapped = map_type(data_type, column_type)
-                known = ColumnPlan(name, lake, column_type, mapped.select.format(col=self.source.quote(name)),
-                                   mapped.arrow, mapped.kind)
+                known = ColumnPlan(
+                    name,
+                    lake,
+                    column_type,
+                    mapped.select.format(col=self.source.quote(name)),
+                    mapped.arrow,
+                    mapped.kind,
+                )
             planned.append(known)
         plan = TablePlan(old.source, ref, planned, current.primary_key or old.primary_key, 0, old.options)
         self.plans[ref] = plan
@@ -267,9 +314,14 @@ class MySQLCdc(CdcReader):
         v = self._vars()
         current = self.source.query("SELECT @@gtid_binlog_pos")[0][0] if self.is_mariadb else ""
         logs = self.source.query("SHOW BINARY LOGS")
-        return {"server_id": self.server_id, "gtid_binlog_pos": str(current or ""),
-                "binlog_files": len(logs), "binlog_bytes": sum(int(r[1]) for r in logs),
-                "oldest_binlog": logs[0][0] if logs else None, "binlog_format": v.get("binlog_format")}
+        return {
+            "server_id": self.server_id,
+            "gtid_binlog_pos": str(current or ""),
+            "binlog_files": len(logs),
+            "binlog_bytes": sum(int(r[1]) for r in logs),
+            "oldest_binlog": logs[0][0] if logs else None,
+            "binlog_format": v.get("binlog_format"),
+        }
 
     def to_arrow(self, values: list[Any], column: ColumnPlan) -> pa.Array:
         import pyarrow as pa
@@ -316,9 +368,27 @@ def _text(value: Any, source_type: str) -> str:
     return str(value)
 
 
-_BINLOG_TYPES = {1: "tinyint", 2: "smallint", 3: "int", 4: "float", 5: "double", 7: "timestamp", 8: "bigint",
-                 9: "mediumint", 10: "date", 11: "time", 12: "datetime", 13: "year", 17: "timestamp",
-                 18: "datetime", 19: "time", 245: "json", 247: "enum", 248: "set", 255: "geometry"}
+_BINLOG_TYPES = {
+    1: "tinyint",
+    2: "smallint",
+    3: "int",
+    4: "float",
+    5: "double",
+    7: "timestamp",
+    8: "bigint",
+    9: "mediumint",
+    10: "date",
+    11: "time",
+    12: "datetime",
+    13: "year",
+    17: "timestamp",
+    18: "datetime",
+    19: "time",
+    245: "json",
+    247: "enum",
+    248: "set",
+    255: "geometry",
+}
 
 
 def _binlog_type(column: Any) -> tuple[str, str]:

@@ -93,10 +93,18 @@ class MySQLSource(Source):
             if isinstance(exc, pymysql.OperationalError) and ("connect" in doing or code in (2003, 2005, 1045)):
                 raise SourceUnreachable(self.name, f"{doing} ({at}): {text}", transient=not terminal) from None
             transient = code in (2006, 2013) or any(
-                t in text.lower() for t in ("connection reset", "broken pipe", "lost connection", "gone away",
-                                        "io error", "bytes remaining on stream", "unexpected eof")
+                t in text.lower()
+                for t in (
+                    "connection reset",
+                    "broken pipe",
+                    "lost connection",
+                    "gone away",
+                    "io error",
+                    "bytes remaining on stream",
+                    "unexpected eof",
+                )
             )
-            raise SourceError(self.name, f"{doing}: {text}", transient=transient) from None
+            raise SourceError(self.name, f"{doing}: {text}{_hint(text)}", transient=transient) from None
 
     def query(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
         conn = self._connect()
@@ -110,11 +118,12 @@ class MySQLSource(Source):
 
     def list_tables(self) -> list[TableRef]:
         rows = self.query(
-            "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES "
-            "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+            "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE IN ('BASE TABLE', 'VIEW', 'SYSTEM VERSIONED') "
+            "ORDER BY TABLE_NAME",
             (self.database,),
         )
-        return [TableRef(s, t) for s, t in rows]
+        return [TableRef(s, t, "view" if k == "VIEW" else "table") for s, t, k in rows]
 
     def describe(self, ref: TableRef, options: TableConfig) -> TablePlan:
         rows = self.query(_COLUMNS_SQL, (ref.schema, ref.name))
@@ -173,3 +182,13 @@ class MySQLSource(Source):
         if column.kind == "date":
             return f"({literal} - INTERVAL {int(amount // 86400)} DAY)"
         return f"({literal} - {amount})"
+
+
+def _hint(text: str) -> str:
+    """What to do about a server limit a message names."""
+    if "max_allowed_packet" in text:
+        return (
+            " (a row is larger than the server's max_allowed_packet: raise it on the MariaDB/MySQL server, e.g. "
+            "SET GLOBAL max_allowed_packet = 1073741824 and max_allowed_packet=1G under [mysqld] in its config)"
+        )
+    return ""

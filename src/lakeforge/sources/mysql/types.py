@@ -35,9 +35,13 @@ def map_type(data_type: str, column_type: str) -> MyType:
     precision = int(match.group(1)) if match else None
     scale = int(match.group(2)) if match and match.group(2) else 0
 
-    ints = {"tinyint": (pa.int8(), pa.int16()), "smallint": (pa.int16(), pa.int32()),
-            "mediumint": (pa.int32(), pa.int32()), "int": (pa.int32(), pa.int64()),
-            "integer": (pa.int32(), pa.int64())}
+    ints = {
+        "tinyint": (pa.int8(), pa.int16()),
+        "smallint": (pa.int16(), pa.int32()),
+        "mediumint": (pa.int32(), pa.int32()),
+        "int": (pa.int32(), pa.int64()),
+        "integer": (pa.int32(), pa.int64()),
+    }
     if data_type in ints:
         return MyType("{col}", ints[data_type][1 if unsigned else 0], "number")
     if data_type == "bigint":
@@ -76,8 +80,16 @@ def map_type(data_type: str, column_type: str) -> MyType:
         return MyType("{col}", pa.string(), "string")
     if data_type in ("binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"):
         return MyType("{col}", pa.binary(), "plain")
-    if data_type in ("geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
-                     "multipolygon", "geometrycollection"):
+    if data_type in (
+        "geometry",
+        "point",
+        "linestring",
+        "polygon",
+        "multipoint",
+        "multilinestring",
+        "multipolygon",
+        "geometrycollection",
+    ):
         return MyType("ST_AsText({col})", pa.string(), "plain")
     # uuid / inet4 / inet6 (MariaDB) and anything newer: canonical text
     return MyType("CAST({col} AS CHAR)", pa.string(), "string")

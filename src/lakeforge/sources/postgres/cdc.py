@@ -41,8 +41,10 @@ if TYPE_CHECKING:
     from lakeforge.sources.base import ColumnPlan, TablePlan, TableRef
     from lakeforge.sources.postgres.source import PostgresSource
 
-_SESSION = ("-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3 "
-            "-c lc_monetary=C -c bytea_output=hex")
+_SESSION = (
+    "-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3 "
+    "-c lc_monetary=C -c bytea_output=hex"
+)
 """How the walsender writes values as text: the forms pgoutput.text_to_arrow reads."""
 _SLOT_SQL = """
 SELECT active, active_pid, confirmed_flush_lsn::text, restart_lsn::text, wal_status, plugin,
@@ -82,8 +84,9 @@ class PostgresCdc(CdcReader):
     # -- connections --------------------------------------------------------------------------------
     def _replication_connection(self) -> ReplicationStream:
         with self.source.errors("cannot open a replication connection"):
-            return ReplicationStream(conninfo(self.source.dsn, options=_SESSION,
-                                              connect_timeout=self.source.config.connect_timeout))
+            return ReplicationStream(
+                conninfo(self.source.dsn, options=_SESSION, connect_timeout=self.source.config.connect_timeout)
+            )
 
     # -- readiness ----------------------------------------------------------------------------------
     def check(self) -> list[Problem]:
@@ -92,51 +95,79 @@ class PostgresCdc(CdcReader):
         user = self.source.config.user or "postgres"
         wal_level = q("SELECT current_setting('wal_level')")[0][0]
         if wal_level != "logical":
-            problems.append(Problem(f"wal_level is '{wal_level}', CDC needs 'logical'",
-                                    "ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL"))
+            problems.append(
+                Problem(
+                    f"wal_level is '{wal_level}', CDC needs 'logical'",
+                    "ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL",
+                )
+            )
         rep, sup = q("SELECT rolreplication, rolsuper FROM pg_roles WHERE rolname = current_user")[0]
         if not (rep or sup):
-            problems.append(Problem(f"role '{user}' has no REPLICATION privilege",
-                                    f'ALTER ROLE "{user}" WITH REPLICATION;'))
+            problems.append(
+                Problem(f"role '{user}' has no REPLICATION privilege", f'ALTER ROLE "{user}" WITH REPLICATION;')
+            )
         exists = q("SELECT pubowner::regrole::text FROM pg_publication WHERE pubname = %s", (self.publication,))
         if not exists and not q("SELECT has_database_privilege(current_database(), 'CREATE')")[0][0]:
-            problems.append(Problem(f"role '{user}' cannot create publication '{self.publication}'",
-                                    f'GRANT CREATE ON DATABASE "{self.source.config.database}" TO "{user}"; or '
-                                    f"create it as the tables' owner: CREATE PUBLICATION {self.publication} "
-                                    "FOR TABLE ...;"))
+            problems.append(
+                Problem(
+                    f"role '{user}' cannot create publication '{self.publication}'",
+                    f'GRANT CREATE ON DATABASE "{self.source.config.database}" TO "{user}"; or '
+                    f"create it as the tables' owner: CREATE PUBLICATION {self.publication} "
+                    "FOR TABLE ...;",
+                )
+            )
         for plan in self.plans.values():
             problems.extend(self._table_problems(plan, bool(exists)))
         slot = q(_SLOT_SQL, (self.slot,))
         if slot and slot[0][0]:
-            problems.append(Problem(f"replication slot '{self.slot}' is in use by process {slot[0][1]}",
-                                    f"stop the other consumer, or SELECT pg_terminate_backend({slot[0][1]}); "
-                                    "or set slot_name to another name"))
+            problems.append(
+                Problem(
+                    f"replication slot '{self.slot}' is in use by process {slot[0][1]}",
+                    f"stop the other consumer, or SELECT pg_terminate_backend({slot[0][1]}); "
+                    "or set slot_name to another name",
+                )
+            )
         return problems
 
     def _table_problems(self, plan: TablePlan, publication_exists: bool) -> list[Problem]:
         problems = []
         qualified = self.source.table_sql(plan.ref)
         owner, identity = self.source.query(
-            "SELECT pg_has_role(c.relowner, 'USAGE'), c.relreplident FROM pg_class c "
-            "WHERE c.oid = %s::regclass", (qualified,))[0]
+            "SELECT pg_has_role(c.relowner, 'USAGE'), c.relreplident FROM pg_class c WHERE c.oid = %s::regclass",
+            (qualified,),
+        )[0]
         if not plan.primary_key and identity != "f":
-            problems.append(Problem(
-                f"table {plan.ref.qualified} has no primary key, so its UPDATE and DELETE cannot be captured",
-                f"ALTER TABLE {qualified} REPLICA IDENTITY FULL; (and set merge_key for it in lakeforge.yml)"))
+            problems.append(
+                Problem(
+                    f"table {plan.ref.qualified} has no primary key, so its UPDATE and DELETE cannot be captured",
+                    f"ALTER TABLE {qualified} REPLICA IDENTITY FULL; (and set merge_key for it in lakeforge.yml)",
+                )
+            )
         if not plan.primary_key and not (plan.options.merge_key or plan.options.primary_key):
-            problems.append(Problem(f"table {plan.ref.qualified} has no primary key to merge on",
-                                    f"set tables.{plan.ref.name}.merge_key in lakeforge.yml"))
+            problems.append(
+                Problem(
+                    f"table {plan.ref.qualified} has no primary key to merge on",
+                    f"set tables.{plan.ref.name}.merge_key in lakeforge.yml",
+                )
+            )
         if not owner and not self._published(plan.ref):
-            problems.append(Problem(f"role cannot add table {plan.ref.qualified} to publication {self.publication}",
-                                    f"as its owner: ALTER PUBLICATION {self.publication} ADD TABLE {qualified};"
-                                    if publication_exists else
-                                    f"as its owner: CREATE PUBLICATION {self.publication} FOR TABLE {qualified};"))
+            problems.append(
+                Problem(
+                    f"role cannot add table {plan.ref.qualified} to publication {self.publication}",
+                    f"as its owner: ALTER PUBLICATION {self.publication} ADD TABLE {qualified};"
+                    if publication_exists
+                    else f"as its owner: CREATE PUBLICATION {self.publication} FOR TABLE {qualified};",
+                )
+            )
         return problems
 
     def _published(self, ref: TableRef) -> bool:
-        return bool(self.source.query(
-            "SELECT 1 FROM pg_publication_tables WHERE pubname = %s AND schemaname = %s AND tablename = %s",
-            (self.publication, ref.schema, ref.name)))
+        return bool(
+            self.source.query(
+                "SELECT 1 FROM pg_publication_tables WHERE pubname = %s AND schemaname = %s AND tablename = %s",
+                (self.publication, ref.schema, ref.name),
+            )
+        )
 
     # -- set-up -------------------------------------------------------------------------------------
     def prepare(self) -> Position | None:
@@ -155,8 +186,11 @@ class PostgresCdc(CdcReader):
             q("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (self.slot,))
             return None
         if slot[0][5] != "pgoutput":
-            raise SourceError(self.source.name, f"slot '{self.slot}' uses plugin {slot[0][5]}, not pgoutput; "
-                              f"drop it (lakeforge cdc drop-slot {self.source.name}) or set slot_name")
+            raise SourceError(
+                self.source.name,
+                f"slot '{self.slot}' uses plugin {slot[0][5]}, not pgoutput; "
+                f"drop it (lakeforge cdc drop-slot {self.source.name}) or set slot_name",
+            )
         return Position(lsn_value(slot[0][2]), slot[0][2])
 
     @contextlib.contextmanager
@@ -166,7 +200,8 @@ class PostgresCdc(CdcReader):
             temp = f"{self.slot}_snap_{int(time.time() * 1000) % 10**9}"
             with self.source.errors("cannot create a temporary slot"):
                 _, point, snapshot_name, _ = stream.command(
-                    f'CREATE_REPLICATION_SLOT "{temp}" TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT')[0]
+                    f'CREATE_REPLICATION_SLOT "{temp}" TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT'
+                )[0]
             if point is None or snapshot_name is None:
                 raise SourceError(self.source.name, f"temporary slot {temp} exported no snapshot")
 
@@ -188,8 +223,12 @@ class PostgresCdc(CdcReader):
         try:
             with self.source.errors("snapshot read failed"):
                 cur = conn.cursor()
-                for statement in ("SET intervalstyle TO iso_8601", "SET TIME ZONE 'UTC'",
-                                  "BEGIN ISOLATION LEVEL REPEATABLE READ", f"SET TRANSACTION SNAPSHOT '{snapshot}'"):
+                for statement in (
+                    "SET intervalstyle TO iso_8601",
+                    "SET TIME ZONE 'UTC'",
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ",
+                    f"SET TRANSACTION SNAPSHOT '{snapshot}'",
+                ):
                     cur.execute(statement)
                 cur.execute(self.source.select_sql(plan))
                 reader = cur.fetch_record_batch()
@@ -304,8 +343,10 @@ class PostgresCdc(CdcReader):
         if rel is None or not any(c.source_type == "unknown" for c in plan.columns):
             return plan
         types = dict(zip(rel.columns, rel.types, strict=True))
-        planned = [self._typed(c, *types[c.name]) if c.source_type == "unknown" and c.name in types else c
-                   for c in plan.columns]
+        planned = [
+            self._typed(c, *types[c.name]) if c.source_type == "unknown" and c.name in types else c
+            for c in plan.columns
+        ]
         plan = replace(plan, columns=planned)
         self.plans[ref] = plan
         return plan
@@ -354,8 +395,9 @@ class PostgresCdc(CdcReader):
             with self.source.errors("cannot acknowledge the slot"):
                 self._stream.feedback(position.value)
         else:
-            self.source.query("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)",
-                              (self.slot, lsn_text(position.value)))
+            self.source.query(
+                "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, lsn_text(position.value))
+            )
 
     def close(self) -> None:
         if self._stream is not None:
@@ -372,20 +414,35 @@ class PostgresCdc(CdcReader):
         limit = self.source.config.max_slot_lag_bytes
         warning = None
         if retained is not None and retained > limit:
-            warning = (f"slot {self.slot} holds back {retained} bytes of WAL (limit max_slot_lag_bytes={limit}); "
-                       f"run lakeforge run, or drop the slot with: lakeforge cdc drop-slot {self.source.name}")
-        return {"slot": self.slot, "exists": True, "publication": self.publication, "active": active,
-                "active_pid": pid, "confirmed_flush_lsn": confirmed, "restart_lsn": restart,
-                "wal_status": wal_status, "current_lsn": current, "lag_bytes": lag, "retained_wal_bytes": retained,
-                "warning": warning}
+            warning = (
+                f"slot {self.slot} holds back {retained} bytes of WAL (limit max_slot_lag_bytes={limit}); "
+                f"run lakeforge run, or drop the slot with: lakeforge cdc drop-slot {self.source.name}"
+            )
+        return {
+            "slot": self.slot,
+            "exists": True,
+            "publication": self.publication,
+            "active": active,
+            "active_pid": pid,
+            "confirmed_flush_lsn": confirmed,
+            "restart_lsn": restart,
+            "wal_status": wal_status,
+            "current_lsn": current,
+            "lag_bytes": lag,
+            "retained_wal_bytes": retained,
+            "warning": warning,
+        }
 
     def drop_slot(self) -> bool:
         rows = self.source.query(_SLOT_SQL, (self.slot,))
         if not rows:
             return False
         if rows[0][0]:
-            raise SourceError(self.source.name, f"slot '{self.slot}' is in use by process {rows[0][1]}; stop "
-                              f"that consumer first (SELECT pg_terminate_backend({rows[0][1]}))")
+            raise SourceError(
+                self.source.name,
+                f"slot '{self.slot}' is in use by process {rows[0][1]}; stop "
+                f"that consumer first (SELECT pg_terminate_backend({rows[0][1]}))",
+            )
         self.source.query("SELECT pg_drop_replication_slot(%s)", (self.slot,))
         return True
 
@@ -394,15 +451,4 @@ class PostgresCdc(CdcReader):
 
         if "money" in column.source_type:  # the snapshot reads money::numeric; the walsender writes C-locale money
             values = [None if v is None else v.replace("$", "").replace(",", "") for v in values]
-        elif column.source_type.startswith("inet"):  # the snapshot reads inet::text, which always has a netmask
-            values = [None if v is None else _with_netmask(v) for v in values]
         return text_to_arrow(values, column.arrow_type, column.name)
-
-
-def _with_netmask(text: str) -> str:
-    """``inet`` (or an ``inet[]`` literal) as ``inet::text`` writes it: ``10.0.0.1`` -> ``10.0.0.1/32``."""
-    if text.startswith("{"):
-        return "{" + ",".join(_with_netmask(e) if e != "NULL" else e for e in text[1:-1].split(",") if e) + "}"
-    if "/" in text:
-        return text
-    return text + ("/128" if ":" in text else "/32")

@@ -159,8 +159,7 @@ class Decoder:
             return dict(zip(rel.columns, values, strict=True)), _NONE
         skip = set(unchanged)
         names = rel.columns
-        return ({names[i]: v for i, v in enumerate(values) if i not in skip},
-                frozenset(names[i] for i in unchanged))
+        return ({names[i]: v for i, v in enumerate(values) if i not in skip}, frozenset(names[i] for i in unchanged))
 
     def _i32(self) -> int:
         value = _I32.unpack_from(self._buf, self._at)[0]
@@ -222,8 +221,9 @@ def text_to_arrow(values: list[Any], target: pa.DataType, column: str) -> pa.Arr
             parsed.append(None if value is None else parse(value))
         except (ValueError, ArithmeticError) as exc:
             why = str(exc) if isinstance(exc, Refused) else f"cannot be read as {target} ({exc})"
-            raise ConversionError(f"column '{column}': value {str(value)[:100]!r} {why}; "
-                                  "see docs/type-mapping.md") from None
+            raise ConversionError(
+                f"column '{column}': value {str(value)[:100]!r} {why}; see docs/type-mapping.md"
+            ) from None
     try:
         return pa.array(parsed, type=target)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
@@ -231,8 +231,10 @@ def text_to_arrow(values: list[Any], target: pa.DataType, column: str) -> pa.Arr
             try:
                 pa.array([item], type=target)
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-                raise ConversionError(f"column '{column}': value {str(value)[:100]!r} cannot be stored exactly "
-                                      f"as {target} ({exc}); see docs/type-mapping.md") from None
+                raise ConversionError(
+                    f"column '{column}': value {str(value)[:100]!r} cannot be stored exactly "
+                    f"as {target} ({exc}); see docs/type-mapping.md"
+                ) from None
         raise
 
 
@@ -248,9 +250,14 @@ def _whole_column(values: list[Any], target: pa.DataType) -> pa.Array | None:
     try:
         if pa.types.is_string(target) or pa.types.is_large_string(target):
             return pa.array(values, type=target)
-        if not (pa.types.is_integer(target) or pa.types.is_decimal(target) or pa.types.is_boolean(target)
-                or pa.types.is_date32(target) or target == pa.float64()
-                or (pa.types.is_timestamp(target) and target.unit == "us" and target.tz in (None, "UTC"))):
+        if not (
+            pa.types.is_integer(target)
+            or pa.types.is_decimal(target)
+            or pa.types.is_boolean(target)
+            or pa.types.is_date32(target)
+            or target == pa.float64()
+            or (pa.types.is_timestamp(target) and target.unit == "us" and target.tz in (None, "UTC"))
+        ):
             return None
         text = pa.array(values, type=pa.string())
         if pa.types.is_boolean(target):
@@ -286,8 +293,10 @@ def _parser(target: pa.DataType) -> Any:
 def _decimal(text: str) -> decimal.Decimal:
     value = decimal.Decimal(text)
     if not value.is_finite():
-        raise Refused("is not a number: a decimal column has no NaN or infinity (declare the column numeric "
-                      "without precision to keep such values as text)")
+        raise Refused(
+            "is not a number: a decimal column has no NaN or infinity (declare the column numeric "
+            "without precision to keep such values as text)"
+        )
     return value
 
 

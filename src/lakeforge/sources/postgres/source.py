@@ -43,13 +43,20 @@ WHERE n.nspname = %s AND c.relname = %s AND i.indisprimary
 ORDER BY array_position(i.indkey::int2[], a.attnum)
 """
 _TABLES_SQL = """
-SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%s)
+SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition AND n.nspname = ANY(%s)
   AND has_table_privilege(c.oid, 'SELECT')
 ORDER BY 1, 2
 """
-_TERMINAL = ("password authentication failed", "does not exist", "no password supplied", "permission denied",
-             "no pg_hba.conf entry", "role ")
+_KINDS = {"r": "table", "p": "table", "v": "view", "m": "materialized_view"}
+_TERMINAL = (
+    "password authentication failed",
+    "does not exist",
+    "no password supplied",
+    "permission denied",
+    "no pg_hba.conf entry",
+    "role ",
+)
 
 
 class PostgresSource(Source):
@@ -72,9 +79,7 @@ class PostgresSource(Source):
 
         if self._conn is None or self._conn.closed:
             with self.errors("cannot connect"):
-                self._conn = psycopg.connect(
-                    self.dsn, autocommit=True, connect_timeout=self.config.connect_timeout
-                )
+                self._conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.config.connect_timeout)
         return self._conn
 
     def close(self) -> None:
@@ -112,7 +117,7 @@ class PostgresSource(Source):
         return {"version": f"PostgreSQL {rows[0][0]}", "wal_level": rows[0][1]}
 
     def list_tables(self) -> list[TableRef]:
-        return [TableRef(s, t) for s, t in self.query(_TABLES_SQL, (list(self.config.schemas),))]
+        return [TableRef(s, t, _KINDS[k]) for s, t, k in self.query(_TABLES_SQL, (list(self.config.schemas),))]
 
     def describe(self, ref: TableRef, options: TableConfig) -> TablePlan:
         rows = self.query(_COLUMNS_SQL, (ref.schema, ref.name))

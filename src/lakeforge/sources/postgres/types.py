@@ -46,8 +46,21 @@ _EXACT: dict[str, tuple[str, str]] = {
     "timestamptz": ("timestamp_us_utc", "datetime_tz"),
     "bytea": ("binary", "plain"),
 }
-_ARRAY_ELEMENTS = {"int2", "int4", "int8", "float4", "float8", "bool", "text", "varchar", "bpchar", "date",
-                   "timestamp", "timestamptz", "bytea"}
+_ARRAY_ELEMENTS = {
+    "int2",
+    "int4",
+    "int8",
+    "float4",
+    "float8",
+    "bool",
+    "text",
+    "varchar",
+    "bpchar",
+    "date",
+    "timestamp",
+    "timestamptz",
+    "bytea",
+}
 
 # Delta's range for dates and timestamps; PostgreSQL's infinities are clamped to its ends
 _RANGES = {
@@ -133,6 +146,9 @@ def map_type(typname: str, formatted: str, typtype: str, element: str | None, nd
         return PgType("{col}::numeric", pa.decimal128(38, 2), "number")
     if element is not None:
         return _map_array(element, formatted, ndims)
+    if typname == "inet":
+        # inet's own output form (what psql shows: ::1, 10.0.0.0/8); inet::text always adds the netmask
+        return PgType("abbrev({col})", pa.string(), "string")
     # time, timetz, interval (ISO 8601), uuid, json, jsonb, inet, cidr, macaddr, enums, xml, bit, ...
     return PgType("{col}::text", pa.string(), "string" if typtype != "e" else "plain")
 
@@ -162,10 +178,16 @@ def _map_array(element: str, formatted: str, ndims: int) -> PgType:
         # each element clamped/refused like a scalar column, in order
         item = guard_range("u.e", element)
         whole = f"ARRAY(SELECT {item} FROM unnest({{col}}) WITH ORDINALITY AS u(e, i) ORDER BY u.i)"
-        return PgType(f"CASE WHEN {{col}} IS NULL THEN NULL ELSE {_one_dim(whole)} END",
-                      pa.list_(arrow_type(_EXACT[element][0])), "plain")
+        return PgType(
+            f"CASE WHEN {{col}} IS NULL THEN NULL ELSE {_one_dim(whole)} END",
+            pa.list_(arrow_type(_EXACT[element][0])),
+            "plain",
+        )
     if element in _ARRAY_ELEMENTS:
         return PgType(_one_dim("{col}"), pa.list_(arrow_type(_EXACT[element][0])), "plain")
+    if element == "inet":
+        whole = "ARRAY(SELECT abbrev(u.e) FROM unnest({col}) WITH ORDINALITY AS u(e, i) ORDER BY u.i)"
+        return PgType(f"CASE WHEN {{col}} IS NULL THEN NULL ELSE {_one_dim(whole)} END", pa.list_(pa.string()), "plain")
     if element == "numeric" and numeric_type(formatted) is not None:
         return PgType(_one_dim("{col}"), pa.list_(numeric_type(formatted)), "plain")
     return PgType(_one_dim("{col}::text[]"), pa.list_(pa.string()), "plain")
