@@ -6,7 +6,9 @@
 4. prints revenue by customer country read from the lake (PostgreSQL customers joined to MariaDB orders)
    and the same figures computed directly from the two source databases; exits 1 if they differ;
 5. builds the silver/gold models and prints the gold report, when the project has models;
-6. unless ``--no-cdc``: change data capture on throwaway CDC-enabled servers (demo/cdc_demo.py).
+6. operations: starts the scheduler once (``lakeforge serve --once``: the due ``refresh`` job runs and builds)
+   and prints ``lakeforge status`` (jobs, last and next runs, late tables);
+7. unless ``--no-cdc``: change data capture on throwaway CDC-enabled servers (demo/cdc_demo.py).
 """
 
 from __future__ import annotations
@@ -117,11 +119,26 @@ def main() -> int:
     print(f"lake and sources agree: {len(lake)} countries, total revenue {total:,.2f}")
 
     code = build_and_report(project) if (PROJECT / "models").is_dir() else 0
+    code = code or operations()
     if code or "--no-cdc" in sys.argv:
         return code
     import cdc_demo
 
     return int(cdc_demo.main())
+
+
+def operations() -> int:
+    """The scheduler, once: the due job runs (load + build) as it would under ``lakeforge serve``."""
+    import subprocess
+
+    print("\n== operations: lakeforge serve --once, then lakeforge status ==", flush=True)
+    lakeforge = [sys.executable, "-m", "lakeforge"]
+    (PROJECT / "lineage.jsonl").unlink(missing_ok=True)
+    serve = subprocess.run([*lakeforge, "serve", "--once", "--project", str(PROJECT)], check=False)
+    subprocess.run([*lakeforge, "status", "--project", str(PROJECT)], check=False)
+    events = (PROJECT / "lineage.jsonl").read_text().splitlines() if (PROJECT / "lineage.jsonl").exists() else []
+    print(f"OpenLineage events written to {PROJECT / 'lineage.jsonl'}: {len(events)}")
+    return serve.returncode
 
 
 def build_and_report(project: object) -> int:

@@ -120,4 +120,6 @@ class CheckFailed(LakeforgeError):
 
 
 class RunInProgress(LakeforgeError):
-    """Another run holds the project's lock."""
+    """Another run holds the project's lock (transient: it will be released)."""
+
+    transient = True

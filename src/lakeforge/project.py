@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from lakeforge.load.cdc_run import CdcItem
     from lakeforge.load.plan import PlannedTable
     from lakeforge.load.table import TableResult
+    from lakeforge.ops.runner import JobResult
+    from lakeforge.ops.scheduler import Scheduler
+    from lakeforge.ops.status import Status
     from lakeforge.sources.base import Source
     from lakeforge.sources.cdc import Problem
     from lakeforge.transform.build import BuildResult
@@ -66,6 +69,8 @@ class RunResult:
     """Source-level failures (unreachable database, missing table) that stopped a whole source."""
     warnings: list[str] = field(default_factory=list)
     """Things to look at that did not fail the run (a replication slot holding back too much WAL)."""
+    transient: bool = False
+    """The run failed, and every failure may pass by itself (a source down, a connection reset)."""
 
     @property
     def ok(self) -> bool:
@@ -239,12 +244,14 @@ class Project:
                     dt.datetime.now(dt.UTC),
                     rows=total,
                     seconds=round((dt.datetime.now(dt.UTC) - started).total_seconds(), 3),
-                    error="; ".join(errors) or None,
+                    error="; ".join(str(e) for e in errors) or None,
                 )
             )
-            return RunResult(run_id, status, results, errors, warnings)
+            failures = [r.transient for r in results if r.status == "failed"] + [e.transient for e in errors]
+            transient = bool(failures) and all(failures)
+            return RunResult(run_id, status, results, [str(e) for e in errors], warnings, transient)
 
-    def _plan(self) -> tuple[dict[str, Source], list[PlannedTable], list[str]]:
+    def _plan(self) -> tuple[dict[str, Source], list[PlannedTable], list[LakeforgeError]]:
         """Every configured source (open), the lake table each selected source table becomes, and the
         sources that could not be listed; two source tables with one lake name raise ConfigError here."""
         from lakeforge.load.plan import check_collisions, plan_source
@@ -252,14 +259,14 @@ class Project:
 
         sources: dict[str, Source] = {}
         planned: list[PlannedTable] = []
-        errors: list[str] = []
+        errors: list[LakeforgeError] = []
         try:
             for name, cfg in self.config.sources.items():
                 source = self.source(name)
                 try:
                     refs = select_tables(name, cfg, source.list_tables())
                 except LakeforgeError as exc:
-                    errors.append(str(exc))
+                    errors.append(exc)
                     source.close()
                     continue
                 sources[name] = source
@@ -290,6 +297,7 @@ class Project:
         progress: Progress,
     ) -> bool:
         """Load ``items`` of one source in turn, recording each in the history; True: stop the run."""
+        from lakeforge import interrupt
         from lakeforge.load.context import LoadContext
         from lakeforge.load.table import load_table, record_interrupted
         from lakeforge.state.history import Event
@@ -309,6 +317,8 @@ class Project:
             results.append(result)
             progress.table_finished(result)
             history.record(Event.of(result, stamp.run_id, table_started, dt.datetime.now(dt.UTC)))
+            if interrupt.requested.is_set():
+                raise KeyboardInterrupt  # recorded as an interrupted run by run()
             if result.status == "failed" and self.config.run.on_error == "stop":
                 return True
         return False
@@ -445,6 +455,57 @@ class Project:
         from lakeforge.transform.export import export
 
         return export(self, model, to=to, as_of=as_of, from_manifest=from_manifest)
+
+    # -- operations (lakeforge.ops) ---------------------------------------------------------------------
+    def scheduler(self, **kwargs: Any) -> Scheduler:
+        """The scheduler of this project's ``jobs`` (``lakeforge serve``); ``kwargs`` go to ``Scheduler``."""
+        from lakeforge.ops.scheduler import Scheduler
+
+        return Scheduler(
+            self.path, self.config, self.lake, secrets_=self.secret_values(), cdc_status=self.cdc_status, **kwargs
+        )
+
+    def run_job(self, name: str) -> JobResult:
+        """Run one job now (its steps, retries and alerts as the scheduler would)."""
+        self.job(name)
+        return self.scheduler().run_job(name)
+
+    def job(self, name: str) -> Any:
+        import difflib
+
+        from lakeforge.errors import ConfigError
+
+        if name not in self.config.jobs:
+            close = difflib.get_close_matches(name, list(self.config.jobs), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            valid = ", ".join(self.config.jobs) or "(none configured)"
+            raise ConfigError(f"{self.path / CONFIG_FILE}: no job '{name}'{hint}; jobs: {valid}")
+        return self.config.jobs[name]
+
+    def status(self) -> Status:
+        """Jobs (last and next runs), late tables and open incidents."""
+        from lakeforge.ops.status import status
+
+        return status(self.config, self.lake, dt.datetime.now(dt.UTC))
+
+    def secret_values(self) -> list[str]:
+        """Every secret of the configuration (passwords, webhook URLs), to scrub from messages."""
+        from pydantic import BaseModel, SecretStr
+
+        found: list[str] = []
+
+        def walk(value: Any) -> None:
+            if isinstance(value, SecretStr):
+                found.append(value.get_secret_value())
+            elif isinstance(value, BaseModel):
+                for item in value.__dict__.values():
+                    walk(item)
+            elif isinstance(value, dict | list | tuple):
+                for item in value.values() if isinstance(value, dict) else value:
+                    walk(item)
+
+        walk(self.config)
+        return [s for s in found if s]
 
 
 def _ended(exc: BaseException) -> str:

@@ -24,6 +24,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 def esc(text: object) -> str:
     """``text`` with rich markup escaped: a message holding ``[mysqld]`` prints as written."""
     return escape(str(text))
+
+
 _WIDTH = None if sys.stdout.isatty() else 200
 out = Console(soft_wrap=True, width=_WIDTH)
 err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
@@ -75,7 +77,7 @@ def command(group: click.Group, name: str | None = None, **kwargs: Any) -> Calla
             try:
                 code = fn(ctx, **params)
             except LakeforgeError as exc:
-                fail(ctx, str(exc))
+                fail(ctx, str(exc), transient=exc.transient)
             except Exception as exc:  # the boundary: unexpected errors are still one line without --debug
                 if debug:
                     raise
@@ -87,14 +89,14 @@ def command(group: click.Group, name: str | None = None, **kwargs: Any) -> Calla
     return decorate
 
 
-def fail(ctx: Context, message: str) -> None:
+def fail(ctx: Context, message: str, *, transient: bool = False) -> None:
     from lakeforge.errors import shorten
 
     message = shorten(message)
     if ctx.debug:
         err.print_exception()
     if ctx.json:
-        click.echo(json.dumps({"error": message}))
+        click.echo(json.dumps({"error": message, "transient": transient}))
     else:
         err.print(f"[red]error:[/red] {esc(message)}", markup=True, highlight=False)
     sys.exit(1)

@@ -75,12 +75,28 @@ def register(main: click.Group) -> None:
     @click.option("--allow-empty", is_flag=True, help="Succeed when no table is selected (else an error).")
     def run(ctx: Context, select: tuple[str, ...], follow: bool, allow_empty: bool) -> int:
         """Load every selected table into the lake."""
-        bars = None if ctx.json else _RichProgress()
+        import contextlib
+
+        from lakeforge.interrupt import graceful_signals
+
+        # --follow handles SIGINT/SIGTERM itself (commit, acknowledge, stop); a plain run rolls back the table
+        # in flight on the first signal and stops at once on the second
+        signals = contextlib.nullcontext() if follow else graceful_signals()
+        signals.__enter__()
+        bars = None if ctx.json else _RichProgress()  # its refresh thread inherits the blocked signals
         try:
             result = ctx.project.run(select=list(select) or None, progress=bars, follow=follow, allow_empty=allow_empty)
+        except KeyboardInterrupt:
+            message = "interrupted: committed tables are kept, the table in flight rolled back (lakeforge runs)"
+            if ctx.json:
+                print_json({"status": "interrupted", "error": message, "transient": False})
+            else:
+                err.print(f"[yellow]{message}[/yellow]", highlight=False)
+            return 130
         finally:
             if bars:
                 bars.stop()
+            signals.__exit__(None, None, None)
         if ctx.json:
             print_json(result)
         else:

@@ -38,6 +38,9 @@ def route_native_stderr(*, debug: bool) -> None:
 
 
 def _drain(read_end: int) -> None:
+    from lakeforge.interrupt import block_in_this_thread
+
+    block_in_this_thread()  # SIGINT/SIGTERM go to the main thread or the run's signal watcher, never here
     with os.fdopen(read_end, "r", encoding="utf-8", errors="replace") as pipe:
         for line in pipe:
             LOGGER.debug(line.rstrip("\n"))

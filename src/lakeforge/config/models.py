@@ -212,6 +212,43 @@ class ProjectConfig(Strict):
     run: RunConfig = Field(default_factory=RunConfig)
     models_path: str = "models"
     """Folder of SQL/Python transform models."""
+    timezone: str = "UTC"
+    """Time zone of job schedules (an IANA name such as ``Europe/Paris``)."""
+    jobs: dict[str, JobConfig] = Field(default_factory=dict)
+    """Scheduled and continuous work (``lakeforge serve``, ``lakeforge jobs``); see docs/operations.md."""
+    alerts: list[AlertConfig] = Field(default_factory=list)
+    freshness: dict[str, str | int] = Field(default_factory=dict)
+    """Lake table pattern -> the age after which it is stale, e.g. ``{"gold.*": 2h}``."""
+    lineage: LineageConfig | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not a time zone; write an IANA name such as UTC or Europe/Paris") from None
+        return value
+
+    @field_validator("freshness")
+    @classmethod
+    def _ages(cls, value: dict[str, str | int]) -> dict[str, str | int]:
+        for age in value.values():
+            parse_lookback(age)
+        return value
+
+    @model_validator(mode="after")
+    def _job_sources(self) -> ProjectConfig:
+        for name, job in self.jobs.items():
+            run_sources = job.run.sources if isinstance(job.run, RunStep) else None
+            for key, names in (("run.sources", run_sources), ("follow", job.follow)):
+                unknown = [n for n in names or [] if n not in self.sources]
+                if unknown:
+                    valid = ", ".join(self.sources) or "(none configured)"
+                    raise ValueError(f"jobs.{name}.{key}: no source {', '.join(unknown)}; sources: {valid}")
+        return self
 
     @field_validator("sources")
     @classmethod
@@ -220,3 +257,8 @@ class ProjectConfig(Strict):
             if not SOURCE_NAME.fullmatch(name):
                 raise ValueError(f"source name '{name}' must be lower-case letters, digits and _")
         return value
+
+
+from lakeforge.config.ops import AlertConfig, JobConfig, LineageConfig, RunStep  # noqa: E402
+
+ProjectConfig.model_rebuild()

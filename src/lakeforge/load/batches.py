@@ -111,7 +111,11 @@ def _one_timestamp(value: dt.datetime) -> pa.Array:
 
 
 def counted(batches: Iterable[pa.RecordBatch], on_rows: Callable[[int], None]) -> Iterator[pa.RecordBatch]:
+    """Report each batch's rows; stop (rolling the table back) when the run was asked to stop."""
+    from lakeforge import interrupt
+
     for batch in batches:
+        interrupt.check()
         on_rows(batch.num_rows)
         yield batch
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lakeforge.errors import LakeforgeError
+from lakeforge.interrupt import RunInterrupted
 from lakeforge.load import killpoint
 from lakeforge.load.context import LoadContext
 from lakeforge.load.plan import PlannedTable
@@ -30,6 +31,8 @@ class TableResult:
     delta_version: int | None = None
     error: str | None = None
     attempts: int = 1
+    transient: bool = False
+    """The failure may pass by itself (a connection reset): a scheduler may retry the run."""
     reason: str | None = None
     """Why the load did more than its mode says (a full reload after the cursor changed, a rewrite after
     schema drift), or what an interruption left; shown by ``lakeforge run`` and kept in the run history."""
@@ -68,6 +71,18 @@ def load_table(ctx: LoadContext, source: Source, item: PlannedTable) -> TableRes
                 attempts=attempt,
                 reason=attempt_ctx.reason(),
             )
+        except RunInterrupted as exc:
+            return TableResult(
+                source.name,
+                ref.qualified,
+                name,
+                mode,
+                "interrupted",
+                rows,
+                time.perf_counter() - started,
+                error=str(exc),
+                attempts=attempt,
+            )
         except LakeforgeError as exc:
             if exc.transient and attempt <= ctx.run.retries:
                 time.sleep(ctx.run.retry_backoff * 2 ** (attempt - 1))
@@ -82,6 +97,7 @@ def load_table(ctx: LoadContext, source: Source, item: PlannedTable) -> TableRes
                 time.perf_counter() - started,
                 error=str(exc),
                 attempts=attempt,
+                transient=exc.transient,
                 reason=attempt_ctx.reason(),
             )
 

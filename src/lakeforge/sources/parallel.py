@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from lakeforge import interrupt
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -52,7 +54,11 @@ def read_partitioned(
     finished = 0
     try:
         while finished < len(threads):
-            item = slots.get()
+            try:
+                item = slots.get(timeout=0.2)
+            except queue.Empty:
+                interrupt.check()  # a slow source must not keep a stop request waiting
+                continue
             if item is _DONE:
                 finished += 1
             elif isinstance(item, BaseException):

@@ -158,6 +158,8 @@ class RunHistory:
         """Newest state of each (run, table), newest runs first, at most ``limit`` runs."""
         state: dict[tuple[str, str], dict[str, Any]] = {}
         for event in sorted(self.events(), key=lambda e: e["recorded_at"]):
+            if ":" in event["table"]:  # job:<name> and alert:<key> rows belong to lakeforge.ops
+                continue
             state[(event["run_id"], event["table"])] = event  # the newest event wins
         run_ids = sorted({k[0] for k in state}, reverse=True)[:limit]
         rows = []
