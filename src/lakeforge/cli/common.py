@@ -24,6 +24,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 def esc(text: object) -> str:
     """``text`` with rich markup escaped: a message holding ``[mysqld]`` prints as written."""
     return escape(str(text))
+
+
 _WIDTH = None if sys.stdout.isatty() else 200
 out = Console(soft_wrap=True, width=_WIDTH)
 err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
