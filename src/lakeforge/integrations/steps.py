@@ -205,3 +205,29 @@ def wait_for_lock(call: Callable[[], T], wait: float) -> T:
             if time.monotonic() >= deadline:
                 raise StepFailed(f"{exc} (waited {wait:g} s)", transient=True) from exc
             time.sleep(1.0)
+
+
+def source_marks(project_dir: str | Path, tables: Iterable[str]) -> dict[str, str]:
+    """A cheap mark of each table's data in its source: its row count, and for an incremental table the
+    highest value of its cursor columns (so appended and updated rows show). A table whose source cannot be
+    read is left out. A sensor compares marks between ticks to see new data without loading anything."""
+    project = Project(project_dir)
+    wanted = set(tables)
+    sources, planned, _errors = project._plan()
+    marks: dict[str, str] = {}
+    try:
+        for item in planned:
+            if item.table not in wanted:
+                continue
+            source = sources[item.source]
+            cursor = item.options.cursor if item.mode == "incremental" else None
+            columns = ["count(*)", *(f"max({source.quote(c)})" for c in cursor or [])]
+            try:
+                row = source.query(f"SELECT {', '.join(columns)} FROM {source.table_sql(item.ref)}")[0]
+            except LakeforgeError:
+                continue
+            marks[item.table] = "|".join(str(v) for v in row)
+    finally:
+        for source in sources.values():
+            source.close()
+    return marks
