@@ -126,3 +126,38 @@ def test_failures_retries_and_failed_checks(tmp_path: Path, pg_db: PgDatabase) -
     assert "bronze/down_things" not in recorded["materialized"]
     assert "source 'down'" in output and "no_such_column" in output
     assert Project(project_dir).sql("select count(*) as n from silver.fine").to_pylist() == [{"n": 2}]
+
+
+def test_sensor_asks_the_sources_and_requests_what_changed(
+    tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase
+) -> None:
+    import dagster as dg
+
+    from lakeforge.dagster import asset_key, definitions
+
+    project_dir = shop_project(tmp_path / "project", pg_db, my_db)
+    defs = definitions(project_dir, schedule="0 * * * *", timezone="Europe/Oslo", sensor_interval=30)
+    schedule = defs.resolve_schedule_def("lakeforge_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 * * * *", "Europe/Oslo")
+    sensor = defs.resolve_sensor_def("lakeforge_new_source_data")
+    assert sensor.minimum_interval_seconds == 30
+
+    first = sensor(dg.build_sensor_context(cursor=None))
+    assert isinstance(first, dg.SensorResult) and first.run_requests
+    assert set(first.run_requests[0].asset_selection or []) == {
+        asset_key(n) for n in ("bronze.crm_customers", "bronze.shop_orders", "silver.customers", "silver.orders",
+                               "gold.revenue_by_country")
+    }
+    marks = json.loads(first.cursor or "{}")
+    assert marks == {"bronze.crm_customers": "4", "bronze.shop_orders": "5"}
+
+    quiet = sensor(dg.build_sensor_context(cursor=first.cursor))
+    assert isinstance(quiet, dg.SensorResult) and not quiet.run_requests and quiet.skip_reason
+
+    my_db.execute("INSERT INTO orders VALUES (15, 2, 9.00)")
+    changed = sensor(dg.build_sensor_context(cursor=quiet.cursor))
+    assert isinstance(changed, dg.SensorResult) and len(changed.run_requests or []) == 1
+    request = changed.run_requests[0]  # type: ignore[index]
+    assert request.asset_selection == [asset_key("bronze.shop_orders"), asset_key("silver.orders"),
+                                       asset_key("gold.revenue_by_country")]
+    assert json.loads(changed.cursor or "{}")["bronze.shop_orders"] == "6"
