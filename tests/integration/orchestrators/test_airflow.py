@@ -1,33 +1,30 @@
 """``lakeforge.airflow`` for real: ``airflow dags test`` (Airflow 3, SQLite metadata in a temporary
-AIRFLOW_HOME, no webserver, no scheduler) runs DAGs built by ``lakeforge_dag`` over a PostgreSQL and a
-MariaDB source. The lake afterwards equals the sources; the task states and try numbers Airflow recorded
-show a transient failure (a source that is down) retried and terminal ones (a broken model, a failed check)
-failed at once."""
+AIRFLOW_HOME, no webserver, no scheduler) runs DAGs built by ``lakeforge_dag``: the demo project over its
+PostgreSQL and MariaDB sources, after which the lake equals the sources; and a project whose task states and
+try numbers show a transient failure (a source that is down) retried and terminal ones (a broken model, a
+failed check) failed at once."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import textwrap
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from lakeforge import Project
-from tests.conftest import MyDatabase, PgDatabase, write_project
-from tests.integration.orchestrators.shop import (
-    BIN,
-    CUSTOMERS,
-    ORDERS,
-    env_with,
-    revenue_expected,
-    run_cli,
-    shop_project,
-)
+from tests.conftest import PgDatabase, write_project
+from tests.integration.orchestrators.shop import BIN, env_with, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def dags_test(tmp_path: Path, dag_id: str, dag_file: str) -> tuple[str, dict[str, tuple[str, int]]]:
+def dags_test(
+    tmp_path: Path, dag_id: str, dag_file: str, extra_env: dict[str, str] | None = None
+) -> tuple[str, dict[str, tuple[str, int]]]:
     """Run ``airflow dags test dag_id`` with ``dag_file`` in a fresh AIRFLOW_HOME; its output and, per task,
     the (state, try number) Airflow recorded."""
     home = tmp_path / "airflow"
@@ -39,6 +36,7 @@ def dags_test(tmp_path: Path, dag_id: str, dag_file: str) -> tuple[str, dict[str
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__DAGS_FOLDER=str(home / "dags"),
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+        **(extra_env or {}),
     )
     migrate = run_cli([str(BIN / "airflow"), "db", "migrate"], env, tmp_path, timeout=120)
     assert migrate.returncode == 0, migrate.stdout[-2000:] + migrate.stderr[-2000:]
@@ -47,44 +45,6 @@ def dags_test(tmp_path: Path, dag_id: str, dag_file: str) -> tuple[str, dict[str
     with sqlite3.connect(home / "airflow.db") as db:
         rows = db.execute("SELECT task_id, state, try_number FROM task_instance WHERE dag_id = ?", (dag_id,))
         return output, {task: (state, tries) for task, state, tries in rows}
-
-
-def test_dag_loads_both_sources_and_builds_gold(tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase) -> None:
-    project_dir = shop_project(tmp_path / "project", pg_db, my_db)
-    output, tasks = dags_test(
-        tmp_path,
-        "lf_shop",
-        f"""\
-        import datetime as dt
-        from lakeforge.airflow import lakeforge_dag
-
-        dag = lakeforge_dag({str(project_dir)!r}, dag_id="lf_shop", schedule="@hourly", retries=1,
-                            retry_delay=dt.timedelta(seconds=1))
-        """,
-    )
-    assert tasks == {
-        "bronze.crm_customers": ("success", 1),
-        "bronze.shop_orders": ("success", 1),
-        "silver.customers": ("success", 1),
-        "silver.orders": ("success", 1),
-        "gold.revenue_by_country": ("success", 1),
-    }, output[-4000:]
-    # the order came from lineage: gold ran after both silver models, each after its bronze table
-    started = [line.split("task_id=")[1].split()[0] for line in output.splitlines() if "[DAG TEST] starting" in line]
-    assert started.index("gold.revenue_by_country") == len(started) - 1
-    assert started.index("silver.orders") > started.index("bronze.shop_orders")
-    assert started.index("silver.customers") > started.index("bronze.crm_customers")
-
-    project = Project(project_dir)
-    customers = project.sql("select id, name, country from bronze.crm_customers order by id").to_pylist()
-    assert [(r["id"], r["name"], r["country"]) for r in customers] == CUSTOMERS
-    orders = project.sql("select id, customer_id, amount::varchar as a from bronze.shop_orders order by id")
-    assert [(r["id"], r["customer_id"], r["a"]) for r in orders.to_pylist()] == ORDERS
-    gold = project.sql("select country, orders, revenue::double as revenue from gold.revenue_by_country")
-    assert {r["country"]: (r["orders"], r["revenue"]) for r in gold.to_pylist()} == revenue_expected()
-    checks = {(c["model"], c["check"]): c["status"] for c in project.checks()}
-    assert checks[("gold.revenue_by_country", "revenue_positive")] == "pass"
-    assert checks[("silver.customers", "unique_customer_id")] == "pass"
 
 
 def test_transient_failure_is_retried_and_terminal_ones_are_not(tmp_path: Path, pg_db: PgDatabase) -> None:
@@ -135,3 +95,64 @@ def test_transient_failure_is_retried_and_terminal_ones_are_not(tmp_path: Path, 
     project = Project(project_dir)
     assert project.sql("select count(*) as n from silver.fine").to_pylist() == [{"n": 2}]
     assert "bronze.down_things" not in project.lake.names()
+
+
+def test_demo_dag_loads_the_demo_sources_and_builds_gold(tmp_path: Path, demo: tuple[Path, dict[str, str]]) -> None:
+    """The issue's acceptance test: the demo project (Classic Models split across PostgreSQL and MariaDB, 16
+    silver and gold models) as one DAG; every task succeeds and the lake equals the sources."""
+    import psycopg
+    import pymysql
+
+    from tests.conftest import MY_HOST, MY_PORT, PG_ADMIN
+
+    folder, env = demo
+    setup = subprocess.run([sys.executable, str(folder / "setup_sources.py")], env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-2000:]
+    demo_env = {k: v for k, v in env.items() if k.startswith("LAKEFORGE_DEMO_")}
+    output, tasks = dags_test(
+        tmp_path,
+        "lf_demo",
+        f"""\
+        from lakeforge.airflow import lakeforge_dag
+
+        dag = lakeforge_dag({str(folder / "project")!r}, dag_id="lf_demo", schedule="0 * * * *")
+        """,
+        demo_env,
+    )
+    project = Project(folder / "project")
+    models = sorted(f"{p.parent.name}.{p.stem}" for p in (folder / "project" / "models").glob("*/*.sql"))
+    assert len(models) == 16
+    loads = {t for t in tasks if t.startswith("bronze.")}
+    assert len(loads) == 8
+    assert tasks == {t: ("success", 1) for t in [*loads, *models]}, output[-4000:]
+
+    pg = PG_ADMIN.rsplit("/", 1)[0] + "/" + env["LAKEFORGE_DEMO_CRM_DB"]
+    with psycopg.connect(pg) as conn:
+        for table in ("customers", "employees", "offices", "payments"):
+            (n,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone() or (None,)
+            assert project.sql(f"select count(*) as n from bronze.crm_{table}").to_pylist() == [{"n": n}], table
+    my = pymysql.connect(host=MY_HOST, port=MY_PORT, user="root", database=env["LAKEFORGE_DEMO_SHOP_DB"])
+    try:
+        with my.cursor() as cur:
+            for table in ("orders", "orderdetails", "products", "productlines"):
+                cur.execute(f"SELECT count(*) FROM {table}")
+                (n,) = cur.fetchone() or (None,)
+                assert project.sql(f"select count(*) as n from bronze.shop_{table}").to_pylist() == [{"n": n}]
+            cur.execute("SELECT count(*), sum(quantityOrdered * priceEach) FROM orderdetails")
+            lines, revenue = cur.fetchone() or (None, None)
+    finally:
+        my.close()
+    assert revenue == Decimal("9604190.61")
+    fact = project.sql("select count(*) as n, sum(amount) as revenue from gold.fact_order_line").to_pylist()
+    assert fact == [{"n": lines, "revenue": revenue}]
+    monthly = project.sql("select sum(revenue) as revenue from gold.agg_sales_monthly").to_pylist()
+    assert monthly == [{"revenue": revenue}]
+    # each task started after every table and model it reads (the DAG's dependencies are the lineage)
+    started = [line.split("task_id=")[1].split()[0] for line in output.splitlines() if "[DAG TEST] starting" in line]
+    edges = project.lineage().edges
+    assert len(edges) > 20
+    for upstream, model in edges:
+        assert started.index(upstream) < started.index(model), (upstream, model)
+    statuses = {(c["model"], c["check"]): c["status"] for c in project.checks()}
+    assert statuses and not {k: v for k, v in statuses.items() if v in ("fail", "error")}
