@@ -128,3 +128,26 @@ def test_importing_lakeforge_does_not_import_an_orchestrator() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_step_waits_for_the_lakes_lock_then_runs(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from lakeforge.integrations.steps import wait_for_lock
+    from lakeforge.state.lock import RunLock
+
+    path = tmp_path / "run.lock"
+
+    def step() -> str:
+        with RunLock(path):
+            return "ran"
+
+    held = RunLock(path).__enter__()
+    threading.Timer(1.5, held.__exit__, (None, None, None)).start()
+    started = time.monotonic()
+    assert wait_for_lock(step, 30) == "ran"
+    assert 1.4 < time.monotonic() - started < 10
+    with RunLock(path), pytest.raises(StepFailed, match="waited 1 s") as failed:
+        wait_for_lock(step, 1)
+    assert failed.value.transient
