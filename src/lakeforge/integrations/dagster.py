@@ -135,12 +135,14 @@ def _table_asset(step: steps.Step, project_dir: str, policy: dg.RetryPolicy | No
 
 
 _SEVERITY = {"pass": None, "warn": "WARN", "quarantined": "WARN", "fail": "ERROR", "error": "ERROR"}
-"""lakeforge check status -> the failed result's severity in Dagster (None: passed)."""
+"""lakeforge check status -> the failed result's severity in Dagster (None: passed, reported with the check's
+declared severity)."""
 
 
 def _model_asset(step: steps.Step, project_dir: str, policy: dg.RetryPolicy | None, lock_wait: float) -> Any:
     key = asset_key(step.name)
     specs: dict[str, dg.AssetCheckSpec] = {}
+    declared = {check_name(c.name): c.severity.upper() for c in reversed(step.checks)}
     for check in step.checks:
         specs.setdefault(
             check_name(check.name),
@@ -176,7 +178,7 @@ def _model_asset(step: steps.Step, project_dir: str, policy: dg.RetryPolicy | No
                 dg.AssetCheckResult(
                     check_name=name,
                     passed=check is not None and severity is None,
-                    severity=dg.AssetCheckSeverity(severity or "ERROR"),
+                    severity=dg.AssetCheckSeverity(severity or declared[name]),
                     description=(check.message or check.status) if check else "the check did not run",
                     metadata=_known(
                         {
