@@ -62,17 +62,18 @@ def definitions(
     name: str = "lakeforge",
     lock_wait: float = steps.LOCK_WAIT,
     executor: dg.ExecutorDefinition | None = None,
+    running: bool = False,
 ) -> dg.Definitions:
     """Dagster definitions for a lakeforge project.
 
     ``select``/``models``/``tables`` choose the assets as in :func:`lakeforge.airflow.lakeforge_dag` (the
     tables come from the project's plan, which lists the sources when the definitions load; ``tables`` pins
     them). ``schedule``, a cron expression in ``timezone``, adds ``<name>_schedule`` materializing every
-    asset. The sensor ``<name>_new_source_data`` (stopped by default) asks each source for its tables' row
-    counts and incremental cursors every ``sensor_interval`` seconds and requests the changed tables and
-    everything downstream of them. The job ``<name>_all`` runs in one process (lakeforge serializes loads on
-    the lake's lock anyway); so does ``dagster asset materialize``: every job runs in process unless
-    ``executor`` says otherwise (a Dagster executor definition, e.g. ``dagster.multiprocess_executor``)."""
+    asset. The sensor ``<name>_new_source_data`` asks each source for its tables' row counts and incremental
+    cursors every ``sensor_interval`` seconds and requests the changed tables and everything downstream of
+    them. Both start stopped, as Dagster's do, unless ``running``. Every job (``<name>_all`` and the one
+    ``dagster asset materialize`` makes) runs its steps in one process, since lakeforge serializes loads on
+    the lake's lock anyway, unless ``executor`` says otherwise (e.g. ``dagster.multiprocess_executor``)."""
     project = Project(project_dir)
     path = str(project.path)
     plan = steps.plan_steps(project, select=select, models=models, tables=tables)
@@ -89,12 +90,17 @@ def definitions(
         try:
             schedules.append(
                 dg.ScheduleDefinition(
-                    name=f"{name}_schedule", cron_schedule=schedule, job=job, execution_timezone=timezone
+                    name=f"{name}_schedule",
+                    cron_schedule=schedule,
+                    job=job,
+                    execution_timezone=timezone,
+                    default_status=dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED,
                 )
             )
         except dg.DagsterInvalidDefinitionError as exc:
             raise ConfigError(f"schedule '{schedule}' (timezone {timezone}): {exc}") from None
-    sensor = _new_data_sensor(f"{name}_new_source_data", job, path, plan, sensor_interval)
+    status = dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
+    sensor = _new_data_sensor(f"{name}_new_source_data", job, path, plan, sensor_interval, status)
     return dg.Definitions(
         assets=assets,
         jobs=[job],
@@ -206,13 +212,13 @@ def _model_asset(step: steps.Step, project_dir: str, policy: dg.RetryPolicy | No
 
 
 def _new_data_sensor(
-    name: str, job: Any, project_dir: str, plan: list[steps.Step], interval: int
+    name: str, job: Any, project_dir: str, plan: list[steps.Step], interval: int, status: dg.DefaultSensorStatus
 ) -> dg.SensorDefinition:
     loads = [s for s in plan if s.kind == "load"]
     downstream = {s.name: s.downstream for s in loads}
     order = [s.name for s in plan]
 
-    @dg.sensor(name=name, job=job, minimum_interval_seconds=interval)
+    @dg.sensor(name=name, job=job, minimum_interval_seconds=interval, default_status=status)
     def new_source_data(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         marks = steps.source_marks(project_dir, [s.name for s in loads])
         before: dict[str, str] = json.loads(context.cursor) if context.cursor else {}

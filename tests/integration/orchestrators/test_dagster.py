@@ -136,11 +136,13 @@ def test_sensor_asks_the_sources_and_requests_what_changed(
     from lakeforge.dagster import asset_key, definitions
 
     project_dir = shop_project(tmp_path / "project", pg_db, my_db)
-    defs = definitions(project_dir, schedule="0 * * * *", timezone="Europe/Oslo", sensor_interval=30)
+    defs = definitions(project_dir, schedule="0 * * * *", timezone="Europe/Oslo", sensor_interval=30, running=True)
     schedule = defs.resolve_schedule_def("lakeforge_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 * * * *", "Europe/Oslo")
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     sensor = defs.resolve_sensor_def("lakeforge_new_source_data")
     assert sensor.minimum_interval_seconds == 30
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
     first = sensor(dg.build_sensor_context(cursor=None))
     assert isinstance(first, dg.SensorResult) and first.run_requests
