@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,18 @@ from lakeforge.errors import ConfigError, ModelError, SourceUnreachable
 from lakeforge.integrations.steps import StepFailed, plan_steps
 from lakeforge.project import Project
 from tests.conftest import write_project
+
+
+@pytest.fixture(autouse=True, scope="module")
+def orchestrator_homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Airflow and Dagster imported by these tests keep their state in temporary folders (never ~/airflow)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow")))
+        dagster_home = tmp_path_factory.mktemp("dagster")
+        (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        env.setenv("DAGSTER_HOME", str(dagster_home))
+        yield
+
 
 TABLES = {"bronze.crm_customers": "crm", "bronze.shop_orders": "shop", "bronze.shop_unused": "shop"}
 

@@ -78,5 +78,12 @@ def env_with(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def dagster_home(path: Path) -> Path:
+    """A DAGSTER_HOME with telemetry off (Dagster keeps its telemetry log and user id otherwise)."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    return path
+
+
 def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)

@@ -20,6 +20,7 @@ from tests.integration.orchestrators.shop import (
     BIN,
     CUSTOMERS,
     ORDERS,
+    dagster_home,
     env_with,
     revenue_expected,
     run_cli,
@@ -33,8 +34,7 @@ EVENTS = Path(__file__).with_name("dagster_events.py")
 def materialize(tmp_path: Path, defs: str) -> tuple[int, str, dict[str, Any]]:
     """``dagster asset materialize --select '*'`` on ``defs`` in a fresh DAGSTER_HOME: exit code, output, and
     what the instance recorded (see dagster_events.py)."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
+    home = dagster_home(tmp_path / "dagster_home")
     (tmp_path / "defs.py").write_text(textwrap.dedent(defs), encoding="utf-8")
     env = env_with(home, DAGSTER_HOME=str(home))
     done = run_cli([str(BIN / "dagster"), "asset", "materialize", "-f", "defs.py", "--select", "*"], env, tmp_path)
@@ -129,8 +129,9 @@ def test_failures_retries_and_failed_checks(tmp_path: Path, pg_db: PgDatabase) -
 
 
 def test_sensor_asks_the_sources_and_requests_what_changed(
-    tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase
+    tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home(tmp_path / "dagster_home")))
     import dagster as dg
 
     from lakeforge.dagster import asset_key, definitions
