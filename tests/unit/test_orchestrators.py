@@ -71,9 +71,11 @@ def test_plan_has_a_step_per_table_and_model_with_lineage(project: Project) -> N
     assert [s.name for s in plan_steps(project, tables=TABLES, models=[])] == sorted(TABLES)
 
 
-def test_a_model_reading_an_unplanned_table_is_refused(project: Project) -> None:
+def test_a_model_reading_an_unplanned_table_or_an_unknown_source_is_refused(project: Project) -> None:
     with pytest.raises(ModelError, match="bronze.crm_customers"):
         plan_steps(project, tables={"bronze.shop_orders": "shop"}, models=["silver.customers"])
+    with pytest.raises(ConfigError, match="unknown source.* shops; sources: crm, shop"):
+        plan_steps(project, tables={"bronze.shop_orders": "shops"}, models=[])
 
 
 def test_airflow_dag_tasks_and_retry_mapping(project: Project) -> None:

@@ -15,7 +15,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from lakeforge.errors import LakeforgeError, MissingExtraError
 from lakeforge.integrations import steps
@@ -42,7 +42,7 @@ class StepRetry(Exception):  # noqa: N818 - what Airflow sees: the step failed a
     """A transient lakeforge failure; Airflow retries the task (per its ``retries``)."""
 
 
-def raise_for_airflow(exc: LakeforgeError) -> None:
+def raise_for_airflow(exc: LakeforgeError) -> NoReturn:
     """Re-raise a lakeforge failure as Airflow should see it: retryable when ``transient``, else final."""
     if exc.transient:
         raise StepRetry(str(exc)) from exc

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from lakeforge.errors import LakeforgeError, RunInProgress
+from lakeforge.errors import ConfigError, LakeforgeError, RunInProgress
 from lakeforge.project import Project
 
 if TYPE_CHECKING:
@@ -80,6 +80,10 @@ def plan_steps(
     from lakeforge.transform.model import discover
 
     loads = dict(tables) if tables is not None else planned_tables(project, select)
+    unknown = sorted({source for source in loads.values() if source not in project.config.sources})
+    if unknown:
+        valid = ", ".join(project.config.sources) or "(none configured)"
+        raise ConfigError(f"{project.path}: tables name unknown source(s) {', '.join(unknown)}; sources: {valid}")
     existing = project.lake.names() if project.lake.is_local else []
     graph = Graph(discover(project.path / project.config.models_path), [*loads, *existing])
     chosen = [] if models == [] else graph.select(models)
