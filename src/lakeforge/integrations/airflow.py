@@ -38,8 +38,11 @@ __all__ = [
 ]
 
 
-class StepRetry(Exception):  # noqa: N818 - what Airflow sees: the step failed and may succeed if retried
-    """A transient lakeforge failure; Airflow retries the task (per its ``retries``)."""
+class StepRetry(LakeforgeError):
+    """A transient lakeforge failure as Airflow sees it: any exception but ``AirflowFailException`` is retried
+    per the task's ``retries``."""
+
+    transient = True
 
 
 def raise_for_airflow(exc: LakeforgeError) -> NoReturn:

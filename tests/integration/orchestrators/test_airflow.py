@@ -16,8 +16,16 @@ from pathlib import Path
 import pytest
 
 from lakeforge import Project
-from tests.conftest import PgDatabase, write_project
-from tests.integration.orchestrators.shop import BIN, env_with, run_cli
+from tests.conftest import MyDatabase, PgDatabase, write_project
+from tests.integration.orchestrators.shop import (
+    BIN,
+    CUSTOMERS,
+    ORDERS,
+    env_with,
+    revenue_expected,
+    run_cli,
+    shop_project,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -156,3 +164,25 @@ def test_demo_dag_loads_the_demo_sources_and_builds_gold(tmp_path: Path, demo: t
         assert started.index(upstream) < started.index(model), (upstream, model)
     statuses = {(c["model"], c["check"]): c["status"] for c in project.checks()}
     assert statuses and not {k: v for k, v in statuses.items() if v in ("fail", "error")}
+
+
+def test_run_and_build_operators(
+    tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The coarse operators, executed directly (Airflow's runtime calls ``execute`` the same way)."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from lakeforge.airflow import LakeforgeBuildOperator, LakeforgeRunOperator
+
+    project_dir = shop_project(tmp_path / "project", pg_db, my_db)
+    loaded = LakeforgeRunOperator(task_id="run", project_dir=project_dir).execute({})
+    assert (loaded["tables"], loaded["rows"]) == (2, len(CUSTOMERS) + len(ORDERS))
+    built = LakeforgeBuildOperator(task_id="build", project_dir=project_dir, select=["+gold.*"]).execute({})
+    assert built["models"] == 3
+    gold = Project(project_dir).sql("select country, orders, revenue::double as revenue from gold.revenue_by_country")
+    assert {r["country"]: (r["orders"], r["revenue"]) for r in gold.to_pylist()} == revenue_expected()
+
+    my_db.execute("DROP TABLE orders")  # the run now fails on a table its source no longer has: terminal
+    with pytest.raises(AirflowFailException, match="bronze.shop_orders.*matches no table"):
+        LakeforgeRunOperator(task_id="run", project_dir=project_dir, select=["bronze.shop_orders"]).execute({})
