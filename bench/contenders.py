@@ -126,6 +126,8 @@ def command(job: Job) -> list[str]:
 # -- 2. dlt: sql_database source, fastest backend, filesystem destination as Delta ------------------------
 def run_dlt(job: Job) -> dict[str, Any]:
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    # with lakeforge[airflow] installed, dlt would import Airflow for its secrets (slower start, ~/airflow created)
+    os.environ.setdefault("PROVIDERS__ENABLE_AIRFLOW_SECRETS", "false")
     os.environ["DLT_DATA_DIR"] = str(Path(job.out) / "dlt_data")
     import dlt
     from dlt.sources.sql_database import sql_table
