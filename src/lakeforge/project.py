@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from lakeforge.load.cdc_ops import CdcSourceStatus
     from lakeforge.load.cdc_run import CdcItem
     from lakeforge.load.table import TableResult
+    from lakeforge.serve.publish import PublishedTable
     from lakeforge.sources.base import Source
     from lakeforge.sources.cdc import Problem
     from lakeforge.transform.build import BuildResult
@@ -342,6 +343,26 @@ class Project:
         from lakeforge.transform.export import export
 
         return export(self, model, to=to, as_of=as_of, from_manifest=from_manifest)
+
+
+    # -- serving (lakeforge.serve) -----------------------------------------------------------------------
+    def publish(self, target: str | None = None, *, tables: list[str] | None = None,
+                force: bool = False) -> list[PublishedTable]:
+        """Publish lake tables into the ``publish:`` targets (or just ``target``); unchanged tables are skipped
+        unless ``force``."""
+        from lakeforge.errors import ConfigError
+        from lakeforge.serve.hints import model_hints
+        from lakeforge.serve.publish import publish_target
+
+        targets = self.config.publish
+        if target is not None and target not in targets:
+            valid = ", ".join(targets) or "(none configured)"
+            raise ConfigError(f"{self.path / CONFIG_FILE}: no publish target '{target}'; targets: {valid}")
+        hints = model_hints(self.path / self.config.models_path)
+        results: list[PublishedTable] = []
+        for name in [target] if target else list(targets):
+            results += publish_target(name, targets[name], self.lake, hints=hints, tables=tables, force=force)
+        return results
 
 
 def _selected(pattern: str, table: str, source: str, source_table: str) -> bool:

@@ -11,6 +11,7 @@ COMMANDS = [
     "lakeforge.cli.cdc",
     "lakeforge.cli.query",
     "lakeforge.cli.transform",
+    "lakeforge.cli.serve",
 ]
 
 

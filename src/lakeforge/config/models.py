@@ -12,6 +12,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from lakeforge.serve.config import PublishTarget, ServeConfig
+
 Mode = Literal["full", "incremental", "cdc"]
 """How a table is loaded: ``full`` replaces the table atomically, ``incremental`` merges rows past a
 cursor, ``cdc`` applies the database log."""
@@ -194,6 +196,10 @@ class ProjectConfig(Strict):
     run: RunConfig = Field(default_factory=RunConfig)
     models_path: str = "models"
     """Folder of SQL/Python transform models."""
+    publish: dict[str, PublishTarget] = Field(default_factory=dict)
+    """Databases lake tables are published into (``lakeforge publish``), by target name."""
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    """The SQL endpoint and the web app (``lakeforge serve sql|web``)."""
 
     @field_validator("sources")
     @classmethod
