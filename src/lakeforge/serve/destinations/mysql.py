@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from lakeforge.load.killpoint import kill_at
 from lakeforge.serve.destinations import text
 from lakeforge.serve.destinations.base import PUBLISHED_TABLE, Column, Destination, Published, TableSpec, signature
 
@@ -272,6 +273,7 @@ class MySQLDestination(Destination):
                 self._sql(f"RENAME TABLE {quote(target)} TO {quote(old)}, {quote(new)} TO {quote(target)}")
             else:
                 self._sql(f"RENAME TABLE {quote(new)} TO {quote(target)}")
+            kill_at("publish_swapped", spec.lake_table)
             self._record(spec, rows)
             self._sql(f"DROP TABLE IF EXISTS {quote(old)}")
         except pymysql.MySQLError as exc:
