@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from lakeforge.load.cdc_ops import CdcSourceStatus
     from lakeforge.load.cdc_run import CdcItem
     from lakeforge.load.table import TableResult
+    from lakeforge.serve.pgwire.server import EndpointServer
     from lakeforge.serve.publish import PublishedTable
     from lakeforge.sources.base import Source
     from lakeforge.sources.cdc import Problem
@@ -363,6 +364,14 @@ class Project:
         for name in [target] if target else list(targets):
             results += publish_target(name, targets[name], self.lake, hints=hints, tables=tables, force=force)
         return results
+
+
+    def serve_sql(self, *, host: str | None = None, port: int | None = None) -> EndpointServer:
+        """The PostgreSQL-protocol endpoint over the lake, bound and ready: call ``serve_forever()`` or
+        ``start()``, then ``shutdown()``."""
+        from lakeforge.serve.pgwire.server import EndpointServer
+
+        return EndpointServer(self.lake, self.config.serve.sql, host=host, port=port)
 
 
 def _selected(pattern: str, table: str, source: str, source_table: str) -> bool:

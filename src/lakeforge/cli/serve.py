@@ -58,3 +58,25 @@ def register(main: click.Group) -> None:
     @main.group("serve")
     def serve() -> None:
         """Serve the lake: a PostgreSQL-protocol SQL endpoint, dashboards."""
+
+    @command(serve, "sql")
+    @click.option("--host", help="Address to bind (default serve.sql.host, 127.0.0.1).")
+    @click.option("--port", type=int, help="Port (default serve.sql.port, 5433; 0 picks a free one).")
+    def serve_sql(ctx: Context, host: str | None, port: int | None) -> int:
+        """Serve the lake over the PostgreSQL wire protocol (read-only): psql, JDBC, BI tools."""
+        import signal
+
+        server = ctx.project.serve_sql(host=host, port=port)
+        auth = "SCRAM-SHA-256" if server.users else "no password (loopback only)"
+        tls = ", TLS available" if server.tls else ""
+        out.print(
+            f"serving the lake at postgresql://{server.host}:{server.port}/{server.cfg.database} ({auth}{tls}); "
+            f"try: psql -h {server.host} -p {server.port} -d {server.cfg.database}",
+            highlight=False,
+        )
+        signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            server.shutdown()
+        return 0

@@ -137,6 +137,10 @@ class SqlEndpointConfig(Strict):
     """User name -> password (``${ENV_VAR}``). Empty: no authentication, allowed on loopback only."""
     database: str = "lakeforge"
     """Database name the endpoint reports (clients may ask for any)."""
+    tls_cert: str | None = None
+    """PEM certificate file: when set (with ``tls_key``), clients may connect with TLS (``sslmode=require``)."""
+    tls_key: str | None = None
+    """PEM private key file of ``tls_cert``."""
 
 
 class WebConfig(Strict):
