@@ -32,7 +32,8 @@ publish:
 def test_valid_publish_and_serve_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OLAP_PW", SECRET)
     monkeypatch.setenv("ANALYST_PW", SECRET)
-    write_project(tmp_path, BASE + "    mode: upsert\n    options:\n      gold.f: {primary_key: id, indexes: [[a, b]]}\n"
+    write_project(tmp_path, BASE + "    mode: upsert\n    options:\n"
+                  "      gold.f: {primary_key: id, indexes: [[a, b]]}\n"
                   "serve:\n  sql: {port: 6543, users: {analyst: '${ANALYST_PW}'}}\n")
     config = load_config(tmp_path)
     target = config.publish["olap"]

@@ -204,6 +204,12 @@ class Session:
                 self._fail(exc)
                 if kind == b"Q":
                     self.wire.ready(self._status())
+            except (ClientGone, OSError):
+                raise
+            except Exception as exc:  # the protocol boundary: a bug answers this query, the session goes on
+                self._fail(QueryFailed("XX000", f"internal error: {type(exc).__name__}: {exc}"))
+                if kind == b"Q":
+                    self.wire.ready(self._status())
 
     def _status(self) -> bytes:
         return b"E" if self.failed else (b"T" if self.in_txn else b"I")
@@ -232,12 +238,14 @@ class Session:
     def _split(self, sql: str) -> list[str]:
         if not sql.strip().strip(";").strip():
             return []
-        if _TXN.match(sql) or _IGNORED.match(sql) or _SHOW.match(sql):
-            return [sql]
+        import duckdb
+
         assert self.con is not None
         try:
             return [s.query for s in self.con.extract_statements(catalog.rewrite(sql))]
-        except Exception as exc:  # DuckDB's parser errors all derive from duckdb.Error
+        except duckdb.Error as exc:
+            if _TXN.match(sql) or _IGNORED.match(sql) or _SHOW.match(sql):
+                return [sql]  # PostgreSQL-only syntax DuckDB does not parse (DISCARD ALL, SHOW x, ...)
             raise QueryFailed("42601", _message(exc)) from None
 
     def _run(self, sql: str, params: list[Any]) -> Result:
@@ -278,7 +286,8 @@ class Session:
                 "lake is written by lakeforge run, build and publish",
             )
         try:
-            reader: pa.RecordBatchReader = self.con.execute(sql, params or None).to_arrow_reader(65_536)
+            relation = self.con.sql(sql, params=params or None)
+            reader: pa.RecordBatchReader = relation.to_arrow_reader(65_536)
         except duckdb.Error as exc:
             raise QueryFailed(_sqlstate(exc), _message(exc)) from None
         return Result("SELECT", reader.schema, iter(reader))

@@ -103,7 +103,8 @@ def text_column(array: pa.Array, typ: PgType) -> list[bytes | None]:
         return [None if v is None else format(v, "f").encode() for v in array.to_pylist()]
     elif typ.oid in (TIMESTAMP, TIMESTAMPTZ, TIME):
         out = pc.replace_substring_regex(pc.cast(array, pa.string()), r"Z$", "+00")
-        out = pc.replace_substring_regex(out, r"\.0+(\+00)?$", r"\1")
+        out = pc.replace_substring_regex(out, r"(\.\d*?)0+(\+00)?$", r"\1\2")  # PostgreSQL drops trailing zeros
+        out = pc.replace_substring_regex(out, r"\.(\+00)?$", r"\1")
     elif typ.oid == BYTEA:
         from lakeforge.serve.destinations.text import hex_digits
 
@@ -148,6 +149,8 @@ def _numeric_binary(value: Decimal) -> bytes:
     if exp > 0:
         text += "0" * exp
         exp = 0
+    elif exp < 0:
+        text = text.rjust(-exp, "0")
     int_part, frac_part = (text[: len(text) + exp], text[len(text) + exp :]) if exp else (text, "")
     int_part = int_part.lstrip("0")
     int_part = "0" * (-len(int_part) % 4) + int_part
