@@ -14,8 +14,6 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.serve.pgwire import catalog
@@ -28,6 +26,16 @@ from lakeforge.serve.pgwire.protocol import (
     ClientGone,
     Reader,
     Wire,
+)
+from lakeforge.serve.pgwire.results import (
+    Portal,
+    QueryFailed,
+    Result,
+    describe_rows,
+    message,
+    param,
+    send_rows,
+    sqlstate,
 )
 from lakeforge.serve.pgwire.scram import MECHANISM, ScramError, ScramServer
 
@@ -42,29 +50,6 @@ _TXN = re.compile(r"^\s*(begin|start\s+transaction|commit|end|rollback|abort)\b"
 _IGNORED = re.compile(r"^\s*(set|reset|discard|deallocate|listen|unlisten)\b", re.I)
 _SHOW = re.compile(r"^\s*show\s+([\w.]+)\s*;?\s*$", re.I)
 _ALLOWED = {"SELECT", "EXPLAIN"}
-
-
-class QueryFailed(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass
-class Portal:
-    sql: str
-    params: list[Any]
-    formats: list[int]
-    result: Result | None = None
-    rows_sent: int = 0
-
-
-@dataclass
-class Result:
-    tag: str
-    schema: pa.Schema | None = None
-    batches: Iterator[pa.RecordBatch] = field(default_factory=lambda: iter(()))
-    pending: list[pa.RecordBatch] = field(default_factory=list)
 
 
 class Session:
@@ -229,8 +214,8 @@ class Session:
         for statement in statements:
             result = self._run(statement, [])
             if result.schema is not None:
-                self._describe_rows(result.schema, [])
-                self._send_rows(result, [], 0)
+                describe_rows(self.wire, result.schema, [])
+                send_rows(self.wire, result, [], 0)
             else:
                 self.wire.complete(result.tag)
         self.wire.ready(self._status())
@@ -246,7 +231,7 @@ class Session:
         except duckdb.Error as exc:
             if _TXN.match(sql) or _IGNORED.match(sql) or _SHOW.match(sql):
                 return [sql]  # PostgreSQL-only syntax DuckDB does not parse (DISCARD ALL, SHOW x, ...)
-            raise QueryFailed("42601", _message(exc)) from None
+            raise QueryFailed("42601", message(exc)) from None
 
     def _run(self, sql: str, params: list[Any]) -> Result:
         """Run one statement: transaction control and SET are accepted, writes refused, reads executed."""
@@ -277,7 +262,7 @@ class Session:
         try:
             kinds = [s.type.name for s in self.con.extract_statements(sql)]
         except duckdb.Error as exc:
-            raise QueryFailed("42601", _message(exc)) from None
+            raise QueryFailed("42601", message(exc)) from None
         refused = [k for k in kinds if k not in _ALLOWED]
         if refused:
             raise QueryFailed(
@@ -289,7 +274,7 @@ class Session:
             relation = self.con.sql(sql, params=params or None)
             reader: pa.RecordBatchReader = relation.to_arrow_reader(65_536)
         except duckdb.Error as exc:
-            raise QueryFailed(_sqlstate(exc), _message(exc)) from None
+            raise QueryFailed(sqlstate(exc), message(exc)) from None
         return Result("SELECT", reader.schema, iter(reader))
 
     def _show(self, name: str) -> Result:
@@ -322,7 +307,7 @@ class Session:
             size = r.int32()
             data = None if size < 0 else r.bytes(size)
             fmt = fmt_codes[i] if len(fmt_codes) > 1 else (fmt_codes[0] if fmt_codes else 0)
-            params.append(_param(oids[i] if i < len(oids) else 0, fmt, data))
+            params.append(param(oids[i] if i < len(oids) else 0, fmt, data))
         result_formats = [r.int16() for _ in range(r.int16())]
         self.portals[portal] = Portal(sql, params, result_formats)
         self.wire.send(b"2")
@@ -341,14 +326,14 @@ class Session:
             if result.schema is None:
                 self.wire.send(b"n")
             else:
-                self._describe_rows(result.schema, [])
+                describe_rows(self.wire, result.schema, [])
             return
         portal = self._portal(name)
         portal.result = portal.result or self._run(portal.sql, portal.params)
         if portal.result.schema is None:
             self.wire.send(b"n")
         else:
-            self._describe_rows(portal.result.schema, portal.formats)
+            describe_rows(self.wire, portal.result.schema, portal.formats)
 
     def _execute(self, body: bytes) -> None:
         r = Reader(body)
@@ -358,7 +343,7 @@ class Session:
         if portal.result.schema is None:
             self.wire.complete(portal.result.tag)
             return
-        portal.rows_sent += self._send_rows(portal.result, portal.formats, limit, portal.rows_sent)
+        portal.rows_sent += send_rows(self.wire, portal.result, portal.formats, limit, portal.rows_sent)
 
     def _close(self, body: bytes) -> None:
         r = Reader(body)
@@ -373,76 +358,3 @@ class Session:
         if name not in self.portals:
             raise QueryFailed("34000", f'portal "{name}" does not exist')
         return self.portals[name]
-
-    # -- rows ---------------------------------------------------------------------------------------------
-    def _formats(self, schema: pa.Schema, requested: list[int]) -> list[tuple[t.PgType, int]]:
-        out = []
-        for i, f in enumerate(schema):
-            typ = t.pg_type(f.type)
-            want = requested[i] if len(requested) > 1 else (requested[0] if requested else 0)
-            out.append((typ, 1 if want == 1 and t.has_binary(typ) else 0))
-        return out
-
-    def _describe_rows(self, schema: pa.Schema, requested: list[int]) -> None:
-        self.wire.row_description(
-            [
-                (f.name, typ.oid, typ.size, typ.typmod, fmt)
-                for f, (typ, fmt) in zip(schema, self._formats(schema, requested), strict=True)
-            ]
-        )
-
-    def _send_rows(self, result: Result, requested: list[int], limit: int, already: int = 0) -> int:
-        assert result.schema is not None
-        formats = self._formats(result.schema, requested)
-        sent = 0
-        for batch in _batches(result):
-            if limit and sent + batch.num_rows > limit:
-                batch, rest = batch.slice(0, limit - sent), batch.slice(limit - sent)
-                result.pending.insert(0, rest)
-            columns = [
-                t.binary_column(batch.column(i), typ) if fmt else t.text_column(batch.column(i), typ)
-                for i, (typ, fmt) in enumerate(formats)
-            ]
-            for row in zip(*columns, strict=True):
-                self.wire.data_row(row)
-            sent += int(batch.num_rows)
-            if limit and sent >= limit:
-                self.wire.send(b"s")
-                return sent
-        self.wire.complete(f"{result.tag} {already + sent}")
-        return sent
-
-
-def _batches(result: Result) -> Iterator[pa.RecordBatch]:
-    while result.pending:
-        yield result.pending.pop(0)
-    for batch in result.batches:
-        yield batch
-        while result.pending:
-            yield result.pending.pop(0)
-
-
-def _param(oid: int, fmt: int, data: bytes | None) -> Any:
-    if data is None:
-        return None
-    try:
-        return t.parse_binary_param(oid, data) if fmt == 1 else t.parse_text_param(oid, data.decode())
-    except ValueError as exc:
-        raise QueryFailed("22P02", str(exc)) from None
-
-
-def _message(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def _sqlstate(exc: BaseException) -> str:
-    name = type(exc).__name__
-    return {
-        "CatalogException": "42P01",
-        "BinderException": "42703",
-        "ParserException": "42601",
-        "PermissionException": "42501",
-        "ConversionException": "22P02",
-        "OutOfRangeException": "22003",
-        "InvalidInputException": "22023",
-    }.get(name, "XX000")
