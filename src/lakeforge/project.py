@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from lakeforge.load.table import TableResult
     from lakeforge.serve.pgwire.server import EndpointServer
     from lakeforge.serve.publish import PublishedTable
+    from lakeforge.serve.web.app import WebApp
     from lakeforge.sources.base import Source
     from lakeforge.sources.cdc import Problem
     from lakeforge.transform.build import BuildResult
@@ -372,6 +373,15 @@ class Project:
         from lakeforge.serve.pgwire.server import EndpointServer
 
         return EndpointServer(self.lake, self.config.serve.sql, host=host, port=port)
+
+
+    def serve_web(self, *, host: str | None = None, port: int | None = None) -> WebApp:
+        """The dashboards (``dashboards/*.yml``) and operations web app, bound and ready: ``serve_forever()``
+        or ``start()``, then ``shutdown()``."""
+        from lakeforge.serve.web.app import WebApp
+
+        cfg = self.config.serve.web
+        return WebApp(self.lake, self, cfg, self.path / cfg.dashboards_path, host=host, port=port)
 
 
 def _selected(pattern: str, table: str, source: str, source_table: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from lakeforge.cli.common import Context, command, err, out, print_json, print_rows
@@ -80,3 +82,24 @@ def register(main: click.Group) -> None:
         except KeyboardInterrupt:
             server.shutdown()
         return 0
+
+    @command(serve, "web")
+    @click.option("--host", help="Address to bind (default serve.web.host, 127.0.0.1).")
+    @click.option("--port", type=int, help="Port (default serve.web.port, 8080; 0 picks a free one).")
+    def serve_web(ctx: Context, host: str | None, port: int | None) -> int:
+        """Serve the dashboards (dashboards/*.yml) and the operations view over HTTP."""
+        import signal
+
+        app = ctx.project.serve_web(host=host, port=port)
+        out.print(f"dashboards at {app.url()} (operations: {app.url()}ops)", highlight=False)
+        signal.signal(signal.SIGTERM, lambda *_: threading_shutdown(app))
+        with contextlib.suppress(KeyboardInterrupt):
+            app.serve_forever()
+        return 0
+
+
+def threading_shutdown(app: object) -> None:
+    """``shutdown`` waits for the serving loop, so it is called from another thread."""
+    import threading
+
+    threading.Thread(target=app.shutdown, daemon=True).start()  # type: ignore[attr-defined]
