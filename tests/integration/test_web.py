@@ -115,7 +115,8 @@ def test_sales_dashboard_shows_the_lakes_numbers(web: WebApp, browser: Any, demo
     pie = page.evaluate("document.getElementById('chart-4').data[0]")
     by_country = lake("select country, sum(revenue) as r from gold.agg_sales_monthly group by 1").to_pylist()
     assert dict(zip(pie["labels"], pie["values"], strict=True)) == {r["country"]: float(r["r"]) for r in by_country}
-    bars = page.evaluate("document.getElementById('chart-3').data.map(t => [t.name, t.x.length, t.y.reduce((a, b) => a + b, 0)])")
+    bars = page.evaluate("document.getElementById('chart-3').data"
+                         ".map(t => [t.name, t.x.length, t.y.reduce((a, b) => a + b, 0)])")
     assert {name for name, _, _ in bars} == set(lake("select distinct product_line from gold.dim_product")
                                                 .column(0).to_pylist())
     assert sum(total for _, _, total in bars) == pytest.approx(float(revenue))
