@@ -158,8 +158,9 @@ def test_operations_view(web: WebApp, browser: Any, demo_project: Project, tmp_p
     page = browser.new_page(viewport={"width": 1400, "height": 1200})
     page.goto(f"{web.url()}ops")
     page.screenshot(path=str(tmp_path / "ops.png"), full_page=True)
-    runs = page.inner_text("#runs")
-    assert "success" in runs
+    runs = page.eval_on_selector_all("#runs tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.innerText))")
+    latest = demo_project.runs(1)[0]["run"]
+    assert runs[0][:2] == [latest["run_id"], "success"] and runs[0][5] == "8"  # 8 source tables loaded
     freshness = page.eval_on_selector_all("#freshness tbody tr", "rows => rows.map(r => [r.cells[0].innerText, "
                                           "r.cells[1].innerText])")
     assert dict(freshness)["gold.fact_order_line"] == str(demo_project.lake.info("gold.fact_order_line").rows)

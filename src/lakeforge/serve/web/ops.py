@@ -59,6 +59,27 @@ def guarded(title: str, section_id: str, build: Any) -> str:
         return section(title, f'<div class="tile-error">{html.escape(str(exc))}</div>', section_id)
 
 
+def runs(data: OpsData) -> list[dict[str, Any]]:
+    """One row per run: its summary and how many tables it loaded (naming the failed ones)."""
+    rows = []
+    for item in data.runs(20):
+        run, tables = item.get("run") or {}, item.get("tables") or []
+        failed = [t.get("table") for t in tables if t.get("status") == "failed"]
+        rows.append(
+            {
+                "run": run.get("run_id"),
+                "status": run.get("status"),
+                "started": run.get("started_at"),
+                "seconds": run.get("seconds"),
+                "rows": run.get("rows"),
+                "tables": len(tables),
+                "failed tables": ", ".join(str(f) for f in failed),
+                "error": run.get("error"),
+            }
+        )
+    return rows
+
+
 def freshness(data: OpsData) -> str:
     now = dt.datetime.now(dt.UTC)
     rows = []
@@ -113,7 +134,7 @@ def ops_page(data: OpsData) -> str:
     checks_cols = ["model", "check", "status", "severity", "failing_rows", "checked_at", "message"]
     return "".join(
         [
-            guarded("Recent runs", "runs", lambda: rows_table(data.runs(20))),
+            guarded("Recent runs", "runs", lambda: rows_table(runs(data))),
             guarded("Table freshness", "freshness", lambda: freshness(data)),
             guarded(
                 "Data-quality checks (newest result of each)",
