@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from lakeforge import Project
 from tests.conftest import MyDatabase, PgDatabase
 from tests.integration.publish_helpers import (
     TYPES_TABLE,
@@ -108,3 +109,23 @@ def test_a_value_the_target_cannot_hold_names_the_column(tmp_path: Path, pg_db: 
     assert results["my"].status == "failed"
     assert "column 'ratio'" in (results["my"].error or "") and "NaN" in (results["my"].error or "")
     assert my_db.execute("SHOW TABLES LIKE 'ratios'") == []
+
+
+def test_composite_string_keys_fit_mariadbs_key_limit(tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase) -> None:
+    project = write_project(tmp_path / "p", pg_db.url, my_db.url, mode="upsert", extra="""\
+        serve: {}
+        """)
+    text = (project.path / "lakeforge.yml").read_text().replace(
+        "gold.types: {primary_key: [id], json_columns: [c_json]}", "gold.sales: {primary_key: [country, line, n]}")
+    (project.path / "lakeforge.yml").write_text(text)
+    table = pa.table({"country": ["France", "France", "É" * 300], "line": ["Ships", "Planes", "x"],
+                      "n": pa.array([1, 1, 2], pa.int32()), "revenue": pa.array([1, 2, 3], pa.int64())})
+    write_lake(project, "gold.sales", table)
+    results = Project(project.path).publish()
+    assert {(r.status, r.rows) for r in results} == {("published", 3)}, [r.error for r in results]
+    assert my_db.execute("SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                         "DATABASE() AND TABLE_NAME = 'sales' AND COLUMN_KEY = 'PRI' ORDER BY ORDINAL_POSITION") == [
+        ("country", "varchar(382)"), ("line", "varchar(382)"), ("n", "int(11)")]
+    assert sorted(my_db.execute("SELECT country, line, n, revenue FROM sales")) == sorted(
+        tuple(r.values()) for r in table.to_pylist())
+    assert "country: key/index column: VARCHAR(382)" in "\n".join(next(r for r in results if r.target == "my").notes)

@@ -131,7 +131,7 @@ def plan(
             )
     keyed = set(key) | {c for i in indexes for c in i}
     columns = [dest.column(f, key=f.name in keyed, json=f.name in json_cols) for f in schema]
-    return TableSpec(table, target_table, columns, cfg.mode_of(table), version, list(key), indexes)
+    return dest.adjust(TableSpec(table, target_table, columns, cfg.mode_of(table), version, list(key), indexes))
 
 
 def _publish_one(

@@ -120,6 +120,10 @@ class Destination(ABC):
     def column(self, field: pa.Field, *, key: bool, json: bool) -> Column:
         """The target column for a lake column (``key``: part of the primary key or an index)."""
 
+    def adjust(self, spec: TableSpec) -> TableSpec:
+        """A last look at the whole table's shape (e.g. fitting key columns into an index size limit)."""
+        return spec
+
     @abstractmethod
     def published(self, spec: TableSpec) -> Published | None:
         """What the target table holds now, or None when it does not exist or was never published."""

@@ -13,6 +13,7 @@ and fails on the first one: nothing is truncated or replaced silently. Sessions 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -25,8 +26,9 @@ from lakeforge.serve.destinations.base import PUBLISHED_TABLE, Column, Destinati
 if TYPE_CHECKING:
     import pyarrow as pa
 
-KEY_CHARS = 768
-"""A string column in a key or index is VARCHAR(768): InnoDB keys hold at most 3072 bytes (utf8mb4)."""
+KEY_BYTES = 3072
+"""InnoDB's largest key; a utf8mb4 character takes up to 4 bytes, a fixed-width column at most 16."""
+KEY_CHARS = KEY_BYTES // 4
 TABLE_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 _INTS = {"int8": "TINYINT", "int16": "SMALLINT", "int32": "INT", "int64": "BIGINT"}
 
@@ -173,6 +175,28 @@ class MySQLDestination(Destination):
                 name, "BIGINT", _micros, null, note="MariaDB has no interval type: BIGINT holding microseconds"
             )
         raise self.error(f"column '{name}' has type {t}, which has no exact MariaDB/MySQL type; cast it in a model")
+
+    def adjust(self, spec: TableSpec) -> TableSpec:
+        """Shrink VARCHAR key columns so every key and index fits in 3072 bytes (said in the column's note)."""
+        width = {c.name: KEY_CHARS for c in spec.columns if c.sql_type.startswith("VARCHAR(")}
+        for cols in [spec.primary_key, *spec.indexes]:
+            strings = [c for c in cols if c in width]
+            if strings:
+                budget = (KEY_BYTES - 16 * (len(cols) - len(strings))) // 4 // len(strings)
+                for c in strings:
+                    width[c] = min(width[c], budget)
+        columns = [
+            dataclasses.replace(
+                c,
+                sql_type=f"VARCHAR({width[c.name]})",
+                note=f"key/index column: VARCHAR("
+                f"{width[c.name]}) (InnoDB keys hold 3072 bytes); a longer value fails the publish",
+            )
+            if c.name in width
+            else c
+            for c in spec.columns
+        ]
+        return dataclasses.replace(spec, columns=columns)
 
     # -- state --------------------------------------------------------------------------------------------
     def published(self, spec: TableSpec) -> Published | None:
