@@ -148,3 +148,29 @@ def test_non_local_bind_without_password_is_refused(tmp_path: Path) -> None:
     (folder / "lakeforge.yml").write_text("lake: {path: ./lake}\n")
     with pytest.raises(ConfigError, match="refusing to serve SQL on 0.0.0.0 without a password"):
         Project(folder).serve_sql(host="0.0.0.0", port=0)
+
+
+def test_tls_when_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True, timeout=60)
+    monkeypatch.setenv("ANALYST_PW", PASSWORD)
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "lakeforge.yml").write_text(
+        f"lake: {{path: ./lake}}\nserve:\n  sql:\n    users: {{analyst: '${{ANALYST_PW}}'}}\n"
+        f"    tls_cert: {cert}\n    tls_key: {key}\n")
+    project = Project(folder)
+    write_lake(project, "gold.types", types_table())
+    server = project.serve_sql(port=0)
+    server.start()
+    try:
+        with psycopg.connect(url(server) + "?sslmode=require") as conn:
+            assert conn.info.pgconn.ssl_in_use
+            assert conn.execute("SELECT count(*) FROM gold.types").fetchone() == (4,)
+        env = {**os.environ, "PGPASSWORD": PASSWORD, "PGSSLMODE": "require"}
+        done = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(server.port), "-U", "analyst", "-d", "lakeforge",
+                               "-X", "-c", "\\conninfo"], env=env, capture_output=True, text=True, timeout=60)
+        assert "SSL connection (protocol: TLSv1.3" in done.stdout, done.stdout + done.stderr
+    finally:
+        server.shutdown()
