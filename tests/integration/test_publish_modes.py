@@ -198,3 +198,43 @@ def test_missing_privilege_is_one_clear_line(tmp_path: Path, pg_db: PgDatabase, 
         assert len(result.stderr.strip().splitlines()) == 1
         assert expected in result.stderr.lower() and "ro-secret-1" not in result.stderr + result.stdout
         assert f"target '{target}'" in result.stderr
+
+
+def fk_names(pg_db: PgDatabase, my_db: MyDatabase) -> tuple[set[str], set[str]]:
+    pg = {r[0] for r in pg_db.execute("SELECT conname FROM pg_constraint WHERE contype = 'f'")}
+    my = {r[0] for r in my_db.execute("SELECT CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
+                                      "WHERE CONSTRAINT_SCHEMA = DATABASE()")}
+    return pg, my
+
+
+@pytest.mark.parametrize("mode", ["replace", "upsert"])
+def test_star_schema_foreign_keys_from_model_relationships(tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase,
+                                                           mode: str) -> None:
+    project = write_project(tmp_path / "p", pg_db.url, my_db.url, mode=mode)
+    models = project.path / "models" / "gold"
+    models.mkdir(parents=True)
+    (models / "dim.sql").write_text("/* lakeforge\nchecks:\n  - {type: unique, column: id}\n*/\nselect 1 as id\n")
+    (models / "fact.sql").write_text(
+        "/* lakeforge\nchecks:\n  - {type: unique, column: fact_id}\n"
+        "  - {type: relationships, column: dim_id, to: gold.dim, field: id}\n*/\nselect 1 as fact_id, 1 as dim_id\n")
+    dim = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "name": ["a", "b", "c"]})
+    fact = pa.table({"fact_id": pa.array([10, 11, 12], pa.int64()), "dim_id": pa.array([1, 3, 3], pa.int64())})
+    write_lake(project, "gold.dim", dim)
+    write_lake(project, "gold.fact", fact)
+    assert {r.status for r in project.publish()} == {"published"}
+    assert fk_names(pg_db, my_db) == ({"lf_fk_fact_dim_id"}, {"lf_fk_fact_dim_id"})
+    with pytest.raises(Exception, match="foreign key"):
+        pg_db.execute("INSERT INTO fact VALUES (99, 42)")
+
+    write_lake(project, "gold.dim", pa.table({"id": pa.array([1, 3], pa.int64()), "name": ["a", "C"]}))
+    results = {(r.target, r.lake_table): r for r in project.publish()}
+    assert results[("pg", "gold.dim")].status == "published" and results[("pg", "gold.fact")].status == "unchanged"
+    assert fk_names(pg_db, my_db) == ({"lf_fk_fact_dim_id"}, {"lf_fk_fact_dim_id"})  # dropped, then made again
+    assert sorted(my_db.execute("SELECT id, name FROM dim")) == [(1, "a"), (3, "C")]
+
+    write_lake(project, "gold.dim", pa.table({"id": pa.array([1], pa.int64()), "name": ["a"]}))  # 3 is gone
+    results = {(r.target, r.lake_table): r for r in project.publish()}
+    assert {results[(t, "gold.dim")].status for t in ("pg", "my")} == {"published"}
+    assert fk_names(pg_db, my_db) == (set(), set())
+    for target in ("pg", "my"):
+        assert any("dim_id: foreign key to dim.id not created" in n for n in results[(target, "gold.fact")].notes)

@@ -2,7 +2,8 @@
 
 The key, in order of preference: an ``incremental`` model's ``unique_key``; an ``scd2`` model's surrogate key;
 the first ``unique`` check of severity ``error`` (the build fails when it does not hold). Every
-``relationships`` check's column (a foreign key of a star schema) gets an index.
+``relationships`` check's column (a foreign key of a star schema) gets an index, and a foreign key constraint
+when the referenced table is published to the same target with that column as its whole primary key.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def model_hints(models_dir: Path) -> dict[str, TableHints]:
         else:
             unique = [c for c in cfg.checks if isinstance(c, Unique) and c.severity == "error"]
             key = list(unique[0].column) if unique else []
-        indexes = [[c.column] for c in cfg.checks if isinstance(c, Relationships)]
-        hints[model.name] = TableHints(key, indexes)
+        relationships = [c for c in cfg.checks if isinstance(c, Relationships)]
+        indexes = [[c.column] for c in relationships]
+        references = [(c.column, c.to, c.field or c.column) for c in relationships]
+        hints[model.name] = TableHints(key, indexes, references)
     return hints

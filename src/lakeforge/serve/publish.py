@@ -20,6 +20,7 @@ from lakeforge.serve.destinations.base import TableSpec, signature
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.dataset as pads
 
     from lakeforge.lake.delta import DeltaLake
     from lakeforge.serve.config import PublishTarget
@@ -30,10 +31,12 @@ BATCH_ROWS = 65_536
 
 @dataclass(frozen=True)
 class TableHints:
-    """What a model declares that publishing uses: its key and the columns worth an index."""
+    """What a model declares that publishing uses: its key, the columns worth an index, its references."""
 
     primary_key: list[str] = field(default_factory=list)
     indexes: list[list[str]] = field(default_factory=list)
+    references: list[tuple[str, str, str]] = field(default_factory=list)
+    """(column, referenced lake table, referenced column) from the model's ``relationships`` checks."""
 
 
 @dataclass
@@ -87,24 +90,32 @@ def publish_target(
     tables: list[str] | None = None,
     force: bool = False,
 ) -> list[PublishedTable]:
-    """Publish the selected lake tables (or just ``tables``, globs) into the target ``name``."""
-    from lakeforge.serve.destinations import create_destination
+    """Publish the selected lake tables (or just ``tables``, globs) into the target ``name``.
 
-    chosen = select(lake.names(), cfg)
-    if tables:
-        chosen = [t for t in chosen if any(fnmatch.fnmatchcase(t, p) for p in tables)]
-    names = target_names(name, chosen, cfg)
-    results: list[PublishedTable] = []
+    Every table is planned first (so the foreign keys touching a table about to change are dropped before it
+    is replaced), then written, then the star schema's foreign keys are (re)created."""
+    from lakeforge.serve.destinations import create_destination
+    from lakeforge.serve.foreign_keys import drop_touching, ensure, wanted
+
+    selected = select(lake.names(), cfg)
+    names = target_names(name, selected, cfg)
+    chosen = [t for t in selected if any(fnmatch.fnmatchcase(t, p) for p in tables)] if tables else selected
+    hints = hints or {}
     with create_destination(name, cfg) as dest:
-        for table in chosen:
-            started = time.monotonic()
-            try:
-                result = _publish_one(dest, lake, table, names[table], cfg, (hints or {}).get(table), force)
-            except LakeforgeError as exc:
-                result = PublishedTable(name, table, names[table], cfg.mode_of(table), "failed", error=str(exc))
-            result.seconds = round(time.monotonic() - started, 3)
-            results.append(result)
-    return results
+        jobs = [_prepare(dest, lake, table, names[table], cfg, hints.get(table), force) for table in chosen]
+        keys = wanted(names, cfg, hints) if dest.SUPPORTS_FOREIGN_KEYS else []  # over every selected table
+        drop_touching(dest, keys, {j.result.target_table for j in jobs if j.needed})
+        for job in jobs:
+            if job.needed:
+                started = time.monotonic()
+                try:
+                    _write(dest, job)
+                except LakeforgeError as exc:
+                    job.result.status, job.result.error = "failed", str(exc)
+                job.result.seconds = round(time.monotonic() - started, 3)
+        failed = {j.result.target_table for j in jobs if j.result.status == "failed"}
+        ensure(dest, keys, set(names.values()) - failed, [j.result for j in jobs])
+    return [j.result for j in jobs]
 
 
 def plan(
@@ -134,7 +145,16 @@ def plan(
     return dest.adjust(TableSpec(table, target_table, columns, cfg.mode_of(table), version, list(key), indexes))
 
 
-def _publish_one(
+@dataclass
+class _Job:
+    result: PublishedTable
+    spec: TableSpec | None = None
+    dataset: pads.Dataset | None = None
+    same_shape: bool = False
+    needed: bool = False
+
+
+def _prepare(
     dest: Destination,
     lake: DeltaLake,
     table: str,
@@ -142,32 +162,41 @@ def _publish_one(
     cfg: PublishTarget,
     hints: TableHints | None,
     force: bool,
-) -> PublishedTable:
-    version = lake.version(table)
-    dataset = lake.dataset(table, version)
-    spec = plan(dest, lake, table, target_table, cfg, hints, version, dataset.schema)
-    notes = [f"{c.name}: {c.note}" for c in spec.columns if c.note]
-    result = PublishedTable(dest.name, table, target_table, spec.mode, "unchanged", version, notes=notes)
-    current = dest.published(spec)
+) -> _Job:
+    """Plan the table at its current version and decide whether the target already holds it."""
+    result = PublishedTable(dest.name, table, target_table, cfg.mode_of(table), "unchanged")
+    try:
+        result.version = version = lake.version(table)
+        dataset = lake.dataset(table, version)
+        spec = plan(dest, lake, table, target_table, cfg, hints, version, dataset.schema)
+        result.notes = [f"{c.name}: {c.note}" for c in spec.columns if c.note]
+        current = dest.published(spec)
+    except LakeforgeError as exc:
+        result.status, result.error = "failed", str(exc)
+        return _Job(result)
     same_shape = current is not None and current.lake_table == table and current.columns == signature(spec)
-    if same_shape and current is not None and current.version == version and not force:
-        return result
-    batches = _watch(table, dataset.to_batches(batch_size=BATCH_ROWS))
+    needed = force or not (same_shape and current is not None and current.version == version)
+    return _Job(result, spec, dataset, same_shape, needed)
+
+
+def _write(dest: Destination, job: _Job) -> None:
+    spec, result = job.spec, job.result
+    assert spec is not None and job.dataset is not None
+    batches = _watch(spec.lake_table, job.dataset.to_batches(batch_size=BATCH_ROWS))
     if spec.mode == "upsert":
         if not spec.primary_key:
             raise PublishError(
                 dest.name,
-                f"table {table}: mode upsert needs a primary key; set "
-                f"options.{table}.primary_key or the model's unique_key",
+                f"table {spec.lake_table}: mode upsert needs a primary key; set "
+                f"options.{spec.lake_table}.primary_key or the model's unique_key",
             )
         if not dest.SUPPORTS_UPSERT:
-            raise PublishError(dest.name, f"table {table}: type {dest.TYPE} does not support mode upsert")
+            raise PublishError(dest.name, f"table {spec.lake_table}: type {dest.TYPE} does not support mode upsert")
         # a first publish or a changed shape creates the table: replace does that atomically
-        result.rows = dest.upsert(spec, batches) if same_shape else dest.replace(spec, batches)
+        result.rows = dest.upsert(spec, batches) if job.same_shape else dest.replace(spec, batches)
     else:
         result.rows = dest.replace(spec, batches)
     result.status = "published"
-    return result
 
 
 def _watch(table: str, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from lakeforge.serve.config import PublishMode, PublishTarget
+    from lakeforge.serve.foreign_keys import ForeignKey
 
 PUBLISHED_TABLE = "_lakeforge_published"
 """The target table recording, per published table, the lake table and version it holds."""
@@ -86,6 +87,8 @@ class Destination(ABC):
     """CREATE/RENAME/DROP take part in transactions (else a swap is one atomic DDL statement)."""
     SUPPORTS_UPSERT: ClassVar[bool]
     """``mode: upsert`` is available (merge by primary key and apply deletes in one transaction)."""
+    SUPPORTS_FOREIGN_KEYS: ClassVar[bool] = False
+    """Foreign key constraints of a star schema are created (``foreign_keys``/``drop_``/``add_foreign_key``)."""
 
     def __init__(self, name: str, config: PublishTarget) -> None:
         self.name = name
@@ -123,6 +126,16 @@ class Destination(ABC):
     def adjust(self, spec: TableSpec) -> TableSpec:
         """A last look at the whole table's shape (e.g. fitting key columns into an index size limit)."""
         return spec
+
+    def foreign_keys(self) -> set[str]:
+        """Names of the lakeforge foreign key constraints (``lf_fk_*``) in the target."""
+        return set()
+
+    def drop_foreign_key(self, fk: ForeignKey) -> None:
+        raise NotImplementedError
+
+    def add_foreign_key(self, fk: ForeignKey) -> None:
+        raise NotImplementedError
 
     @abstractmethod
     def published(self, spec: TableSpec) -> Published | None:

@@ -26,6 +26,8 @@ from lakeforge.serve.destinations.base import PUBLISHED_TABLE, Column, Destinati
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from lakeforge.serve.foreign_keys import ForeignKey
+
 KEY_BYTES = 3072
 """InnoDB's largest key; a utf8mb4 character takes up to 4 bytes, a fixed-width column at most 16."""
 KEY_CHARS = KEY_BYTES // 4
@@ -73,6 +75,7 @@ class MySQLDestination(Destination):
     BULK_PATH: ClassVar[str] = "LOAD DATA LOCAL INFILE (tab-separated chunks)"
     TRANSACTIONAL_DDL: ClassVar[bool] = False
     SUPPORTS_UPSERT: ClassVar[bool] = True
+    SUPPORTS_FOREIGN_KEYS: ClassVar[bool] = True
 
     conn: Any = None
 
@@ -333,6 +336,28 @@ class MySQLDestination(Destination):
             self._rollback()
             raise
         return rows
+
+    # -- foreign keys -------------------------------------------------------------------------------------
+    def foreign_keys(self) -> set[str]:
+        rows = self._sql(
+            "SELECT CONSTRAINT_NAME FROM information_schema.TABLE_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() "
+            "AND CONSTRAINT_TYPE = 'FOREIGN KEY' AND CONSTRAINT_NAME LIKE 'lf\\_fk\\_%%'"
+        )
+        return {r[0] for r in rows}
+
+    def drop_foreign_key(self, fk: ForeignKey) -> None:
+        self._sql(f"ALTER TABLE {quote(fk.table)} DROP FOREIGN KEY {quote(fk.name)}")
+
+    def add_foreign_key(self, fk: ForeignKey) -> None:
+        import pymysql
+
+        try:
+            self._sql(
+                f"ALTER TABLE {quote(fk.table)} ADD CONSTRAINT {quote(fk.name)} FOREIGN KEY ({quote(fk.column)}) "
+                f"REFERENCES {quote(fk.ref_table)} ({quote(fk.ref_column)})"
+            )
+        except pymysql.MySQLError as exc:
+            raise self.error(f"foreign key {fk.name}", exc) from None
 
     def _rollback(self) -> None:
         with contextlib.suppress(Exception):  # the connection may be gone; the error being raised says why

@@ -16,6 +16,8 @@ from lakeforge.serve.destinations.base import PUBLISHED_TABLE, Column, Destinati
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from lakeforge.serve.foreign_keys import ForeignKey
+
 
 def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
@@ -73,6 +75,7 @@ class PostgresDestination(Destination):
     BULK_PATH: ClassVar[str] = "COPY FROM STDIN (text), streamed from Arrow batches"
     TRANSACTIONAL_DDL: ClassVar[bool] = True
     SUPPORTS_UPSERT: ClassVar[bool] = True
+    SUPPORTS_FOREIGN_KEYS: ClassVar[bool] = True
 
     conn: Any = None
 
@@ -243,3 +246,26 @@ class PostgresDestination(Destination):
         except psycopg.Error as exc:
             raise self.error(f"table {spec.lake_table} -> {spec.target_table}", exc) from None
         return rows
+
+    # -- foreign keys -------------------------------------------------------------------------------------
+    def foreign_keys(self) -> set[str]:
+        rows = self.conn.execute(
+            "SELECT c.conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+            "WHERE c.contype = 'f' AND n.nspname = %s AND c.conname LIKE 'lf\\_fk\\_%%'",
+            (self.config.db_schema,),
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def drop_foreign_key(self, fk: ForeignKey) -> None:
+        self.conn.execute(f"ALTER TABLE {self._q(fk.table)} DROP CONSTRAINT IF EXISTS {quote(fk.name)}")
+
+    def add_foreign_key(self, fk: ForeignKey) -> None:
+        import psycopg
+
+        try:
+            self.conn.execute(
+                f"ALTER TABLE {self._q(fk.table)} ADD CONSTRAINT {quote(fk.name)} FOREIGN KEY ({quote(fk.column)}) "
+                f"REFERENCES {self._q(fk.ref_table)} ({quote(fk.ref_column)})"
+            )
+        except psycopg.Error as exc:
+            raise self.error(f"foreign key {fk.name}", exc) from None
