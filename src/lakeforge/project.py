@@ -350,8 +350,7 @@ class Project:
     # -- serving (lakeforge.serve) -----------------------------------------------------------------------
     def publish(self, target: str | None = None, *, tables: list[str] | None = None,
                 force: bool = False) -> list[PublishedTable]:
-        """Publish lake tables into the ``publish:`` targets (or just ``target``); unchanged tables are skipped
-        unless ``force``."""
+        """Publish lake tables into the ``publish:`` targets (or ``target``); unchanged ones skip unless ``force``."""
         from lakeforge.errors import ConfigError
         from lakeforge.serve.hints import model_hints
         from lakeforge.serve.publish import publish_target
@@ -368,16 +367,14 @@ class Project:
 
 
     def serve_sql(self, *, host: str | None = None, port: int | None = None) -> EndpointServer:
-        """The PostgreSQL-protocol endpoint over the lake, bound and ready: call ``serve_forever()`` or
-        ``start()``, then ``shutdown()``."""
+        """The PostgreSQL-protocol endpoint, bound: ``serve_forever()`` or ``start()``, then ``shutdown()``."""
         from lakeforge.serve.pgwire.server import EndpointServer
 
         return EndpointServer(self.lake, self.config.serve.sql, host=host, port=port)
 
 
     def serve_web(self, *, host: str | None = None, port: int | None = None) -> WebApp:
-        """The dashboards (``dashboards/*.yml``) and operations web app, bound and ready: ``serve_forever()``
-        or ``start()``, then ``shutdown()``."""
+        """The dashboards and operations web app, bound: ``serve_forever()`` or ``start()``, then ``shutdown()``."""
         from lakeforge.serve.web.app import WebApp
 
         cfg = self.config.serve.web
