@@ -93,3 +93,33 @@ def test_text_encoding_escapes_and_nulls() -> None:
     assert encode(batch, [escaped, hex_digits]) == (
         b"a\\tb\t00ff\nc\\\\d\\ne\\r\t\\N\n\\N\t\n\t6162\nNULL\t0a\n")
     assert encode(batch.slice(3), [escaped, hex_digits]) == b"\t6162\nNULL\t0a\n"
+
+
+def test_serve_group_keeps_an_existing_serve_command() -> None:
+    """Merged with the scheduler's plain ``lakeforge serve`` (docs/operations.md), ``serve`` without a subcommand
+    still runs it, with its options; ``serve sql`` and ``serve web`` are added beside it."""
+    import click
+    from click.testing import CliRunner
+
+    from lakeforge.cli import serve as serve_cli
+    from lakeforge.cli.common import Context, command
+
+    calls: list[bool] = []
+
+    @click.group()
+    def main() -> None: ...
+
+    @command(main, "serve")
+    @click.option("--once", is_flag=True)
+    def scheduler(ctx: Context, once: bool) -> int:
+        """Run the scheduler."""
+        calls.append(once)
+        return 0
+
+    serve_cli.register(main)
+    runner = CliRunner()
+    assert runner.invoke(main, ["serve", "--once"]).exit_code == 0 and calls == [True]
+    help_text = runner.invoke(main, ["serve", "--help"]).output
+    assert "--once" in help_text and "sql" in help_text and "web" in help_text
+    assert "PostgreSQL wire protocol" in runner.invoke(main, ["serve", "sql", "--help"]).output
+    assert calls == [True]

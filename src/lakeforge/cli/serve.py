@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import click
 
@@ -57,9 +58,7 @@ def register(main: click.Group) -> None:
                 err.print(f"[red]failed[/red] {r.lake_table}: {r.error}", highlight=False)
         return 1 if failed else 0
 
-    @main.group("serve")
-    def serve() -> None:
-        """Serve the lake: a PostgreSQL-protocol SQL endpoint, dashboards."""
+    serve = serve_group(main)
 
     @command(serve, "sql")
     @click.option("--host", help="Address to bind (default serve.sql.host, 127.0.0.1).")
@@ -103,3 +102,36 @@ def threading_shutdown(app: object) -> None:
     import threading
 
     threading.Thread(target=app.shutdown, daemon=True).start()  # type: ignore[attr-defined]
+
+
+def serve_group(main: click.Group) -> click.Group:
+    """The ``serve`` group (``serve sql``, ``serve web``). When another module already registered a plain
+    ``serve`` command (the scheduler of docs/operations.md), that command becomes what ``lakeforge serve`` does
+    without a subcommand, with its options unchanged; so register this module after it."""
+    existing = main.commands.get("serve")
+    if isinstance(existing, click.Group):
+        return existing
+    help_text = "Serve the lake: a PostgreSQL-protocol SQL endpoint (sql), dashboards (web)."
+    if existing is None:
+        group = click.Group("serve", help=help_text)
+    else:
+        first = (existing.help or "").strip().splitlines()[0] if existing.help else ""
+        group = click.Group(
+            "serve",
+            params=list(existing.params),
+            invoke_without_command=True,
+            help=f"{first} Subcommands: sql (PostgreSQL-protocol endpoint), web (dashboards).",
+            callback=_run_without_subcommand(existing),
+        )
+    main.add_command(group)
+    return group
+
+
+def _run_without_subcommand(command: click.Command) -> Any:
+    def callback(**params: Any) -> Any:
+        ctx = click.get_current_context()
+        if ctx.invoked_subcommand is None and command.callback is not None:
+            return ctx.invoke(command.callback, **params)
+        return None
+
+    return callback
