@@ -9,6 +9,7 @@ command -v mariadbd >/dev/null || need+=(mariadb-server)
 command -v psql >/dev/null || need+=(postgresql-client)
 [ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
 command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 command -v java >/dev/null || need+=(default-jre-headless)
 command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null; then
