@@ -174,3 +174,35 @@ def test_tls_when_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         assert "SSL connection (protocol: TLSv1.3" in done.stdout, done.stdout + done.stderr
     finally:
         server.shutdown()
+
+
+def test_cancel_interrupts_a_running_query(endpoint: Any) -> None:
+    import threading
+    import time
+
+    _, server = endpoint
+    with psycopg.connect(url(server), autocommit=True) as conn:
+        # cancel_safe (libpq's new cancel API); the legacy conn.cancel() blocks in C holding the GIL, which
+        # deadlocks against a server running in the same process as here
+        timer = threading.Timer(0.5, conn.cancel_safe)
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled, match="canceling statement due to user request"):
+            conn.execute("SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b").fetchall()
+        assert time.monotonic() - started < 10
+        assert conn.execute("SELECT count(*) FROM gold.types").fetchone() == (4,)  # the session goes on
+
+
+def test_psql_interrupt_cancels_the_query(endpoint: Any) -> None:
+    import signal
+    import time
+
+    _, server = endpoint
+    env = {**os.environ, "PGPASSWORD": PASSWORD}
+    proc = subprocess.Popen(["psql", "-h", "127.0.0.1", "-p", str(server.port), "-U", "analyst", "-d", "lakeforge",
+                             "-X", "-c", "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)  # psql sends a CancelRequest on its own connection
+    _, err = proc.communicate(timeout=30)
+    assert "Cancel request sent" in err and "canceling statement due to user request" in err

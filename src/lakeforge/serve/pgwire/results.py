@@ -77,12 +77,28 @@ def send_rows(wire: Wire, result: Result, requested: list[int], limit: int, alre
 
 
 def batches(result: Result) -> Iterator[pa.RecordBatch]:
+    """The result's batches; an engine error while streaming (a cancel, a failing cast) is a QueryFailed."""
     while result.pending:
         yield result.pending.pop(0)
-    for batch in result.batches:
+    stream = iter(result.batches)
+    while True:
+        try:
+            batch = next(stream)
+        except StopIteration:
+            return
+        except Exception as exc:  # DuckDB's errors arrive wrapped by Arrow's stream reader
+            raise failed(exc) from None
         yield batch
         while result.pending:
             yield result.pending.pop(0)
+
+
+def failed(exc: BaseException) -> QueryFailed:
+    """The engine's error as a PostgreSQL error (a cancel reads as PostgreSQL's own message)."""
+    code = sqlstate(exc)
+    if code == "57014" or "INTERRUPT" in str(exc):
+        return QueryFailed("57014", "canceling statement due to user request")
+    return QueryFailed(code, message(exc))
 
 
 def param(oid: int, fmt: int, data: bytes | None) -> Any:
@@ -105,6 +121,7 @@ def sqlstate(exc: BaseException) -> str:
         "BinderException": "42703",
         "ParserException": "42601",
         "PermissionException": "42501",
+        "InterruptException": "57014",
         "ConversionException": "22P02",
         "OutOfRangeException": "22003",
         "InvalidInputException": "22023",

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from lakeforge.lake.delta import DeltaLake
     from lakeforge.serve.config import SqlEndpointConfig
+    from lakeforge.serve.pgwire.session import Session
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 SERVER_VERSION = "15.0"
@@ -68,6 +69,9 @@ class EndpointServer:
         self.sock.listen(64)
         self.port: int = self.sock.getsockname()[1]
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._sessions: dict[int, tuple[int, Session]] = {}
+        self._next_pid = 1000
 
     def _tls(self) -> ssl.SSLContext | None:
         if not self.cfg.tls_cert:
@@ -92,6 +96,27 @@ class EndpointServer:
             "application_name": client.get("application_name", ""),
             "session_authorization": client.get("user", ""),
         }
+
+    def register(self, session: Session) -> tuple[int, int]:
+        """A (process id, secret key) pair for the session, so a CancelRequest can find it."""
+        import secrets
+
+        with self._lock:
+            pid = self._next_pid = self._next_pid + 1
+            key = secrets.randbits(31)
+            self._sessions[pid] = (key, session)
+        return pid, key
+
+    def unregister(self, key: tuple[int, int]) -> None:
+        with self._lock:
+            self._sessions.pop(key[0], None)
+
+    def cancel(self, pid: int, key: int) -> None:
+        """Interrupt the query of the session with this pid, when the secret key matches."""
+        with self._lock:
+            entry = self._sessions.get(pid)
+        if entry is not None and entry[0] == key:
+            entry[1].interrupt()
 
     def lake_versions(self) -> dict[str, int]:
         return {name: self.lake.version(name) for name in self.lake.names()}

@@ -13,6 +13,7 @@ import contextlib
 import re
 import secrets
 import socket
+import struct
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -32,10 +33,10 @@ from lakeforge.serve.pgwire.results import (
     QueryFailed,
     Result,
     describe_rows,
+    failed,
     message,
     param,
     send_rows,
-    sqlstate,
 )
 from lakeforge.serve.pgwire.scram import MECHANISM, ScramError, ScramServer
 
@@ -63,6 +64,8 @@ class Session:
         self.in_txn = self.failed = self.skip_to_sync = False
         self.statements: dict[str, tuple[str, list[int]]] = {}
         self.portals: dict[str, Portal] = {}
+        self.key = (0, 0)
+        """(process id, secret key) sent to the client: what its CancelRequest must name."""
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -73,6 +76,7 @@ class Session:
         except (ClientGone, ConnectionError, OSError):
             pass
         finally:
+            self.server.unregister(self.key)
             if self.con is not None:
                 self.con.close()
             with contextlib.suppress(OSError):
@@ -92,6 +96,8 @@ class Session:
                 self.wire.sock.sendall(b"N")
                 continue
             if code == CANCEL_REQUEST:
+                if len(body) >= 8:
+                    self.server.cancel(*struct.unpack("!ii", body[:8]))
                 return False
             if code != PROTOCOL_3:
                 self.wire.error("0A000", f"unsupported protocol {code >> 16}.{code & 0xFFFF}", "FATAL")
@@ -133,8 +139,14 @@ class Session:
         self._open()
         for name, value in self.server.parameters(self.params).items():
             self.wire.parameter_status(name, value)
-        self.wire.backend_key(secrets.randbelow(1 << 30), secrets.randbelow(1 << 30))
+        self.key = self.server.register(self)
+        self.wire.backend_key(*self.key)
         self.wire.ready(b"I")
+
+    def interrupt(self) -> None:
+        """Cancel the running query (a client's CancelRequest, from the listener's thread)."""
+        if self.con is not None:
+            self.con.interrupt()
 
     def _open(self) -> None:
         if self.con is not None:
@@ -274,7 +286,7 @@ class Session:
             relation = self.con.sql(sql, params=params or None)
             reader: pa.RecordBatchReader = relation.to_arrow_reader(65_536)
         except duckdb.Error as exc:
-            raise QueryFailed(sqlstate(exc), message(exc)) from None
+            raise failed(exc) from None
         return Result("SELECT", reader.schema, iter(reader))
 
     def _show(self, name: str) -> Result:
