@@ -5,6 +5,13 @@ set -uo pipefail
 need=()
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v mariadbd >/dev/null || need+=(mariadb-server)
+# serving tests: psql's client, pgJDBC and node-postgres for the SQL endpoint, a real browser for dashboards
+command -v psql >/dev/null || need+=(postgresql-client)
+[ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+command -v java >/dev/null || need+=(default-jre-headless)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
@@ -14,5 +21,10 @@ fi
 if ! mariadb-admin -h 127.0.0.1 -uroot ping >/dev/null 2>&1; then
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
   for _ in $(seq 1 30); do mariadb-admin -h 127.0.0.1 -uroot ping >/dev/null 2>&1 && break; sleep 1; done
+fi
+# node-postgres for the SQL endpoint test, from npm into tests/clients/node (git-ignored node_modules)
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+if command -v npm >/dev/null && [ ! -d "$ROOT/tests/clients/node/node_modules/pg" ]; then
+  (cd "$ROOT/tests/clients/node" && npm install --no-audit --no-fund --silent >/dev/null 2>&1) || true
 fi
 exit 0

@@ -6,6 +6,8 @@
 4. prints revenue by customer country read from the lake (PostgreSQL customers joined to MariaDB orders)
    and the same figures computed directly from the two source databases; exits 1 if they differ;
 5. builds the silver/gold models and prints the gold report, when the project has models;
+   then publishes gold to MariaDB and silver to PostgreSQL (demo/serve_demo.py) and prints where the SQL
+   endpoint and the dashboards are reached;
 6. operations: starts the scheduler once (``lakeforge serve --once``: the due ``refresh`` job runs and builds)
    and prints ``lakeforge status`` (jobs, last and next runs, late tables);
 7. unless ``--no-cdc``: change data capture on throwaway CDC-enabled servers (demo/cdc_demo.py).
@@ -119,6 +121,10 @@ def main() -> int:
     print(f"lake and sources agree: {len(lake)} countries, total revenue {total:,.2f}")
 
     code = build_and_report(project) if (PROJECT / "models").is_dir() else 0
+    if not code and project.config.publish:
+        import serve_demo
+
+        code = serve_demo.main(project)
     code = code or operations()
     if code or "--no-cdc" in sys.argv:
         return code

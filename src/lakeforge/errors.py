@@ -13,6 +13,7 @@
     ├── LakeError                a lake table cannot be read or written
     ├── ModelError               a transform model failed: names the model's file
     ├── CheckFailed              a data-quality check with severity ``error`` failed
+    ├── PublishError             publishing to a target failed: names the target (and table), never its password
     └── RunInProgress            another lakeforge run holds the project's lock
 
 ``transient`` on an error tells retry loops whether trying again can help. Every message is passed through
@@ -117,6 +118,14 @@ class ModelError(LakeforgeError):
 
 class CheckFailed(LakeforgeError):
     """A data-quality check with severity error failed."""
+
+
+class PublishError(LakeforgeError):
+    """Publishing lake tables into a target database failed."""
+
+    def __init__(self, target: str, message: str, *, transient: bool | None = None) -> None:
+        super().__init__(f"target '{target}': {message}", transient=transient)
+        self.target = target
 
 
 class RunInProgress(LakeforgeError):

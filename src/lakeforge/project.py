@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from lakeforge.ops.runner import JobResult
     from lakeforge.ops.scheduler import Scheduler
     from lakeforge.ops.status import Status
+    from lakeforge.serve.pgwire.server import EndpointServer
+    from lakeforge.serve.publish import PublishedTable
+    from lakeforge.serve.web.app import WebApp
     from lakeforge.sources.base import Source
     from lakeforge.sources.cdc import Problem
     from lakeforge.transform.build import BuildResult
@@ -506,6 +509,37 @@ class Project:
 
         walk(self.config)
         return [s for s in found if s]
+
+    # -- serving (lakeforge.serve) -----------------------------------------------------------------------
+    def publish(self, target: str | None = None, *, tables: list[str] | None = None,
+                force: bool = False) -> list[PublishedTable]:
+        """Publish lake tables into the ``publish:`` targets (or ``target``); unchanged ones skip unless ``force``."""
+        from lakeforge.errors import ConfigError
+        from lakeforge.serve.hints import model_hints
+        from lakeforge.serve.publish import publish_target
+
+        targets = self.config.publish
+        if target is not None and target not in targets:
+            valid = ", ".join(targets) or "(none configured)"
+            raise ConfigError(f"{self.path / CONFIG_FILE}: no publish target '{target}'; targets: {valid}")
+        hints = model_hints(self.path / self.config.models_path)
+        results: list[PublishedTable] = []
+        for name in [target] if target else list(targets):
+            results += publish_target(name, targets[name], self.lake, hints=hints, tables=tables, force=force)
+        return results
+
+    def serve_sql(self, *, host: str | None = None, port: int | None = None) -> EndpointServer:
+        """The PostgreSQL-protocol endpoint, bound: ``serve_forever()`` or ``start()``, then ``shutdown()``."""
+        from lakeforge.serve.pgwire.server import EndpointServer
+
+        return EndpointServer(self.lake, self.config.serve.sql, host=host, port=port)
+
+    def serve_web(self, *, host: str | None = None, port: int | None = None) -> WebApp:
+        """The dashboards and operations web app, bound: ``serve_forever()`` or ``start()``, then ``shutdown()``."""
+        from lakeforge.serve.web.app import WebApp
+
+        cfg = self.config.serve.web
+        return WebApp(self.lake, self, cfg, self.path / cfg.dashboards_path, host=host, port=port)
 
 
 def _ended(exc: BaseException) -> str:

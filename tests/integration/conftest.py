@@ -28,6 +28,8 @@ def demo(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
         **os.environ,
         "LAKEFORGE_DEMO_CRM_DB": f"lft_tcrm_{suffix}",
         "LAKEFORGE_DEMO_SHOP_DB": f"lft_tshop_{suffix}",
+        "LAKEFORGE_DEMO_OLAP_DB": f"lft_tolap_{suffix}",
+        "LAKEFORGE_DEMO_STAGING_DB": f"lft_tstaging_{suffix}",
         "LAKEFORGE_DEMO_SQL": str(DATA),
     }
     try:
@@ -35,7 +37,9 @@ def demo(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS lft_tcrm_{suffix} WITH (FORCE)")
+            conn.execute(f"DROP DATABASE IF EXISTS lft_tstaging_{suffix} WITH (FORCE)")
         my = pymysql.connect(host=MY_HOST, port=MY_PORT, user="root", autocommit=True)
         with my.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS lft_tshop_{suffix}")
+            cur.execute(f"DROP DATABASE IF EXISTS lft_tolap_{suffix}")
         my.close()

@@ -21,6 +21,8 @@ def test_demo_twice_matches_sources(demo: tuple[Path, dict[str, str]]) -> None:
         outputs.append(done.stdout)
     for out in outputs:
         assert "lake and sources agree: 22 countries, total revenue 9,604,190.61" in out
+        assert "published 16 tables" in out and "MISMATCH" not in out  # gold -> MariaDB, silver -> PostgreSQL
+        assert "open http://127.0.0.1:8080/d/sales" in out and "psql -h 127.0.0.1 -p 5433" in out
     # the figures table is identical on both runs (run ids and timings aside)
     table = [re.findall(r"│ (\w[\w ]*?) +│ ([\d,.]+) +│ (\d+) +│", o) for o in outputs]
     assert table[0] and table[0] == table[1]

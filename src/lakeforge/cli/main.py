@@ -12,6 +12,7 @@ COMMANDS = [
     "lakeforge.cli.query",
     "lakeforge.cli.transform",
     "lakeforge.cli.ops",
+    "lakeforge.cli.serve",
 ]
 
 

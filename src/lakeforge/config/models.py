@@ -13,6 +13,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from lakeforge.config.urls import UrlError, parse_db_url
+from lakeforge.serve.config import PublishTarget, ServeConfig
 
 Mode = Literal["full", "incremental", "cdc"]
 """How a table is loaded: ``full`` replaces the table atomically, ``incremental`` merges rows past a
@@ -249,6 +250,10 @@ class ProjectConfig(Strict):
                     valid = ", ".join(self.sources) or "(none configured)"
                     raise ValueError(f"jobs.{name}.{key}: no source {', '.join(unknown)}; sources: {valid}")
         return self
+    publish: dict[str, PublishTarget] = Field(default_factory=dict)
+    """Databases lake tables are published into (``lakeforge publish``), by target name."""
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    """The SQL endpoint and the web app (``lakeforge serve sql|web``)."""
 
     @field_validator("sources")
     @classmethod

@@ -101,6 +101,10 @@ class DeltaLake:
 
         return pa.schema(table.schema())
 
+    def version(self, name: str) -> int:
+        """The table's current version."""
+        return int(self.table(name).version())
+
     def dataset(self, name: str, version: int | None = None) -> pads.Dataset:
         table = self.table(name, version)
         if not self.is_local:

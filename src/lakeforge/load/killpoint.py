@@ -17,6 +17,13 @@ Points, in the order a table load passes them:
     the table's commit (data + checkpoint) has landed; the run history has not recorded it and the next
     table has not started: a kill *between tables*.
 
+Publish points (``serve/publish.py``, ``serve/destinations/mysql.py``), for a lake table ``<name>``:
+
+``publish``
+    the first record batch has been handed to the target's bulk load; the load has not finished.
+``publish_swapped``
+    MariaDB ``replace``: the shadow table has been renamed in; ``_lakeforge_published`` not yet updated.
+
 CDC points (``mode: cdc``, ``load/cdc.py`` and ``load/cdc_apply.py``), for a current-state table ``<name>``:
 
 ``cdc_snapshot``

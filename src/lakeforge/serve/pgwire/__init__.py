@@ -1,0 +1,1 @@
+"""The PostgreSQL wire protocol over the lake (``lakeforge serve sql``)."""

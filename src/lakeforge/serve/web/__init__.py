@@ -1,0 +1,1 @@
+"""``lakeforge serve web``: dashboards as code and the operations view."""
