@@ -254,6 +254,16 @@ class Project:
             transient = bool(failures) and all(failures)
             return RunResult(run_id, status, results, [str(e) for e in errors], warnings, transient)
 
+    def plan(self) -> list[PlannedTable]:
+        """The lake table each selected source table becomes (what ``run`` would load); raises when a source
+        cannot be listed or two source tables would share a lake table."""
+        sources, planned, errors = self._plan()
+        for source in sources.values():
+            source.close()
+        if errors:
+            raise LakeforgeError("cannot plan the tables to load: " + "; ".join(str(e) for e in errors))
+        return planned
+
     def _plan(self) -> tuple[dict[str, Source], list[PlannedTable], list[LakeforgeError]]:
         """Every configured source (open), the lake table each selected source table becomes, and the
         sources that could not be listed; two source tables with one lake name raise ConfigError here."""
@@ -511,8 +521,9 @@ class Project:
         return [s for s in found if s]
 
     # -- serving (lakeforge.serve) -----------------------------------------------------------------------
-    def publish(self, target: str | None = None, *, tables: list[str] | None = None,
-                force: bool = False) -> list[PublishedTable]:
+    def publish(
+        self, target: str | None = None, *, tables: list[str] | None = None, force: bool = False
+    ) -> list[PublishedTable]:
         """Publish lake tables into the ``publish:`` targets (or ``target``); unchanged ones skip unless ``force``."""
         from lakeforge.errors import ConfigError
         from lakeforge.serve.hints import model_hints

@@ -250,6 +250,7 @@ class ProjectConfig(Strict):
                     valid = ", ".join(self.sources) or "(none configured)"
                     raise ValueError(f"jobs.{name}.{key}: no source {', '.join(unknown)}; sources: {valid}")
         return self
+
     publish: dict[str, PublishTarget] = Field(default_factory=dict)
     """Databases lake tables are published into (``lakeforge publish``), by target name."""
     serve: ServeConfig = Field(default_factory=ServeConfig)

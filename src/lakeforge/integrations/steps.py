@@ -101,12 +101,7 @@ def planned_tables(project: Project, select: list[str] | None = None) -> dict[st
     """Lake table -> source for every table ``lakeforge run --select`` would load (the sources are listed)."""
     from lakeforge.load.plan import apply_select
 
-    sources, planned, errors = project._plan()  # no public plan yet: the same planning ``run`` does
-    for source in sources.values():
-        source.close()
-    if errors:
-        raise LakeforgeError("cannot plan the tables to load: " + "; ".join(errors))
-    return {p.table: p.source for p in apply_select(planned, select, allow_empty=False)}
+    return {p.table: p.source for p in apply_select(project.plan(), select, allow_empty=False)}
 
 
 def _with_downstream(steps: list[Step]) -> list[Step]:
