@@ -71,7 +71,7 @@ def committed_files(p: Project, name: str) -> set[str]:
 
 
 def version(p: Project, name: str) -> int | None:
-    return p.lake.table(name).version() if p.lake.exists(name) else None
+    return p.lake.version(name) if p.lake.exists(name) else None
 
 
 @pytest.fixture(params=["postgres", "mysql"])

@@ -89,7 +89,7 @@ def test_drift(case: tuple[Any, str], project_dir: Path) -> None:
         assert dict(rows(p, ["id", "gone"], version=0)) == {1: "g1", 2: "g2"}
 
     # an incompatible change stops this table only
-    version = p.lake.table("bronze.src_t").version()
+    version = p.lake.version("bronze.src_t")
     db.execute("INSERT INTO other VALUES (2)")
     alter(db, "a", "varchar(30)")
     db.execute("UPDATE t SET updated_at = %s WHERE id = 1", (T0 + dt.timedelta(hours=2),))
@@ -103,7 +103,7 @@ def test_drift(case: tuple[Any, str], project_dir: Path) -> None:
     assert "bronze.src_t" in failed.error and "'a'" in failed.error
     assert "from int64 to string" in failed.error
     assert "varchar(30)" in failed.error.replace("character varying", "varchar")
-    assert p.lake.table("bronze.src_t").version() == version
+    assert p.lake.version("bronze.src_t") == version
     assert rows(p, current) == source
 
     # the remedy the error names: schema_change: replace reloads the table with the new type in one commit
@@ -112,7 +112,7 @@ def test_drift(case: tuple[Any, str], project_dir: Path) -> None:
     result = Project(project_dir).run()
     assert result.ok, result
     assert p.lake.schema("bronze.src_t").field("a").type == pa.string()
-    assert p.lake.table("bronze.src_t").version() == version + 1
+    assert p.lake.version("bronze.src_t") == version + 1
     assert rows(p, current) == sorted(tuple(r) for r in db.execute("SELECT id, a, b, c, extra FROM t"))
 
 

@@ -65,7 +65,7 @@ def test_table_replaces_atomically_and_view_is_not_stored(project_dir: Path) -> 
     second = project.build()
     assert second.ok
     assert rows(project, "select n, total from gold.total") == [{"n": 1, "total": 10}]
-    assert project.lake.table("gold.total").version() == 1
+    assert project.lake.version("gold.total") == 1
     old = project.lake.read("gold.total", version=0).to_pylist()  # the replaced version stays readable
     assert old == [{"n": 2, "total": 60}]
 
@@ -144,7 +144,7 @@ def test_scd2_history_across_three_builds(project_dir: Path) -> None:
     # a fourth build with nothing changed writes nothing
     b4 = project.build()
     assert b4.model("gold.dim_customer").status == "unchanged"
-    assert project.lake.table("gold.dim_customer").version() == 2
+    assert project.lake.version("gold.dim_customer") == 2
 
 
 def test_python_model(project_dir: Path) -> None:
@@ -279,14 +279,14 @@ def test_incremental_failed_merge_keeps_its_watermark(project_dir: Path) -> None
     sql = "/* lakeforge\nmaterialized: incremental\nunique_key: id\n*/\nselect id, v from bronze.events"
     model(project, "silver/events.sql", sql)
     assert project.build().ok
-    version = project.lake.table("silver.events").version()
+    version = project.lake.version("silver.events")
     watermark = project.lake.checkpoint("silver.events").position["watermarks"]  # type: ignore[union-attr]
     # two new bronze rows update the same key: the merge must refuse (one target row, two source rows)
     put(project, "bronze.events", [{"id": 2, "v": 21}, {"id": 2, "v": 22}, {"id": 6, "v": 60}], mode="append")
     failed = project.build()
     events = failed.model("silver.events")
     assert events.status == "failed" and "merge failed" in (events.error or "")
-    assert project.lake.table("silver.events").version() == version
+    assert project.lake.version("silver.events") == version
     assert project.lake.checkpoint("silver.events").position["watermarks"] == watermark  # type: ignore[union-attr]
     # fixed model (newest value per key): the same window is read again, nothing is lost or doubled
     model(

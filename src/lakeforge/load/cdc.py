@@ -100,7 +100,7 @@ def load_cdc_source(
         reader.close()
     results = []
     for t in tables.values():
-        version = ctx.lake.table(t.name).version() if ctx.lake.exists(t.name) else None
+        version = ctx.lake.version(t.name) if ctx.lake.exists(t.name) else None
         results.append(TableResult(source.name, t.ref.qualified, t.name, "cdc", "success" if t.rows else "unchanged",
                                    t.rows, time.perf_counter() - t.started, version))
     return results

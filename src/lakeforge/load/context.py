@@ -6,13 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lakeforge.config.models import RunConfig
-from lakeforge.lake.delta import DeltaLake
+from lakeforge.lake.base import Lake
 from lakeforge.load.batches import Stamp
 
 
 @dataclass
 class LoadContext:
-    lake: DeltaLake
+    lake: Lake
     run: RunConfig
     stamp: Stamp
     on_rows: Callable[[int], None] = field(default=lambda n: None)

@@ -54,7 +54,7 @@ def load_table(ctx: LoadContext, source: Source, ref: TableRef, options: TableCo
             if committed:
                 killpoint.kill_at("committed", name)
             status = "success" if committed else "unchanged"
-            version = ctx.lake.table(name).version() if committed else None
+            version = ctx.lake.version(name) if committed else None
             return TableResult(source.name, ref.qualified, name, mode, status, rows,
                                time.perf_counter() - started, version, attempts=attempt)
         except LakeforgeError as exc:

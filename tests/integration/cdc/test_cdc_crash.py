@@ -126,7 +126,7 @@ def follow_command(p: Project) -> list[str]:
 
 def versions(p: Project) -> dict[str, int | None]:
     names = [n for t in TABLES for n in (t, f"{t}_changes")]
-    return {n: p.lake.table(n).version() if p.lake.exists(n) else None for n in names}
+    return {n: p.lake.version(n) if p.lake.exists(n) else None for n in names}
 
 
 def bumped(before: dict[str, int | None], after: dict[str, int | None]) -> set[str]:

@@ -1,0 +1,96 @@
+"""The table-format seam: the registry, the Delta implementation behind the Lake interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from lakeforge.config.models import LakeConfig
+from lakeforge.errors import ConfigError
+from lakeforge.lake import FORMATS, lake_class, open_lake
+from lakeforge.lake.base import Lake
+from lakeforge.lake.checkpoint import Checkpoint
+from lakeforge.lake.delta import DeltaLake
+
+
+def _rows(lake: Lake, name: str) -> list[dict[str, object]]:
+    return sorted(lake.read(name).to_pylist(), key=lambda r: str(r["id"]))
+
+
+SCHEMA = pa.schema([("id", pa.int64()), ("v", pa.string()), ("gone", pa.bool_())])
+
+
+def _batch(ids: list[int], vs: list[str | None], gone: list[bool] | None = None) -> pa.RecordBatch:
+    return pa.record_batch([pa.array(ids, pa.int64()), pa.array(vs, pa.string()),
+                            pa.array(gone or [False] * len(ids), pa.bool_())], schema=SCHEMA)
+
+
+def test_registry_picks_the_format_and_a_dotted_path(tmp_path: Path) -> None:
+    assert set(FORMATS) == {"delta", "iceberg"}
+    lake = open_lake(LakeConfig(path="lh"), tmp_path)
+    assert isinstance(lake, DeltaLake) and lake.root == str(tmp_path / "lh")
+    assert lake_class("lakeforge.lake.delta:DeltaLake") is DeltaLake
+    assert lake_class("lakeforge.lake.delta.DeltaLake") is DeltaLake
+    with pytest.raises(ConfigError, match="not a subclass"):
+        lake_class("lakeforge.errors:LakeError")
+    with pytest.raises(ConfigError, match="cannot import"):
+        lake_class("nowhere.module:Lake")
+    with pytest.raises(ValueError, match="unknown format 'parquet'; valid: delta, iceberg"):
+        LakeConfig(format="parquet")
+
+
+def test_delta_lake_interface_round_trip(tmp_path: Path) -> None:
+    lake = DeltaLake(tmp_path)
+    name = "bronze.t"
+    assert not lake.exists(name) and lake.schema(name) is None and lake.checkpoint(name) is None
+    assert lake.next_sequence(name) == 1
+    cp = Checkpoint("r1", "full", 1, source="s", source_table="public.t")
+    lake.write(name, [_batch([1, 2], ["a", None])], schema=SCHEMA, mode="overwrite", checkpoint=cp)
+    assert lake.version(name) == 0 and lake.checkpoint(name) == cp and lake.next_sequence(name) == 2
+    assert lake.names() == [name] and lake.names(["silver"]) == []
+    counts = lake.merge(name, [_batch([2, 3], ["b", "c"])], schema=SCHEMA, keys=["id"], compare=["v"],
+                        checkpoint=Checkpoint("r2", "incremental", 2))
+    assert (counts["num_target_rows_inserted"], counts["num_target_rows_updated"]) == (1, 1)
+    assert [r["v"] for r in _rows(lake, name)] == ["a", "b", "c"]
+    before = lake.version(name)
+    lake.merge(name, [_batch([2], ["b"])], schema=SCHEMA, keys=["id"], compare=["v"])
+    assert lake.version(name) == before  # nothing differs: no commit
+    lake.merge(name, [_batch([1, 3], ["x", "y"], [True, False])], schema=SCHEMA, keys=["id"], delete_column="gone")
+    assert [(r["id"], r["v"]) for r in _rows(lake, name)] == [(2, "b"), (3, "y")]
+    snap = lake.snapshot(name, 0)
+    assert snap.version == 0 and snap.dataset.count_rows() == 2  # time travel
+    lake.delete_all(name)
+    assert lake.read(name).num_rows == 0 and lake.checkpoint(name) == Checkpoint("r2", "incremental", 2)
+    info = lake.info(name)
+    assert (info.rows, info.mode, info.format) == (0, "incremental", "delta")
+
+
+def test_soft_delete_keeps_the_row_and_sets_only_the_flag_columns(tmp_path: Path) -> None:
+    lake = DeltaLake(tmp_path)
+    lake.write("bronze.s", [_batch([1, 2], ["a", "b"])], schema=SCHEMA, mode="overwrite")
+    lake.merge("bronze.s", [_batch([1, 5], [None, None], [True, True])], schema=SCHEMA, keys=["id"],
+               delete_column="gone", keep_deleted=["gone"])
+    assert [(r["id"], r["v"], r["gone"]) for r in _rows(lake, "bronze.s")] == [
+        (1, "a", True), (2, "b", False), (5, None, True)]
+    lake.delete_all("bronze.s", set_values={"gone": True, "v": "it's"})
+    assert {(r["v"], r["gone"]) for r in _rows(lake, "bronze.s")} == {("it's", True)}
+
+
+def test_properties_live_with_the_table(tmp_path: Path) -> None:
+    lake = DeltaLake(tmp_path)
+    lake.write("_lakeforge.x", [_batch([1], ["a"])], schema=SCHEMA, mode="append", properties={"k.v": "3"})
+    lake.write("_lakeforge.x", [_batch([2], ["b"])], schema=SCHEMA, mode="append", properties={"k.v": "3"})
+    assert lake.properties("_lakeforge.x") == {"k.v": "3"} and lake.version("_lakeforge.x") == 1
+    assert lake.names() == []  # the internal layer is not listed
+
+
+def test_a_commit_conflict_is_transient() -> None:
+    from deltalake.exceptions import CommitFailedError, DeltaError
+
+    from lakeforge.lake.delta.lake import delta_error
+
+    conflict = delta_error("bronze.t", "merge", CommitFailedError("Transaction failed: version already exists"))
+    assert conflict.transient and "concurrent writer" in str(conflict)
+    assert not delta_error("bronze.t", "merge", DeltaError("schema mismatch")).transient
