@@ -14,6 +14,7 @@ from lakeforge import Project
 from tests.conftest import write_project
 
 T0 = dt.datetime(2024, 1, 1, 12, 0, 0)
+pytestmark = pytest.mark.usefixtures("lake_format")
 
 
 @pytest.fixture(params=["postgres", "mysql"])

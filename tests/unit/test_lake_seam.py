@@ -15,6 +15,13 @@ from lakeforge.lake.checkpoint import Checkpoint
 from lakeforge.lake.delta import DeltaLake
 
 
+@pytest.fixture(params=["delta", "iceberg"])
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
+    opened = open_lake(LakeConfig(path="lh", format=request.param), tmp_path)
+    request.addfinalizer(opened.close)
+    return opened
+
+
 def _rows(lake: Lake, name: str) -> list[dict[str, object]]:
     return sorted(lake.read(name).to_pylist(), key=lambda r: str(r["id"]))
 
@@ -41,14 +48,15 @@ def test_registry_picks_the_format_and_a_dotted_path(tmp_path: Path) -> None:
         LakeConfig(format="parquet")
 
 
-def test_delta_lake_interface_round_trip(tmp_path: Path) -> None:
-    lake = DeltaLake(tmp_path)
+def test_lake_interface_round_trip(lake: Lake) -> None:
     name = "bronze.t"
     assert not lake.exists(name) and lake.schema(name) is None and lake.checkpoint(name) is None
     assert lake.next_sequence(name) == 1
     cp = Checkpoint("r1", "full", 1, source="s", source_table="public.t")
     lake.write(name, [_batch([1, 2], ["a", None])], schema=SCHEMA, mode="overwrite", checkpoint=cp)
-    assert lake.version(name) == 0 and lake.checkpoint(name) == cp and lake.next_sequence(name) == 2
+    first = lake.version(name)
+    assert lake.checkpoint(name) == cp and lake.next_sequence(name) == 2
+    assert lake.schema(name) == SCHEMA
     assert lake.names() == [name] and lake.names(["silver"]) == []
     counts = lake.merge(name, [_batch([2, 3], ["b", "c"])], schema=SCHEMA, keys=["id"], compare=["v"],
                         checkpoint=Checkpoint("r2", "incremental", 2))
@@ -59,16 +67,16 @@ def test_delta_lake_interface_round_trip(tmp_path: Path) -> None:
     assert lake.version(name) == before  # nothing differs: no commit
     lake.merge(name, [_batch([1, 3], ["x", "y"], [True, False])], schema=SCHEMA, keys=["id"], delete_column="gone")
     assert [(r["id"], r["v"]) for r in _rows(lake, name)] == [(2, "b"), (3, "y")]
-    snap = lake.snapshot(name, 0)
-    assert snap.version == 0 and snap.dataset.count_rows() == 2  # time travel
+    snap = lake.snapshot(name, first)
+    assert snap.version == first and snap.dataset.count_rows() == 2  # time travel
+    assert sorted(snap.dataset.to_table()["v"].to_pylist(), key=str) == [None, "a"]
     lake.delete_all(name)
     assert lake.read(name).num_rows == 0 and lake.checkpoint(name) == Checkpoint("r2", "incremental", 2)
     info = lake.info(name)
-    assert (info.rows, info.mode, info.format) == (0, "incremental", "delta")
+    assert (info.rows, info.mode, info.format) == (0, "incremental", lake.FORMAT)
 
 
-def test_soft_delete_keeps_the_row_and_sets_only_the_flag_columns(tmp_path: Path) -> None:
-    lake = DeltaLake(tmp_path)
+def test_soft_delete_keeps_the_row_and_sets_only_the_flag_columns(lake: Lake) -> None:
     lake.write("bronze.s", [_batch([1, 2], ["a", "b"])], schema=SCHEMA, mode="overwrite")
     lake.merge("bronze.s", [_batch([1, 5], [None, None], [True, True])], schema=SCHEMA, keys=["id"],
                delete_column="gone", keep_deleted=["gone"])
@@ -78,11 +86,10 @@ def test_soft_delete_keeps_the_row_and_sets_only_the_flag_columns(tmp_path: Path
     assert {(r["v"], r["gone"]) for r in _rows(lake, "bronze.s")} == {("it's", True)}
 
 
-def test_properties_live_with_the_table(tmp_path: Path) -> None:
-    lake = DeltaLake(tmp_path)
-    lake.write("_lakeforge.x", [_batch([1], ["a"])], schema=SCHEMA, mode="append", properties={"k.v": "3"})
-    lake.write("_lakeforge.x", [_batch([2], ["b"])], schema=SCHEMA, mode="append", properties={"k.v": "3"})
-    assert lake.properties("_lakeforge.x") == {"k.v": "3"} and lake.version("_lakeforge.x") == 1
+def test_properties_live_with_the_table(lake: Lake) -> None:
+    lake.write("_lakeforge.x", [_batch([1], ["a"])], schema=SCHEMA, mode="append", properties={"lakeforge.v": "3"})
+    lake.write("_lakeforge.x", [_batch([2], ["b"])], schema=SCHEMA, mode="append", properties={"lakeforge.v": "3"})
+    assert lake.properties("_lakeforge.x") == {"lakeforge.v": "3"} and lake.read("_lakeforge.x").num_rows == 2
     assert lake.names() == []  # the internal layer is not listed
 
 
