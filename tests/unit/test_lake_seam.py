@@ -101,3 +101,18 @@ def test_a_commit_conflict_is_transient() -> None:
     conflict = delta_error("bronze.t", "merge", CommitFailedError("Transaction failed: version already exists"))
     assert conflict.transient and "concurrent writer" in str(conflict)
     assert not delta_error("bronze.t", "merge", DeltaError("schema mismatch")).transient
+
+
+def test_switching_a_tables_format_is_refused_with_how_to_migrate(tmp_path: Path) -> None:
+    from lakeforge.errors import LakeError
+
+    delta = open_lake(LakeConfig(path="lh"), tmp_path)
+    delta.write("bronze.t", [_batch([1], ["a"])], schema=SCHEMA, mode="overwrite")
+    iceberg = open_lake(LakeConfig(path="lh", format="iceberg"), tmp_path)
+    with pytest.raises(LakeError, match=r"bronze.t is a Delta table .* but lake.format is iceberg; .* To migrate"):
+        iceberg.write("bronze.t", [_batch([2], ["b"])], schema=SCHEMA, mode="overwrite")
+    iceberg.write("bronze.u", [_batch([2], ["b"])], schema=SCHEMA, mode="overwrite")
+    with pytest.raises(LakeError, match=r"bronze.u is an Iceberg table .* but lake.format is delta"):
+        delta.write("bronze.u", [_batch([3], ["c"])], schema=SCHEMA, mode="overwrite")
+    assert delta.read("bronze.t").num_rows == 1 and iceberg.read("bronze.u").num_rows == 1
+    iceberg.close()

@@ -231,3 +231,13 @@ def split_properties(text: str | None) -> dict[str, str]:
         if sep and key.strip():
             result[key.strip()] = value.strip()
     return result
+
+
+def format_switch(name: str, found: str, configured: str, where: str) -> str:
+    article = "an" if found[0] in "AEIOU" else "a"
+    return (
+        f"lake table {name} is {article} {found} table ({where}) but lake.format is {configured}; lakeforge does not "
+        f"convert tables in place. To migrate: keep lake.format as before, or move {where} aside and run "
+        f"`lakeforge run --select {name}` to reload it from the source in the new format (time travel to the "
+        "old table's versions is not carried over)"
+    )

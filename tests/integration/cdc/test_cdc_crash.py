@@ -25,6 +25,8 @@ import pytest
 from lakeforge import Project
 from tests.integration.cdc.conftest import MyDb, PgDb, cdc_project
 
+pytestmark = pytest.mark.usefixtures("lake_format")
+
 LAKEFORGE = str(Path(sys.executable).parent / "lakeforge")
 FIRST, SECOND = "bronze.src_a_orders", "bronze.src_b_items"
 TABLES = {FIRST: ("a_orders", "id, item, qty, price"), SECOND: ("b_items", "id, name, n")}

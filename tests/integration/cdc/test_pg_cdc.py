@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from lakeforge import Project
 from tests.integration.cdc.conftest import PgDb, cdc_project
+
+pytestmark = pytest.mark.usefixtures("lake_format")
 
 
 def _state(project: Project, table: str, order: str = "id") -> list[tuple]:

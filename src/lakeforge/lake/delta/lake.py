@@ -183,6 +183,8 @@ class DeltaLake(Lake):
         import pyarrow as pa
         from deltalake import write_deltalake
 
+        if name not in self._handles:
+            self._refuse_iceberg(name)
         guard = StreamGuard(batches)
         reader = pa.RecordBatchReader.from_batches(schema, guard)
         internal = name.startswith(INTERNAL + ".")
@@ -207,6 +209,15 @@ class DeltaLake(Lake):
             opened = self._open(name)
             if opened is not None:
                 self._handles[name] = opened
+
+    def _refuse_iceberg(self, name: str) -> None:
+        """Switching a table's format is not done in place: an Iceberg table where this Delta table would go."""
+        from lakeforge.lake.base import format_switch
+        from lakeforge.lake.delta.listing import is_iceberg_table
+
+        layer, table = split_name(name)
+        if is_iceberg_table(self.storage, layer, table):
+            raise LakeError(format_switch(name, "Iceberg", "delta", self.uri(name)))
 
     def merge(
         self,

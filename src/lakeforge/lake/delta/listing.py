@@ -40,3 +40,16 @@ def _has_any(fs: object, path: str) -> bool:
     assert isinstance(fs, pafs.FileSystem)
     selector = pafs.FileSelector(path, allow_not_found=True, recursive=False)
     return bool(fs.get_file_info(selector))
+
+
+def is_iceberg_table(storage: Storage, layer: str, table: str) -> bool:
+    """True when ``<root>/<layer>/<table>/metadata`` holds Iceberg metadata (a table of the other format)."""
+    import pyarrow.fs as pafs
+
+    fs, root = storage.filesystem()
+    folder = "/".join([root.rstrip("/"), layer, table, "metadata"])
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True, recursive=False))
+    except OSError:
+        return False
+    return any(i.path.endswith(".metadata.json") for i in infos)

@@ -23,11 +23,14 @@ if TYPE_CHECKING:
 
 
 def small_types(f: pa.Field) -> pa.Field:
-    """``f`` with large_string/large_binary/large_list as their 32-bit offset forms (what lakeforge writes)."""
+    """``f`` as Iceberg stores and returns it: large_string/large_binary/large_list as their 32-bit offset forms,
+    8/16-bit integers as int32."""
     import pyarrow as pa
 
     t = f.type
-    if t == pa.large_string():
+    if t in (pa.int8(), pa.int16()):
+        t = pa.int32()  # what Iceberg's int holds and gives back
+    elif t == pa.large_string():
         t = pa.string()
     elif t == pa.large_binary():
         t = pa.binary()
@@ -121,13 +124,6 @@ def refuse_delta(lake: IcebergLake, name: str) -> None:
     except OSError:
         return
     if found:
+        from lakeforge.lake.base import format_switch
+
         raise LakeError(format_switch(name, "Delta", "iceberg", lake.storage.join(layer, table)))
-
-
-def format_switch(name: str, found: str, configured: str, where: str) -> str:
-    return (
-        f"lake table {name} is a {found} table ({where}) but lake.format is {configured}; lakeforge does not "
-        f"convert tables in place. To migrate: keep lake.format as before, or move {where} aside and run "
-        f"`lakeforge run --select {name}` to reload it from the source in the new format (time travel to the "
-        "old table's versions is not carried over)"
-    )
