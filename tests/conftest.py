@@ -112,3 +112,12 @@ def lake_format(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     ``LAKEFORGE__LAKE__FORMAT`` (Iceberg: a SQLite catalog in the lake folder)."""
     monkeypatch.setenv("LAKEFORGE__LAKE__FORMAT", request.param)
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[Any]:
+    """One SeaweedFS (S3 + Iceberg REST catalog) on loopback for the whole session, killed at the end."""
+    from tests.seaweed import seaweedfs
+
+    with seaweedfs() as server:
+        yield server

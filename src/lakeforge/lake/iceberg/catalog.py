@@ -38,9 +38,12 @@ def open_catalog(catalog: SqlCatalogConfig | RestCatalogConfig | None, storage: 
             uri = f"sqlite:///{storage.join('catalog.db')}"
         properties.update(type="sql", uri=uri, warehouse=_warehouse(storage))
         return load_catalog(name, **properties)
-    properties.update(type="rest", uri=catalog.uri, warehouse=catalog.warehouse or _warehouse(storage))
+    properties.update(type="rest", uri=catalog.uri)
+    if catalog.warehouse:
+        properties["warehouse"] = catalog.warehouse
     if catalog.credential is not None:
         properties["credential"] = catalog.credential.get_secret_value()
+        properties["oauth2-server-uri"] = catalog.uri.rstrip("/") + "/v1/oauth/tokens"
     if catalog.token is not None:
         properties["token"] = catalog.token.get_secret_value()
     return load_catalog(catalog.name, **properties)

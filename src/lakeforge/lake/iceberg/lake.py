@@ -89,6 +89,8 @@ class IcebergLake(Lake):
             return self.catalog.load_table(self.identifier(name))
         except (NoSuchTableError, NoSuchNamespaceError):
             return None
+        except LakeError:
+            raise
         except Exception as exc:
             raise self._error(f"load {name}", exc) from None
 
