@@ -190,7 +190,8 @@ class Project:
                         cdc_items.append((ref, options, table))
                         continue
                     progress.table_started(table, 0)
-                    ctx = LoadContext(self.lake, self.config.run, stamp, functools.partial(_rows, progress, table))
+                    ctx = LoadContext(self.lake, self.config.run, stamp, functools.partial(_rows, progress, table),
+                                      self.config.lake.maintenance)
                     table_started = dt.datetime.now(dt.UTC)
                     result = load_table(ctx, source, ref, options, mode)
                     results.append(result)

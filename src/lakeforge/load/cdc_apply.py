@@ -16,6 +16,7 @@ from lakeforge.errors import ConfigError
 from lakeforge.lake.checkpoint import Checkpoint
 from lakeforge.lake.schema import Evolution, evolve
 from lakeforge.load.batches import META_COLUMNS, stamp_and_cast, with_meta
+from lakeforge.load.context import maybe_maintain
 from lakeforge.load.killpoint import kill_at
 from lakeforge.sources.base import TablePlan
 from lakeforge.sources.cdc import CdcReader, Change, Position
@@ -86,6 +87,8 @@ def apply_batch(ctx: LoadContext, reader: CdcReader, plan: TablePlan, name: str,
                    mode="append", checkpoint=checkpoint_for(ctx, log_name, plan, position, commit_time))
     kill_at("cdc_log_committed", name)
     _apply_state(ctx, plan, name, table, keys, position, commit_time)
+    for committed in (log_name, name):
+        maybe_maintain(ctx, committed)
     return len(events)
 
 

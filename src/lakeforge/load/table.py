@@ -9,7 +9,7 @@ from lakeforge.config.models import TableConfig
 from lakeforge.errors import LakeforgeError
 from lakeforge.lake.naming import bronze_table_name
 from lakeforge.load import killpoint
-from lakeforge.load.context import LoadContext
+from lakeforge.load.context import LoadContext, maybe_maintain
 from lakeforge.sources.base import Source, TableRef
 
 
@@ -50,19 +50,27 @@ def load_table(ctx: LoadContext, source: Source, ref: TableRef, options: TableCo
         attempt += 1
         rows = 0
         try:
-            committed = _load_once(LoadContext(ctx.lake, ctx.run, ctx.stamp, on_rows), source, ref, options, mode, name)
+            inner = LoadContext(ctx.lake, ctx.run, ctx.stamp, on_rows, ctx.maintenance)
+            committed = _load_once(inner, source, ref, options, mode, name)
             if committed:
                 killpoint.kill_at("committed", name)
             status = "success" if committed else "unchanged"
             version = ctx.lake.version(name) if committed else None
-            return TableResult(source.name, ref.qualified, name, mode, status, rows,
-                               time.perf_counter() - started, version, attempts=attempt)
+            result = TableResult(source.name, ref.qualified, name, mode, status, rows,
+                                 time.perf_counter() - started, version, attempts=attempt)
+            break
         except LakeforgeError as exc:
             if exc.transient and attempt <= ctx.run.retries:
                 time.sleep(ctx.run.retry_backoff * 2 ** (attempt - 1))
                 continue
             return TableResult(source.name, ref.qualified, name, mode, "failed", rows,
                                time.perf_counter() - started, error=str(exc), attempts=attempt)
+    if result.status == "success":
+        try:
+            maybe_maintain(ctx, name)
+        except LakeforgeError as exc:  # the load committed: it stays a success, the failed upkeep is reported
+            result.error = f"automatic maintenance failed: {exc}"
+    return result
 
 
 def _load_once(

@@ -2,8 +2,9 @@
 
 ``optimize.compact`` rewrites small files into bigger ones in a new version (same rows); ``create_checkpoint``
 writes a Parquet checkpoint of the log so readers stop replaying JSON commits; ``vacuum`` deletes files no
-version younger than the retention references (older versions can no longer be time-travelled to) and
-``cleanup_metadata`` drops log entries past ``delta.logRetentionDuration``.
+version younger than the retention references (older versions can no longer be time-travelled to). The
+compaction commit carries the table's current checkpoint, so the newest commit always holds the position.
+Log entries are not deleted here (``cleanup_metadata``): the checkpoint is read back from commit info.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ def maintain(lake: DeltaLake, name: str, *, retain_seconds: float, target_file_s
     actions = []
     try:
         if before.files > 1:
-            metrics = table.optimize.compact(target_size=target_file_size)
+            from lakeforge.lake.delta.lake import _commit
+
+            carried = _commit(name, lake.checkpoint(name))  # the newest commit keeps carrying the position
+            metrics = table.optimize.compact(target_size=target_file_size, commit_properties=carried)
             if metrics.get("numFilesRemoved"):
                 actions.append(f"compacted {metrics['numFilesRemoved']} files into {metrics['numFilesAdded']}")
         table = lake.table(name)
@@ -36,7 +40,6 @@ def maintain(lake: DeltaLake, name: str, *, retain_seconds: float, target_file_s
         removed = table.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False)
         if removed:
             actions.append(f"removed {len(removed)} unreferenced files older than {hours} h")
-        table.cleanup_metadata()
     except Exception as exc:
         raise delta_error(name, "maintain", exc) from exc
     return MaintainResult(name, before, stats(lake.table(name)), len(removed), actions)
