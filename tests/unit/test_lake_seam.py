@@ -116,3 +116,43 @@ def test_switching_a_tables_format_is_refused_with_how_to_migrate(tmp_path: Path
         delta.write("bronze.u", [_batch([3], ["c"])], schema=SCHEMA, mode="overwrite")
     assert delta.read("bronze.t").num_rows == 1 and iceberg.read("bronze.u").num_rows == 1
     iceberg.close()
+
+
+@pytest.mark.parametrize(("arrow", "why"), [
+    (pa.uint64(), "no unsigned integers"), (pa.uint8(), "no unsigned integers"),
+    (pa.timestamp("ns", tz="UTC"), "microseconds"), (pa.decimal256(40, 2), "at most 38 digits"),
+])
+def test_iceberg_refuses_types_it_cannot_hold(arrow: pa.DataType, why: str, tmp_path: Path) -> None:
+    from lakeforge.errors import LakeError
+
+    lake = open_lake(LakeConfig(path="lh", format="iceberg"), tmp_path)
+    schema = pa.schema([("x", arrow)])
+    with pytest.raises(LakeError, match=f"bronze.t: column 'x' has Arrow type .*{why}"):
+        lake.write("bronze.t", [pa.record_batch([pa.array([None], arrow)], schema=schema)], schema=schema,
+                   mode="overwrite")
+    assert not lake.exists("bronze.t")
+
+
+def test_iceberg_exact_values_round_trip(tmp_path: Path) -> None:
+    import datetime as dt
+    import decimal
+
+    lake = open_lake(LakeConfig(path="lh", format="iceberg"), tmp_path)
+    values = {
+        "d": (pa.decimal128(38, 10), [decimal.Decimal("1234567890123456789012345678.0123456789"), None]),
+        "tz": (pa.timestamp("us", tz="UTC"), [dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC), None]),
+        "ntz": (pa.timestamp("us"), [dt.datetime(1, 1, 1), None]),
+        "i2": (pa.int16(), [-32768, None]),
+        "f": (pa.float64(), [float("-0.0"), None]),
+        "b": (pa.binary(), [b"\x00\xff", None]),
+        "l": (pa.list_(pa.int64()), [[1, None], None]),
+    }
+    schema = pa.schema([(k, t) for k, (t, _) in values.items()])
+    batch = pa.record_batch([pa.array(v, t) for t, v in values.values()], schema=schema)
+    lake.write("bronze.types", [batch], schema=schema, mode="overwrite")
+    got = lake.read("bronze.types")
+    for column, (arrow, expected) in values.items():
+        assert got.column(column).to_pylist() == expected, column
+        assert got.schema.field(column).type == (pa.int32() if arrow == pa.int16() else arrow), column
+    assert str(got.column("f").to_pylist()[0]) == "-0.0"
+    lake.close()

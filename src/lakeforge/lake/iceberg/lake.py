@@ -183,8 +183,9 @@ class IcebergLake(Lake):
     ) -> None:
         import pyarrow as pa
 
-        from lakeforge.lake.iceberg.schema import evolve_in
+        from lakeforge.lake.iceberg.schema import check_types, evolve_in
 
+        check_types(name, schema)
         guard = StreamGuard(batches)
         table = self._load(name) or self._create(name, schema, properties)
         try:

@@ -45,6 +45,28 @@ def optional(schema: pa.Schema) -> pa.Schema:
     return pa.schema([small_types(f) for f in schema])
 
 
+def check_types(name: str, schema: pa.Schema) -> None:
+    """Refuse an Arrow type Iceberg cannot hold exactly (nothing is cast silently)."""
+    import pyarrow as pa
+
+    for f in schema:
+        t = f.type
+        why = None
+        if pa.types.is_unsigned_integer(t):
+            why = "Iceberg has no unsigned integers (plan it as decimal(20,0) or a wider signed int)"
+        elif pa.types.is_timestamp(t) and t.unit != "us":
+            why = "Iceberg v2 timestamps have microseconds"
+        elif pa.types.is_time(t) and t.unit != "us":
+            why = "Iceberg time has microseconds"
+        elif pa.types.is_decimal(t) and t.precision > 38:
+            why = "Iceberg decimals hold at most 38 digits"
+        elif pa.types.is_duration(t) or pa.types.is_interval(t) or pa.types.is_dictionary(t):
+            why = "Iceberg has no such type"
+        if why:
+            raise LakeError(f"lake table {name}: column '{f.name}' has Arrow type {t}, which Iceberg cannot hold "
+                            f"exactly: {why}")
+
+
 def create_table(lake: IcebergLake, name: str, schema: pa.Schema, properties: dict[str, str] | None) -> Table:
     from pyiceberg.exceptions import TableAlreadyExistsError
 
