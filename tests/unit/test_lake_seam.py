@@ -103,6 +103,15 @@ def test_a_commit_conflict_is_transient() -> None:
     assert not delta_error("bronze.t", "merge", DeltaError("schema mismatch")).transient
 
 
+def test_an_iceberg_commit_conflict_is_transient() -> None:
+    from pyiceberg.exceptions import CommitFailedException, ValidationError
+
+    from lakeforge.lake.iceberg.lake import iceberg_error
+
+    assert iceberg_error("bronze.t", "merge", CommitFailedException("branch main has changed")).transient
+    assert not iceberg_error("bronze.t", "merge", ValidationError("bad")).transient
+
+
 def test_switching_a_tables_format_is_refused_with_how_to_migrate(tmp_path: Path) -> None:
     from lakeforge.errors import LakeError
 
@@ -155,4 +164,25 @@ def test_iceberg_exact_values_round_trip(tmp_path: Path) -> None:
         assert got.column(column).to_pylist() == expected, column
         assert got.schema.field(column).type == (pa.int32() if arrow == pa.int16() else arrow), column
     assert str(got.column("f").to_pylist()[0]) == "-0.0"
+    lake.close()
+
+
+def test_a_real_iceberg_commit_conflict_is_retried_and_loses_nothing(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer holding an older snapshot commits after another writer: the catalog refuses the commit, PyIceberg
+    refreshes and retries it (when its retries run out, CommitFailedException is a transient LakeError, above);
+    both writes are in the table."""
+    from lakeforge.lake.iceberg import IcebergLake
+
+    lake = open_lake(LakeConfig(path="lh", format="iceberg"), tmp_path)
+    assert isinstance(lake, IcebergLake)
+    lake.write("bronze.t", [_batch([1, 3], ["a", "c"])], schema=SCHEMA, mode="overwrite")
+    stale = lake.table("bronze.t")
+    lake.write("bronze.t", [_batch([2], ["b"])], schema=SCHEMA, mode="append")  # the other writer
+    with monkeypatch.context() as patch:
+        patch.setattr(lake, "table", lambda name: stale)
+        counts = lake.merge("bronze.t", [_batch([1, 3], ["x", None], [False, True])], schema=SCHEMA, keys=["id"],
+                            delete_column="gone")
+    assert (counts["num_target_rows_updated"], counts["num_target_rows_deleted"]) == (1, 1)
+    assert [(r["id"], r["v"]) for r in _rows(lake, "bronze.t")] == [(1, "x"), (2, "b")]
     lake.close()

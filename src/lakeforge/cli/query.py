@@ -16,8 +16,8 @@ def register(main: click.Group) -> None:
         if ctx.json:
             print_json(infos)
         else:
-            print_rows(None, ["layer", "table", "rows", "version", "last load", "mode", "location"],
-                       [[i.layer, i.name, i.rows, i.version, i.last_load, i.mode, i.location] for i in infos])
+            print_rows(None, ["layer", "table", "format", "rows", "version", "last load", "mode", "location"],
+                       [[i.layer, i.name, i.format, i.rows, i.version, i.last_load, i.mode, i.location] for i in infos])
         return 0
 
     @command(main, "sql")
