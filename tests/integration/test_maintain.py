@@ -100,3 +100,24 @@ def test_cli_maintain_json(pg_db: PgDatabase, project_dir: Path) -> None:
     [report] = json.loads(done.stdout)
     assert report["table"] == NAME and report["before"]["files"] >= 3 and report["after"]["files"] == 1
     assert rows(p) == sorted(pg_db.execute("SELECT id, v, amount, updated_at FROM t"))
+
+
+def test_sigkill_during_maintenance_then_rerun(pg_db: PgDatabase, project_dir: Path) -> None:
+    import os
+
+    p = project(project_dir, pg_db, "{retain: 0s, target_file_mb: 1}")
+    small_commits(pg_db, p, 8)
+    before = rows(p)
+    exe = str(Path(sys.executable).parent / "lakeforge")
+    env = {**os.environ, "LAKEFORGE_TEST_KILL_AT": f"maintain:{NAME}"}
+    killed = subprocess.run([exe, "maintain", "--project", str(project_dir)], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    assert rows(p) == before  # a killed maintenance changes no row
+    again = subprocess.run([exe, "maintain", "--project", str(project_dir), "--output", "json"],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert rows(p) == before and len(p.lake.dataset(NAME).files) == 1
+    data_files = {Path(f).name for f in files_on_disk(p) if "_delta_log" not in f and "/metadata/" not in f}
+    assert data_files == {Path(f).name for f in p.lake.dataset(NAME).files}  # files of the killed rewrite are gone
+    assert p.run().tables[0].status == "unchanged"

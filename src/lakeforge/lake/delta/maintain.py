@@ -33,6 +33,9 @@ def maintain(lake: DeltaLake, name: str, *, retain_seconds: float, target_file_s
             metrics = table.optimize.compact(target_size=target_file_size, commit_properties=carried)
             if metrics.get("numFilesRemoved"):
                 actions.append(f"compacted {metrics['numFilesRemoved']} files into {metrics['numFilesAdded']}")
+        from lakeforge.load.killpoint import kill_at
+
+        kill_at("maintain", name)  # crash test: compacted and committed, log checkpoint and vacuum not done
         table = lake.table(name)
         table.create_checkpoint()
         actions.append(f"checkpointed the log at version {table.version()}")

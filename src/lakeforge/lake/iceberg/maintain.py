@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from lakeforge.lake.base import FileStats, MaintainResult
 from lakeforge.lake.checkpoint import METADATA_KEY
@@ -62,8 +63,19 @@ def _compact(lake: IcebergLake, name: str, table: Table, target: int) -> None:
         carried[METADATA_KEY] = checkpoint.to_json()
     with table.transaction() as tx:
         tx.set_properties({"write.target-file-size-bytes": str(target)})
-        reader = pa.RecordBatchReader.from_batches(snapshot.dataset.schema, snapshot.dataset.to_batches())
+        reader = pa.RecordBatchReader.from_batches(snapshot.dataset.schema, _watched(name, snapshot.dataset))
         tx.overwrite(reader, snapshot_properties=carried)
+
+
+def _watched(name: str, dataset: Any) -> Iterator[Any]:
+    """The rows to rewrite, with the crash-test point ``maintain`` after the first batch (a rewrite in flight)."""
+    from lakeforge.load.killpoint import kill_at
+
+    for i, batch in enumerate(dataset.to_batches()):
+        if i == 1:
+            kill_at("maintain", name)
+        yield batch
+    kill_at("maintain", name)
 
 
 def stats(table: Table) -> FileStats:
