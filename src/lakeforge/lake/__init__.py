@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from lakeforge.lake.base import Lake, MaintainResult, TableInfo, TableSnapshot
 from lakeforge.lake.checkpoint import Checkpoint
+from lakeforge.lake.delta import DeltaLake  # cheap: deltalake itself is imported inside its methods
 
 if TYPE_CHECKING:
     from lakeforge.config.models import LakeConfig
@@ -19,7 +20,17 @@ FORMATS: dict[str, str] = {
 }
 """Built-in table formats: name -> ``module:class``. Any other ``lake.format`` is such a path itself."""
 
-__all__ = ["FORMATS", "Checkpoint", "Lake", "MaintainResult", "TableInfo", "TableSnapshot", "lake_class", "open_lake"]
+__all__ = [
+    "FORMATS",
+    "Checkpoint",
+    "DeltaLake",
+    "Lake",
+    "MaintainResult",
+    "TableInfo",
+    "TableSnapshot",
+    "lake_class",
+    "open_lake",
+]
 
 
 def lake_class(fmt: str) -> type[Lake]:
