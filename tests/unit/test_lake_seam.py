@@ -186,3 +186,13 @@ def test_a_real_iceberg_commit_conflict_is_retried_and_loses_nothing(tmp_path: P
     assert (counts["num_target_rows_updated"], counts["num_target_rows_deleted"]) == (1, 1)
     assert [(r["id"], r["v"]) for r in _rows(lake, "bronze.t")] == [(1, "x"), (2, "b")]
     lake.close()
+
+
+def test_a_merge_with_two_rows_for_one_key_is_refused(lake: Lake) -> None:
+    from lakeforge.errors import LakeError
+
+    lake.write("bronze.d", [_batch([1], ["a"])], schema=SCHEMA, mode="overwrite")
+    version = lake.version("bronze.d")
+    with pytest.raises(LakeError, match="bronze.d: merge failed"):
+        lake.merge("bronze.d", [_batch([1, 1], ["x", "y"])], schema=SCHEMA, keys=["id"])
+    assert lake.version("bronze.d") == version and [r["v"] for r in _rows(lake, "bronze.d")] == ["a"]

@@ -41,6 +41,10 @@ def merge(
     if source.num_rows == 0:
         return dict.fromkeys(MERGE_COUNTS, 0)
     source = source.cast(optional(schema))
+    duplicated = _duplicated_keys(source, keys)
+    if duplicated:
+        raise ValueError(f"{duplicated} key(s) appear in more than one source row; a MERGE needs one row per key "
+                         f"({', '.join(keys)})")
     snap = table.current_snapshot()
     target = (
         table.scan(row_filter=create_match_filter(source, keys)).to_arrow() if snap is not None else source.slice(0, 0)
@@ -132,3 +136,10 @@ def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     import pyarrow as pa
 
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _duplicated_keys(source: pa.Table, keys: list[str]) -> int:
+    import pyarrow.compute as pc
+
+    counts = source.select(keys).group_by(keys).aggregate([([], "count_all")])
+    return len(counts.filter(pc.greater(counts["count_all"], 1)))
