@@ -43,8 +43,9 @@ def merge(
     source = source.cast(optional(schema))
     duplicated = _duplicated_keys(source, keys)
     if duplicated:
-        raise ValueError(f"{duplicated} key(s) appear in more than one source row; a MERGE needs one row per key "
-                         f"({', '.join(keys)})")
+        raise ValueError(
+            f"{duplicated} key(s) appear in more than one source row; a MERGE needs one row per key ({', '.join(keys)})"
+        )
     snap = table.current_snapshot()
     target = (
         table.scan(row_filter=create_match_filter(source, keys)).to_arrow() if snap is not None else source.slice(0, 0)

@@ -63,8 +63,9 @@ def check_types(name: str, schema: pa.Schema) -> None:
         elif pa.types.is_duration(t) or pa.types.is_interval(t) or pa.types.is_dictionary(t):
             why = "Iceberg has no such type"
         if why:
-            raise LakeError(f"lake table {name}: column '{f.name}' has Arrow type {t}, which Iceberg cannot hold "
-                            f"exactly: {why}")
+            raise LakeError(
+                f"lake table {name}: column '{f.name}' has Arrow type {t}, which Iceberg cannot hold exactly: {why}"
+            )
 
 
 def create_table(lake: IcebergLake, name: str, schema: pa.Schema, properties: dict[str, str] | None) -> Table:
