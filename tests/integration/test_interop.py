@@ -77,3 +77,26 @@ def test_duckdb_reads_the_table(loaded: Project) -> None:
     data = loaded.sql('SELECT id, name, amount, "at" FROM bronze.src_t ORDER BY id')
     assert _plain(data.to_pylist()) == EXPECTED
     assert str(data.schema.field("amount").type) == "decimal128(10, 2)"
+
+
+def test_iceberg_with_a_postgresql_sql_catalog(pg_db: PgDatabase, project_dir: Path) -> None:
+    """The SQL catalog on PostgreSQL instead of SQLite (here the source database also holds the catalog's
+    tables); another process finds the tables through the same catalog."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    pg_db.execute("CREATE TABLE t (id int PRIMARY KEY, name text, amount numeric(10,2), at timestamptz)")
+    for row in EXPECTED:
+        pg_db.execute("INSERT INTO t VALUES (%s, %s, %s, %s)", tuple(row.values()))
+    catalog_url = pg_db.url.replace("postgresql://", "postgresql+psycopg2://")
+    p = Project(write_project(project_dir, f"""
+    lake: {{path: ./lake, format: iceberg, catalog: {{type: sql, uri: '{catalog_url}'}}}}
+    sources:
+      src: {{type: postgres, url: {pg_db.url}, include: [], tables: {{t: {{mode: full}}}}}}
+    """))
+    assert p.run().ok
+    assert [t.name for t in p.tables()] == ["bronze.src_t"] and p.tables()[0].format == "iceberg"
+    catalog = SqlCatalog("lakeforge", uri=catalog_url)
+    assert _plain(catalog.load_table(("bronze", "src_t")).scan().to_arrow().to_pylist()) == EXPECTED
+    assert ("lakeforge_internal", "runs") in catalog.list_tables("lakeforge_internal")
+    catalog.engine.dispose()
+    p.lake.close()
