@@ -78,11 +78,10 @@ class RunHistory:
         """Bring the runs table to ``VERSION`` on first use (nothing to do before its first event)."""
         if self._ready:
             return
-        if self.lake.exists(RUNS):
-            version = int(self.lake.properties(RUNS).get(VERSION_KEY) or VERSION)
-            while version < VERSION:
-                MIGRATIONS[version](self.lake)
-                version += 1
+        version = int(self.lake.properties(RUNS).get(VERSION_KEY) or VERSION)  # {} before the first event
+        while version < VERSION:
+            MIGRATIONS[version](self.lake)
+            version += 1
         self._ready = True
 
     def events(self) -> list[dict[str, Any]]:
