@@ -15,8 +15,10 @@ from typing import Any
 from bench import data
 
 _NEEDS = {"raw": ["connectorx", "adbc_driver_postgresql"], "lakeforge": ["lakeforge"],
+          "lakeforge-iceberg": ["lakeforge", "pyiceberg"],
           "dlt": ["dlt", "sqlalchemy"], "pandas": ["pandas", "sqlalchemy"]}
-_PACKAGES = ["lakeforge", "deltalake", "pyarrow", "connectorx", "adbc-driver-postgresql", "psycopg", "pymysql",
+_PACKAGES = ["lakeforge", "deltalake", "pyiceberg", "pyarrow", "connectorx", "adbc-driver-postgresql", "psycopg",
+             "pymysql",
              "dlt", "pandas", "sqlalchemy", "numpy", "psutil"]
 
 

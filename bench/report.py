@@ -102,6 +102,10 @@ def judge_targets(summaries: list[Summary], figures: dict[str, Any]) -> list[Tar
                 if raw:  # no loader can beat the driver it reads with: this is the most anyone could reach
                     value += f" (raw driver alone: {other.seconds / raw.seconds:.1f}x)"
                 targets.append(Target(f">= {goal}x faster than {label}", case, value, ratio >= goal))
+        iceberg = by.get((source, table, "lakeforge-iceberg"))
+        if iceberg:
+            ratio = iceberg.rows_per_s / lf.rows_per_s
+            targets.append(Target("Iceberg full load >= 0.8x the Delta path", case, f"{ratio:.2f}x", ratio >= 0.8))
         if lf.rows >= 10_000_000:
             targets.append(Target("peak RSS <= 1 GB at 10M rows", case, f"{lf.peak_rss_mb:.0f} MB",
                                   lf.peak_rss_mb <= 1000))
@@ -158,7 +162,7 @@ def markdown(summaries: list[Summary], targets: list[Target], figures: dict[str,
              f"(runs longer than {meta['long_run']} s are not repeated); load average {meta['load']}.", ""]
     lines += ["| source | table | rows | contender | wall s (median) | runs | M rows/s | MB/s | peak RSS MB "
               "| CPU s | lakeforge faster by | check |", "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    order = {"raw": 0, "lakeforge": 1, "dlt": 2, "pandas": 3}
+    order = {"raw": 0, "lakeforge": 1, "lakeforge-iceberg": 2, "dlt": 3, "pandas": 4}
     by = {(s.source, s.table, s.contender): s for s in summaries}
     for s in sorted(summaries, key=lambda s: (s.source, s.rows, s.table, order.get(s.contender, 9))):
         lf = by.get((s.source, s.table, "lakeforge"))

@@ -24,6 +24,15 @@ def read_back(contender: str, output: dict[str, Any], out: str) -> Check:
         import pyarrow.dataset as ds
 
         return _tally(ds.dataset(output["parquet"], format="parquet"))
+    if contender == "lakeforge-iceberg":
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        root = f"{out}/lakehouse"
+        catalog = SqlCatalog("lakeforge", uri=f"sqlite:///{root}/catalog.db", warehouse=f"file://{root}")
+        import pyarrow.dataset as ds
+
+        table = catalog.list_tables("bronze")[0]
+        return _tally(ds.dataset(catalog.load_table(table).scan().to_arrow()))
     from deltalake import DeltaTable
 
     path = output.get("delta") or _lakeforge_table(out)

@@ -104,3 +104,20 @@ def write_project(path: Path, body: str) -> Path:
 @pytest.fixture
 def project_dir(tmp_path: Path) -> Path:
     return tmp_path / "project"
+
+
+@pytest.fixture(params=["delta", "iceberg"])
+def lake_format(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs the test once per table format: every Project it opens reads ``lake.format`` from
+    ``LAKEFORGE__LAKE__FORMAT`` (Iceberg: a SQLite catalog in the lake folder)."""
+    monkeypatch.setenv("LAKEFORGE__LAKE__FORMAT", request.param)
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[Any]:
+    """One SeaweedFS (S3 + Iceberg REST catalog) on loopback for the whole session, killed at the end."""
+    from tests.seaweed import seaweedfs
+
+    with seaweedfs() as server:
+        yield server

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-    from lakeforge.lake.delta import DeltaLake, TableInfo
+    from lakeforge.lake.base import Lake, MaintainResult, TableInfo
     from lakeforge.load.cdc_ops import CdcSourceStatus
     from lakeforge.load.cdc_run import CdcItem
     from lakeforge.load.plan import PlannedTable
@@ -111,13 +111,11 @@ class Project:
         return cls(path)
 
     @cached_property
-    def lake(self) -> DeltaLake:
-        from lakeforge.lake.delta import DeltaLake
+    def lake(self) -> Lake:
+        """The lakehouse, in the table format of ``lake.format`` (Delta or Iceberg), local or on S3."""
+        from lakeforge.lake import open_lake
 
-        root = self.config.lake.path
-        if "://" not in root:
-            root = str((self.path / root).resolve())
-        return DeltaLake(root, self.config.lake.storage_options, target_file_size=self.config.lake.target_file_size)
+        return open_lake(self.config.lake, self.path)
 
     def source(self, name: str) -> Source:
         from lakeforge.errors import ConfigError
@@ -180,10 +178,11 @@ class Project:
         from lakeforge.load.batches import Stamp
         from lakeforge.load.cdc_run import CdcWork, require_extras, run_cdc
         from lakeforge.state.history import RUN_ROW, Event, RunHistory
+        from lakeforge.state.lock import lake_lock
 
         progress = progress or Progress()
         require_extras(self.config)
-        with self._run_lock():
+        with lake_lock(self.lake, "run"):
             sources, planned, errors = self._plan()
             try:
                 chosen = self._choose(planned, select, allow_empty=allow_empty, failed=bool(errors))
@@ -317,7 +316,13 @@ class Project:
 
         for item in items:
             progress.table_started(item.table, 0)
-            ctx = LoadContext(self.lake, self.config.run, stamp, functools.partial(_rows, progress, item.table))
+            ctx = LoadContext(
+                self.lake,
+                self.config.run,
+                stamp,
+                functools.partial(_rows, progress, item.table),
+                self.config.lake.maintenance,
+            )
             table_started = dt.datetime.now(dt.UTC)
             try:
                 result = load_table(ctx, source, item)
@@ -335,11 +340,6 @@ class Project:
             if result.status == "failed" and self.config.run.on_error == "stop":
                 return True
         return False
-
-    def _run_lock(self) -> Any:
-        from lakeforge.state.lock import RunLock
-
-        return RunLock(Path(self.lake.root) / "_lakeforge" / "run.lock") if self.lake.is_local else _nolock()
 
     # -- change data capture (lakeforge.load.cdc_run, lakeforge.load.cdc_ops) ------------------------------
     def cdc_status(self, source: str | None = None) -> list[CdcSourceStatus]:
@@ -406,22 +406,28 @@ class Project:
     def tables(self, layers: list[str] | None = None) -> list[TableInfo]:
         return [self.lake.info(name) for name in self.lake.names(layers)]
 
+    def maintain(self, tables: list[str] | None = None) -> list[MaintainResult]:
+        """Compact, tidy and vacuum lake tables (all, or those matching the ``tables`` globs) under the run
+        lock, per ``lake.maintenance``; each result reports data files and bytes before and after."""
+        from lakeforge.state.lock import lake_lock
+
+        names = self.lake.names()
+        if tables:
+            names = [n for n in names if any(fnmatch.fnmatchcase(c, p) for p in tables for c in (n, n.split(".")[1]))]
+        cfg = self.config.lake.maintenance
+        size = cfg.target_file_mb * 2**20
+        with lake_lock(self.lake, "run"):
+            return [self.lake.maintain(n, retain_seconds=cfg.retain_seconds, target_file_size=size) for n in names]
+
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         from lakeforge.state.history import RunHistory
 
         return RunHistory(self.lake).latest(limit=limit, lock_free=not self._locked())
 
     def _locked(self) -> bool:
-        from lakeforge.errors import RunInProgress
-        from lakeforge.state.lock import RunLock
+        from lakeforge.state.lock import is_locked
 
-        if not self.lake.is_local:
-            return False
-        try:
-            with RunLock(Path(self.lake.root) / "_lakeforge" / "run.lock"):
-                return False
-        except RunInProgress:
-            return True
+        return is_locked(self.lake, "run")
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with every lake table as a view ``layer.table``."""
@@ -561,14 +567,6 @@ def _interruption(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted (SIGINT)"
     return f"interrupted: {type(exc).__name__}: {exc}"
-
-
-class _nolock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *args: object) -> None:
-        return None
 
 
 def _rows(progress: Progress, table: str, rows: int) -> None:

@@ -21,16 +21,39 @@ def kit(request: pytest.FixtureRequest) -> Iterator[Kit]:
     made.drop_database()
 
 
-def lake_rows(project: Any, table: str, order: str = "id") -> pa.Table:
-    """A lake table read with ``deltalake`` directly (not through lakeforge), sorted."""
-    from deltalake import DeltaTable
+@pytest.fixture(scope="module", params=["delta", "iceberg"])
+def module_format(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The table format of every project a contract module opens (``LAKEFORGE__LAKE__FORMAT``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAKEFORGE__LAKE__FORMAT", request.param)
+        yield str(request.param)
 
-    data = DeltaTable(project.lake.uri(table)).to_pyarrow_table()
+
+def _iceberg_table(project: Any, table: str) -> Any:
+    """The table through PyIceberg's own SQL catalog (not through lakeforge)."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    root = project.lake.root
+    catalog = SqlCatalog("lakeforge", uri=f"sqlite:///{root}/catalog.db", warehouse=f"file://{root}")
+    return catalog.load_table(tuple(table.split(".")))
+
+
+def lake_rows(project: Any, table: str, order: str = "id") -> pa.Table:
+    """A lake table read with ``deltalake`` or PyIceberg directly (not through lakeforge), sorted."""
+    if project.lake.FORMAT == "iceberg":
+        data = _iceberg_table(project, table).scan().to_arrow()
+    else:
+        from deltalake import DeltaTable
+
+        data = DeltaTable(project.lake.uri(table)).to_pyarrow_table()
     return data.sort_by(order) if order else data
 
 
 def delta_types(project: Any, table: str) -> dict[str, str]:
-    """Column -> the Delta type recorded in the table's log (``decimal(10,2)``, ``timestamp_ntz``, ...)."""
+    """Column -> the type recorded by the table format: Delta's log (``decimal(10,2)``, ``timestamp_ntz``, ...)
+    or the Iceberg schema (``decimal(10, 2)``, ``timestamp``, ``timestamptz``, ...)."""
+    if project.lake.FORMAT == "iceberg":
+        return {f.name: str(f.field_type) for f in _iceberg_table(project, table).schema().fields}
     from deltalake import DeltaTable
 
     out: dict[str, str] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import pytest
 from lakeforge import Project
 from lakeforge.lake.naming import normalize
 from tests.contract.conftest import delta_types, lake_rows
-from tests.contract.kits import COMMON, Kit
+from tests.contract.kits import COMMON, KITS, Kit
 
 UNICODE = ["😀🎉 emoji", "漢字かな交じり", "e\u0301 combining", "שלום RTL", "👨\u200d👩\u200d👧 ZWJ", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "ÄÖÜß"]
 ODD_TABLE = 'Mixed Case "q" it\'s'
@@ -48,10 +49,22 @@ _DELTA = {
 }
 
 
-def delta_name(arrow: pa.DataType) -> str:
+_ICEBERG = {
+    **_DELTA, "int16": "int", "int32": "int", "timestamp[us]": "timestamp", "timestamp[us, tz=UTC]": "timestamptz",
+}
+"""Iceberg has no 16-bit integer: smallint is stored as int (read back as int32, values exact)."""
+
+
+def delta_name(arrow: pa.DataType, fmt: str = "delta") -> str:
     if pa.types.is_decimal(arrow):
-        return f"decimal({arrow.precision},{arrow.scale})"
-    return _DELTA[str(arrow)]
+        sep = "," if fmt == "delta" else ", "
+        return f"decimal({arrow.precision}{sep}{arrow.scale})"
+    return (_ICEBERG if fmt == "iceberg" else _DELTA)[str(arrow)]
+
+
+def read_type(arrow: pa.DataType, fmt: str) -> pa.DataType:
+    """The Arrow type a reader gets back: Iceberg widens int16 to int32."""
+    return pa.int32() if fmt == "iceberg" and arrow == pa.int16() else arrow
 
 
 @dataclass
@@ -64,8 +77,17 @@ class Loaded:
         return "bronze.src_" + normalize(source_table)
 
 
+@pytest.fixture(scope="module", params=sorted(KITS))
+def kit(request: pytest.FixtureRequest, module_format: str) -> Iterator[Kit]:
+    """A fresh database per source and table format (overrides conftest's per-source one)."""
+    made = KITS[request.param]()
+    made.create_database()
+    yield made
+    made.drop_database()
+
+
 @pytest.fixture(scope="module")
-def loaded(kit: Kit, tmp_path_factory: pytest.TempPathFactory) -> Loaded:
+def loaded(kit: Kit, module_format: str, tmp_path_factory: pytest.TempPathFactory) -> Loaded:
     types = {c.column: c.types[kit.name] for c in COMMON}
     kit.create_table("types", {"id": "integer", **types}, primary_key=["id"])
     rows = [[str(i + 1)] + [c.literal(kit, i) for c in COMMON] for i in range(3)]
@@ -105,9 +127,10 @@ def test_common_types_arrow_and_delta(loaded: Loaded) -> None:
     table = loaded.table("types")
     arrow = lake_rows(loaded.project, table).schema
     delta = delta_types(loaded.project, table)
+    fmt = loaded.project.lake.FORMAT
     for case in COMMON:
-        assert arrow.field(case.column).type == case.arrow, case.column
-        assert delta[case.column] == delta_name(case.arrow), case.column
+        assert arrow.field(case.column).type == read_type(case.arrow, fmt), case.column
+        assert delta[case.column] == delta_name(case.arrow, fmt), case.column
 
 
 def test_common_types_values_through_deltalake(loaded: Loaded) -> None:
@@ -147,7 +170,7 @@ def test_empty_table_has_schema_and_no_rows(loaded: Loaded) -> None:
     data = lake_rows(loaded.project, table)
     assert data.num_rows == 0
     assert data.schema.field("amount").type == pa.decimal128(12, 2)
-    assert delta_types(loaded.project, table)["amount"] == "decimal(12,2)"
+    assert delta_types(loaded.project, table)["amount"] == delta_name(pa.decimal128(12, 2), loaded.project.lake.FORMAT)
     assert loaded.project.sql(f"SELECT count(*) AS n FROM {table}").to_pylist() == [{"n": 0}]
 
 

@@ -1,7 +1,7 @@
 """Exactly once under SIGKILL: a real ``lakeforge run`` process kills itself at a point named by
 ``LAKEFORGE_TEST_KILL_AT`` (see ``lakeforge.load.killpoint``); the next run, without the hook, must leave the
 lake with exactly the source's rows, row for row, for a full and an incremental table, on PostgreSQL and
-MariaDB.
+MariaDB, in a Delta and an Iceberg lake (``lake_format``).
 
 Points: during extraction, during the write, with Parquet files on disk but no commit, and between tables
 (after one table's commit, before the next table and before the run history records it).
@@ -67,15 +67,15 @@ def parquet_files(p: Project, name: str) -> set[str]:
 
 
 def committed_files(p: Project, name: str) -> set[str]:
-    return {str(Path(u.removeprefix("file://"))) for u in p.lake.table(name).file_uris()}
+    return {str(Path(f.removeprefix("file://"))) for f in p.lake.dataset(name).files}
 
 
 def version(p: Project, name: str) -> int | None:
-    return p.lake.table(name).version() if p.lake.exists(name) else None
+    return p.lake.version(name) if p.lake.exists(name) else None
 
 
 @pytest.fixture(params=["postgres", "mysql"])
-def setup(request: pytest.FixtureRequest, project_dir: Path) -> tuple[Any, Project]:
+def setup(request: pytest.FixtureRequest, project_dir: Path, lake_format: str) -> tuple[Any, Project]:
     db = request.getfixturevalue("pg_db" if request.param == "postgres" else "my_db")
     db.kind = request.param
     ts = "timestamp" if db.kind == "postgres" else "datetime(6)"
@@ -120,7 +120,7 @@ def test_sigkill_at_every_point_then_rerun_matches_source(setup: tuple[Any, Proj
 
     # first load ever: a_full commits, b_inc is killed with its Parquet files written but not committed
     killed(p, f"files:{INC}")
-    assert version(p, FULL) == 0
+    assert version(p, FULL) is not None
     assert parquet_files(p, INC) and version(p, INC) is None  # files on disk, no table
     recover_and_compare(db, p)
     assert len(lake_rows(p, INC)) == 20_000
@@ -131,7 +131,7 @@ def test_sigkill_at_every_point_then_rerun_matches_source(setup: tuple[Any, Proj
         before = version(p, FULL), version(p, INC)
         run_id = killed(p, f"{point}:{FULL}")
         if point == "committed":  # killed between tables: a_full has the new snapshot, b_inc was not started
-            assert version(p, FULL) == before[0] + 1 and lake_rows(p, FULL) == source_rows(db, "a_full")
+            assert version(p, FULL) > before[0] and lake_rows(p, FULL) == source_rows(db, "a_full")
             cp = p.lake.checkpoint(FULL)
             assert cp is not None and cp.run_id == run_id
         else:
@@ -146,7 +146,7 @@ def test_sigkill_at_every_point_then_rerun_matches_source(setup: tuple[Any, Proj
         mutate(db, step)
         before = version(p, INC)
         run_id = killed(p, f"{point}:{INC}")
-        assert version(p, INC) == (before + 1 if point == "committed" else before)
+        assert (version(p, INC) > before) if point == "committed" else (version(p, INC) == before)
         statuses = recover_and_compare(db, p)
         if point == "committed":
             cp = p.lake.checkpoint(INC)

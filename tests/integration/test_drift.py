@@ -15,6 +15,8 @@ import pytest
 from lakeforge import Project
 from tests.conftest import write_project
 
+pytestmark = pytest.mark.usefixtures("lake_format")
+
 T0 = dt.datetime(2024, 1, 1)
 CASES = [("postgres", "full"), ("postgres", "incremental"), ("mysql", "full"), ("mysql", "incremental")]
 
@@ -60,6 +62,7 @@ def test_drift(case: tuple[Any, str], project_dir: Path) -> None:
     """))
     assert p.run().ok
     assert p.lake.schema("bronze.src_t").field("a").type == pa.int32()
+    first = p.lake.version("bronze.src_t")
 
     # added, dropped and widened columns, then rows that need the wider types
     db.execute("ALTER TABLE t ADD COLUMN extra varchar(20)")
@@ -86,10 +89,10 @@ def test_drift(case: tuple[Any, str], project_dir: Path) -> None:
         assert gone[1] == "g1" and gone[2] == "g2"  # rows loaded before the drop keep their values
     else:
         assert gone == {1: None, 2: None, 3: None}  # the new snapshot has no values; history has them
-        assert dict(rows(p, ["id", "gone"], version=0)) == {1: "g1", 2: "g2"}
+        assert dict(rows(p, ["id", "gone"], version=first)) == {1: "g1", 2: "g2"}
 
     # an incompatible change stops this table only
-    version = p.lake.table("bronze.src_t").version()
+    version = p.lake.version("bronze.src_t")
     db.execute("INSERT INTO other VALUES (2)")
     alter(db, "a", "varchar(30)")
     db.execute("UPDATE t SET updated_at = %s WHERE id = 1", (T0 + dt.timedelta(hours=2),))
@@ -103,7 +106,7 @@ def test_drift(case: tuple[Any, str], project_dir: Path) -> None:
     assert "bronze.src_t" in failed.error and "'a'" in failed.error
     assert "from int64 to string" in failed.error
     assert "varchar(30)" in failed.error.replace("character varying", "varchar")
-    assert p.lake.table("bronze.src_t").version() == version
+    assert p.lake.version("bronze.src_t") == version
     assert rows(p, current) == source
 
     # the remedy the error names: schema_change: replace reloads the table with the new type in one commit
@@ -112,7 +115,7 @@ def test_drift(case: tuple[Any, str], project_dir: Path) -> None:
     result = Project(project_dir).run()
     assert result.ok, result
     assert p.lake.schema("bronze.src_t").field("a").type == pa.string()
-    assert p.lake.table("bronze.src_t").version() == version + 1
+    assert p.lake.version("bronze.src_t") > version  # one commit (Iceberg: delete + append snapshots of it)
     assert rows(p, current) == sorted(tuple(r) for r in db.execute("SELECT id, a, b, c, extra FROM t"))
 
 

@@ -14,6 +14,7 @@ from lakeforge import Project
 from tests.conftest import write_project
 
 T0 = dt.datetime(2024, 1, 1, 12, 0, 0)
+pytestmark = pytest.mark.usefixtures("lake_format")
 
 
 @pytest.fixture(params=["postgres", "mysql"])
@@ -80,10 +81,10 @@ def test_inserts_updates_and_noop(db: Any, project_dir: Path) -> None:
     cp = p.lake.checkpoint("bronze.src_orders")
     assert cp is not None and cp.run_id == second.run_id and cp.cursor_values() == [T0 + dt.timedelta(minutes=7)]
 
-    version = p.lake.table("bronze.src_orders").version()
+    version = p.lake.version("bronze.src_orders")
     third = p.run()
     assert third.ok and status_of(third, "src_orders") == "unchanged"
-    assert p.lake.table("bronze.src_orders").version() == version
+    assert p.lake.version("bronze.src_orders") == version
     history = p.runs()[0]
     assert history["run"]["run_id"] == third.run_id and history["tables"][0]["status"] == "unchanged"
 
@@ -107,10 +108,10 @@ nolook: {mode: incremental, cursor: [updated_at]}
     assert [r[0] for r in lake_rows(p, "src_nolook", "id")] == [1, 2, 4]  # without lookback the late row is missed
 
     # nothing new: the lookback window is re-read but changes nothing, so nothing is committed
-    version = p.lake.table("bronze.src_late").version()
+    version = p.lake.version("bronze.src_late")
     again = p.run()
     assert status_of(again, "src_late") == "unchanged"
-    assert p.lake.table("bronze.src_late").version() == version
+    assert p.lake.version("bronze.src_late") == version
     # a change that kept its cursor value, inside the lookback window, is merged over its old version
     db.execute("UPDATE late SET v = 'fixed' WHERE id = 4")  # cursor unchanged, within the lookback
     assert status_of(p.run(), "src_late") == "success"

@@ -17,6 +17,8 @@ from lakeforge import Project
 from lakeforge.errors import ModelError
 from tests.conftest import PgDatabase, write_project
 
+pytestmark = pytest.mark.usefixtures("lake_format")
+
 FEATURES = """\
 /* lakeforge
 as_of:
@@ -77,7 +79,8 @@ def test_as_of_build_has_no_leakage_and_export_replays(project_dir: Path, pg_db:
     first = project.export("gold.features", to=train, as_of=as_of)
     assert first.rows == 3 and first.as_of.startswith("2005-01-01")
     manifest = json.loads((tmp_path / "out" / "train.parquet.manifest.json").read_text())
-    assert manifest["inputs"] == {"silver.customers": 1, "silver.orders": 1} == first.inputs
+    pinned = {n: project.lake.version(n) for n in ("silver.customers", "silver.orders")}
+    assert manifest["inputs"] == pinned == first.inputs
     assert manifest["sha256"] == hashlib.sha256(train.read_bytes()).hexdigest()
     exported = pq.read_table(train).to_pylist()
     assert {r["customer_id"]: (r["frequency"], r["monetary"], r["recency_days"]) for r in exported} == expected

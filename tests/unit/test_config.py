@@ -118,3 +118,41 @@ def test_missing_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("value", "seconds"), [("30s", 30), ("15m", 900), ("2h", 7200), ("1d", 86400), (5, 5)])
 def test_parse_lookback(value: str | int, seconds: float) -> None:
     assert parse_lookback(value) == seconds
+
+
+LAKE_SOURCES = """
+sources:
+  crm: {type: postgres, url: postgresql://app@db:5432/crm}
+"""
+
+
+def test_lake_config_iceberg_s3_rest_with_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3_SECRET", SECRET)
+    write_project(tmp_path, """
+lake:
+  format: iceberg
+  path: s3://lake/wh
+  storage: {endpoint: 'http://127.0.0.1:8333', region: eu-west-1, access_key_id: AK, secret_access_key: '${S3_SECRET}'}
+  catalog: {type: rest, uri: 'http://127.0.0.1:8181', credential: 'id:${S3_SECRET}'}
+  maintenance: {compact_every: 50, target_file_mb: 64, retain: 2d}
+""" + LAKE_SOURCES)
+    lake = load_config(tmp_path).lake
+    assert lake.format == "iceberg" and lake.catalog is not None and lake.catalog.type == "rest"
+    assert lake.storage.secret_access_key is not None and lake.storage.secret_access_key.get_secret_value() == SECRET
+    assert SECRET not in repr(lake) and SECRET not in str(lake.model_dump())
+    assert lake.maintenance.retain_seconds == 2 * 86400 and lake.maintenance.compact_every == 50
+
+
+def test_unknown_catalog_type_names_the_file_key_and_choices(tmp_path: Path) -> None:
+    message = error_for(tmp_path, "lake: {format: iceberg, catalog: {type: glue}}\n" + LAKE_SOURCES)
+    assert "lake.catalog" in message and "'glue'" in message and "'sql', 'rest'" in message
+
+
+def test_unknown_format_and_misplaced_keys(tmp_path: Path) -> None:
+    message = error_for(tmp_path, "lake: {format: hudi}\n" + LAKE_SOURCES)
+    assert "unknown format 'hudi'; valid: delta, iceberg" in message
+    message = error_for(tmp_path, "lake: {catalog: {type: sql}}\n" + LAKE_SOURCES)
+    assert "catalog is for format: iceberg" in message
+    message = error_for(tmp_path, "lake: {storage: {endpont: x}}\n" + LAKE_SOURCES)
+    assert "lake.storage.endpont" in message and "endpoint" in message
+    assert "retain" in error_for(tmp_path, "lake: {maintenance: {retain: soon}}\n" + LAKE_SOURCES)

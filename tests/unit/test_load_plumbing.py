@@ -12,7 +12,7 @@ import pyarrow as pa
 from lakeforge.lake.delta import DeltaLake
 from lakeforge.load.batches import Stamp, stamp_and_cast, with_meta
 from lakeforge.load.full import FETCH_BYTES, fetch_rows
-from lakeforge.state.history import RUN_ROW, RUNS, Event, RunHistory
+from lakeforge.state.history import RUN_ROW, RUNS, VERSION, Event, RunHistory
 
 NOW = dt.datetime(2026, 11, 21, 19, 37, 42, 903782, tzinfo=dt.UTC)
 
@@ -41,8 +41,8 @@ def test_history_rows_round_trip_exactly(tmp_path: Path) -> None:
     ]
     for event in events:
         history.record(event)
-    assert lake.table(RUNS).version() == 2  # one commit per record
-    assert (lake.table(RUNS).metadata().description or "").startswith("lakeforge.state.version=")
+    assert lake.version(RUNS) == 2  # one commit per record
+    assert lake.properties(RUNS) == {"lakeforge.state.version": str(VERSION)}
     stored = sorted(history.events(), key=lambda e: e["recorded_at"])
     assert [{k: v for k, v in e.items() if k != "recorded_at"} for e in stored] == [
         {k: v for k, v in vars(e).items() if k != "recorded_at"} for e in events
@@ -64,7 +64,7 @@ def test_a_version_1_history_is_migrated_with_its_events(tmp_path: Path) -> None
     write_deltalake(lake.uri(RUNS), old, description="lakeforge.state.version=1")
     history = RunHistory(lake)
     history.record(Event("r1", "bronze.t", "success", NOW, NOW, rows=3, reason="cursor changed"))
-    assert (lake.table(RUNS).metadata().description or "") == "lakeforge.state.version=2"
+    assert lake.properties(RUNS) == {"lakeforge.state.version": "2"}
     rows = {(e["run_id"], e["table"]): e for e in history.events()}
     assert rows[("r0", RUN_ROW)]["rows"] == 5 and rows[("r0", RUN_ROW)]["reason"] is None
     assert rows[("r1", "bronze.t")]["reason"] == "cursor changed"

@@ -1,4 +1,4 @@
-"""tables, sql."""
+"""tables, sql, maintain."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ def register(main: click.Group) -> None:
     @command(main, "tables")
     @click.option("--layer", multiple=True, help="Only these layers (bronze, silver, gold, ...).")
     def tables(ctx: Context, layer: tuple[str, ...]) -> int:
-        """Lake tables: layer, name, rows, Delta version, last load, mode, location."""
+        """Lake tables: layer, name, rows, version, last load, mode, location (from the catalog or storage)."""
         infos = ctx.project.tables(list(layer) or None)
         if ctx.json:
             print_json(infos)
         else:
             print_rows(
                 None,
-                ["layer", "table", "rows", "version", "last load", "mode", "location"],
-                [[i.layer, i.name, i.rows, i.version, i.last_load, i.mode, i.location] for i in infos],
+                ["layer", "table", "format", "rows", "version", "last load", "mode", "location"],
+                [[i.layer, i.name, i.format, i.rows, i.version, i.last_load, i.mode, i.location] for i in infos],
             )
         return 0
 
@@ -49,4 +49,31 @@ def register(main: click.Group) -> None:
         else:
             rows = [list(r.values()) for r in result.to_pylist()]
             print_rows(None, result.column_names, rows)
+        return 0
+
+    @command(main, "maintain")
+    @click.argument("tables", nargs=-1)
+    def maintain(ctx: Context, tables: tuple[str, ...]) -> int:
+        """Compact small files, checkpoint the Delta log / rewrite Iceberg manifests, expire old versions and
+        remove unreferenced files older than lake.maintenance.retain (TABLES: globs; default every table)."""
+        results = ctx.project.maintain(list(tables) or None)
+        if ctx.json:
+            print_json(results)
+        else:
+            print_rows(
+                None,
+                ["table", "files before", "bytes before", "files after", "bytes after", "removed", "done"],
+                [
+                    [
+                        r.table,
+                        r.before.files,
+                        r.before.bytes,
+                        r.after.files,
+                        r.after.bytes,
+                        r.removed_files,
+                        "; ".join(r.actions),
+                    ]
+                    for r in results
+                ],
+            )
         return 0

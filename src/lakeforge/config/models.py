@@ -176,14 +176,93 @@ class MySQLSource(SourceBase):
 SourceConfig = Annotated[PostgresSource | MySQLSource, Field(discriminator="type")]
 
 
+class StorageConfig(Strict):
+    """Object storage of an ``s3://bucket/prefix`` lake (any S3-compatible store). Credentials left unset
+    come from the environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``)."""
+
+    endpoint: str | None = None
+    """``http://127.0.0.1:8333`` for a local store; unset: AWS."""
+    region: str | None = None
+    access_key_id: SecretStr | None = None
+    """Use ``${ENV_VAR}``; never printed."""
+    secret_access_key: SecretStr | None = None
+    """Use ``${ENV_VAR}``; never printed."""
+    path_style: bool = True
+    """Address buckets as ``endpoint/bucket`` (most S3-compatible stores) rather than ``bucket.endpoint``."""
+
+
+class SqlCatalogConfig(Strict):
+    type: Literal["sql"]
+    uri: SecretStr | None = None
+    """SQLAlchemy URL of the catalog database; default ``sqlite:///<lake>/catalog.db`` for a local lake.
+    PostgreSQL: ``postgresql+psycopg2://user:${PASSWORD}@host/db`` (kept secret: it may hold a password)."""
+    name: str = "lakeforge"
+    """Catalog name (several lakes may share one catalog database under different names)."""
+
+
+class RestCatalogConfig(Strict):
+    type: Literal["rest"]
+    uri: str
+    """``http://127.0.0.1:8181``"""
+    credential: SecretStr | None = None
+    """OAuth2 client credential ``id:secret``; never printed."""
+    token: SecretStr | None = None
+    """A bearer token instead of a credential."""
+    warehouse: str | None = None
+    """Warehouse name or location the catalog expects; default: the lake's ``path``."""
+    name: str = "lakeforge"
+
+
+CatalogConfig = Annotated[SqlCatalogConfig | RestCatalogConfig, Field(discriminator="type")]
+
+
+class MaintenanceConfig(Strict):
+    compact_every: int | None = Field(default=None, gt=0)
+    """Run ``maintain`` on a table after every N commits a run makes to it (unset: only by hand)."""
+    target_file_mb: int = Field(default=128, gt=0)
+    """Size compaction aims at for each data file."""
+    retain: str | int | float = "7d"
+    """Keep every version (and its files) younger than this (``7d``, ``12h``, seconds); older unreferenced
+    files are removed and older versions can no longer be time-travelled to."""
+
+    @field_validator("retain")
+    @classmethod
+    def _check_retain(cls, value: str | int | float) -> str | int | float:
+        parse_lookback(value)
+        return value
+
+    @property
+    def retain_seconds(self) -> float:
+        return parse_lookback(self.retain)
+
+
 class LakeConfig(Strict):
     path: str = "./lakehouse"
-    """Folder (relative to the project) or URI of the lakehouse."""
-    format: Literal["delta"] = "delta"
+    """Folder (relative to the project) or URI (``s3://bucket/prefix``) of the lakehouse."""
+    format: str = "delta"
+    """Table format: ``delta`` (default) or ``iceberg``; a third party's as a dotted path
+    ``package.module:LakeClass`` (a subclass of ``lakeforge.lake.base.Lake``)."""
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    catalog: CatalogConfig | None = None
+    """Iceberg only: ``{type: sql}`` (default: a SQLite file in a local lake) or ``{type: rest, uri: ...}``."""
+    maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
     storage_options: dict[str, str] = Field(default_factory=dict)
-    """Object-store options passed to the Delta writer (S3 endpoint, region, ...)."""
+    """Delta only: raw object-store options passed to delta-rs (prefer ``storage``)."""
     target_file_size: int | None = Field(default=None, gt=0)
-    """Bytes per Parquet file the Delta writer aims at; unset: delta-rs's default (about 100 MB)."""
+    """Bytes per Parquet file the writer aims at; unset: the format's default (delta-rs: about 100 MB)."""
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value in ("delta", "iceberg") or re.fullmatch(r"[A-Za-z_][\w.]*[.:][A-Za-z_]\w*", value):
+            return value
+        raise ValueError(f"unknown format '{value}'; valid: delta, iceberg, or a dotted path package.module:Class")
+
+    @model_validator(mode="after")
+    def _catalog_needs_iceberg(self) -> LakeConfig:
+        if self.catalog is not None and self.format == "delta":
+            raise ValueError("catalog is for format: iceberg (Delta tables keep their own log)")
+        return self
 
 
 class RunConfig(Strict):

@@ -1,7 +1,7 @@
-"""DuckDB over the lake: every Delta table becomes a view ``layer.table``.
+"""DuckDB over the lake: every lake table (Delta or Iceberg) becomes a view ``layer.table``.
 
-DuckDB cannot load its delta extension without network access, so tables are registered as
-``DeltaTable.to_pyarrow_dataset()`` (projections and filters push down into the Parquet scan).
+Tables are registered as the lake's pyarrow dataset (``Lake.dataset``): DuckDB's delta/iceberg extensions
+need a download, and a dataset works for every format (projections and filters push down into the scan).
 """
 
 from __future__ import annotations
@@ -15,26 +15,25 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-    from lakeforge.lake.delta import DeltaLake
+    from lakeforge.lake.base import Lake
 
 
 class QueryError(LakeforgeError):
     """A SQL query over the lake failed."""
 
 
-def connect(lake: DeltaLake, *, versions: dict[str, int] | None = None) -> duckdb.DuckDBPyConnection:
+def connect(lake: Lake, *, versions: dict[str, int] | None = None) -> duckdb.DuckDBPyConnection:
     """A fresh in-memory DuckDB with a view per lake table (at ``versions[name]`` when given)."""
     import duckdb
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    names = lake.names() if lake.is_local else []
-    for name in names:
+    for name in lake.names():
         register(con, lake, name, (versions or {}).get(name))
     return con
 
 
-def register(con: duckdb.DuckDBPyConnection, lake: DeltaLake, name: str, version: int | None = None) -> None:
+def register(con: duckdb.DuckDBPyConnection, lake: Lake, name: str, version: int | None = None) -> None:
     layer, table = split_name(name)
     hidden = f"__lf_{layer}__{table}"
     con.register(hidden, lake.dataset(name, version))
@@ -47,7 +46,7 @@ def to_arrow(relation: Any) -> pa.Table:
     return fetch()
 
 
-def run_sql(lake: DeltaLake, query: str) -> pa.Table:
+def run_sql(lake: Lake, query: str) -> pa.Table:
     import duckdb
 
     con = connect(lake)

@@ -100,7 +100,7 @@ def load_cdc_source(
         reader.close()
     results = []
     for t in tables.values():
-        version = ctx.lake.table(t.name).version() if ctx.lake.exists(t.name) else None
+        version = ctx.lake.version(t.name) if ctx.lake.exists(t.name) else None
         results.append(
             TableResult(
                 source.name,

@@ -16,6 +16,7 @@ from lakeforge.errors import ConfigError
 from lakeforge.lake.checkpoint import Checkpoint
 from lakeforge.lake.schema import Evolution, evolve
 from lakeforge.load.batches import META_COLUMNS, stamp_and_cast, with_meta
+from lakeforge.load.context import maybe_maintain
 from lakeforge.load.killpoint import kill_at
 from lakeforge.sources.base import TablePlan
 from lakeforge.sources.cdc import CdcReader, Change, Position
@@ -120,6 +121,8 @@ def apply_batch(
     )
     kill_at("cdc_log_committed", name)
     _apply_state(ctx, plan, name, table, keys, position, commit_time)
+    for committed in (log_name, name):
+        maybe_maintain(ctx, committed)
     return len(events)
 
 
@@ -281,52 +284,11 @@ def _apply_state(
         ctx.lake.write(name, kept, schema=evolution.schema, mode="append", checkpoint=cp)
         return
     if truncated >= 0:
-        table_obj = ctx.lake.table(name)
-        if soft:
-            table_obj.update({DELETED: "true", OP: "'truncate'"})
-        else:
-            table_obj.delete()
-    version = ctx.lake.table(name).version()
-    if soft:
-        _soft_merge(ctx, name, batches, evolution.schema, lake_keys, cp)
-    else:
-        ctx.lake.merge(name, batches, schema=evolution.schema, keys=lake_keys, checkpoint=cp, delete_column=DELETED)
-    if ctx.lake.table(name).version() == version:  # a MERGE that changes nothing makes no commit: the position
+        ctx.lake.delete_all(name, set_values={DELETED: True, OP: "truncate"} if soft else None)
+    version = ctx.lake.version(name)
+    flags = (DELETED, OP, POSITION, POSITION_VALUE, SEQ, COMMIT_TS, *META_COLUMNS) if soft else None
+    ctx.lake.merge(
+        name, batches, schema=evolution.schema, keys=lake_keys, checkpoint=cp, delete_column=DELETED, keep_deleted=flags
+    )
+    if ctx.lake.version(name) == version:  # a MERGE that changes nothing makes no commit: the position
         ctx.lake.commit_checkpoint(name, cp, evolution.schema)  # must still be committed before the log is acked
-
-
-def _soft_merge(
-    ctx: LoadContext,
-    name: str,
-    batches: list[pa.RecordBatch],
-    schema: pa.Schema,
-    keys: list[str],
-    checkpoint: Checkpoint,
-) -> None:
-    import pyarrow as pa
-
-    from lakeforge.lake.delta import _lake_error
-
-    reader = pa.RecordBatchReader.from_batches(schema, iter(batches))
-    predicate = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
-    ctx.lake.allow_schema(name, schema)
-    every = {f.name: f"s.`{f.name}`" for f in schema}
-    flag = {c: f"s.`{c}`" for c in (DELETED, OP, POSITION, POSITION_VALUE, SEQ, COMMIT_TS, *META_COLUMNS)}
-    try:
-        (
-            ctx.lake.table(name)
-            .merge(
-                reader,
-                predicate,
-                source_alias="s",
-                target_alias="t",
-                merge_schema=True,
-                commit_properties=ctx.lake._commit(name, checkpoint),
-            )
-            .when_matched_update(flag, f"s.`{DELETED}`")
-            .when_matched_update(every, f"NOT s.`{DELETED}`")
-            .when_not_matched_insert(every)
-            .execute()
-        )
-    except Exception as exc:
-        raise _lake_error(name, "merge", exc) from exc

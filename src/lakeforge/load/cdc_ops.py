@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lakeforge.errors import ConfigError, LakeforgeError
 
 if TYPE_CHECKING:
-    from lakeforge.lake.delta import DeltaLake
+    from lakeforge.lake.base import Lake
     from lakeforge.load.cdc_run import CdcItem
     from lakeforge.sources.base import Source
 
@@ -54,7 +54,7 @@ class CdcSourceStatus:
     """The server could not be asked (the lake positions are still shown)."""
 
 
-def source_status(lake: DeltaLake, source: Source, items: list[CdcItem]) -> CdcSourceStatus:
+def source_status(lake: Lake, source: Source, items: list[CdcItem]) -> CdcSourceStatus:
     from lakeforge.load.cdc import create_reader
 
     status = CdcSourceStatus(source.name, source.type_name)
@@ -87,7 +87,7 @@ def _server_position(log: dict[str, Any]) -> tuple[int | None, bool]:
 
 
 def _table_status(
-    lake: DeltaLake, name: str, source_table: str, current: int | None, in_bytes: bool, now: dt.datetime
+    lake: Lake, name: str, source_table: str, current: int | None, in_bytes: bool, now: dt.datetime
 ) -> CdcTableStatus:
     from lakeforge.load.cdc_apply import changes_name
 

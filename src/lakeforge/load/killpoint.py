@@ -40,6 +40,12 @@ CDC points (``mode: cdc``, ``load/cdc.py`` and ``load/cdc_apply.py``), for a cur
     the window between the two Delta commits of one micro-batch.
 ``cdc_committed``
     both tables have committed the micro-batch; the next table and the log acknowledgement have not run.
+
+Maintenance point (``lakeforge maintain``):
+
+``maintain``
+    Iceberg: the compaction is rewriting the table (data files being written, no commit); Delta: the
+    compaction has committed, the log checkpoint and the vacuum have not run.
 """
 
 from __future__ import annotations

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from lakeforge.errors import LakeforgeError
 from lakeforge.interrupt import RunInterrupted
 from lakeforge.load import killpoint
-from lakeforge.load.context import LoadContext
+from lakeforge.load.context import LoadContext, maybe_maintain
 from lakeforge.load.plan import PlannedTable
 from lakeforge.sources.base import Source
 
 if TYPE_CHECKING:
-    from lakeforge.lake.delta import DeltaLake
+    from lakeforge.lake.base import Lake
 
 
 @dataclass
@@ -52,14 +52,14 @@ def load_table(ctx: LoadContext, source: Source, item: PlannedTable) -> TableRes
     while True:
         attempt += 1
         rows = 0
-        attempt_ctx = LoadContext(ctx.lake, ctx.run, ctx.stamp, on_rows)
+        attempt_ctx = LoadContext(ctx.lake, ctx.run, ctx.stamp, on_rows, ctx.maintenance)
         try:
             committed = _load_once(attempt_ctx, source, item)
             if committed:
                 killpoint.kill_at("committed", name)
             status = "success" if committed else "unchanged"
-            version = ctx.lake.table(name).version() if committed else None
-            return TableResult(
+            version = ctx.lake.version(name) if committed else None
+            result = TableResult(
                 source.name,
                 ref.qualified,
                 name,
@@ -71,6 +71,7 @@ def load_table(ctx: LoadContext, source: Source, item: PlannedTable) -> TableRes
                 attempts=attempt,
                 reason=attempt_ctx.reason(),
             )
+            break
         except RunInterrupted as exc:
             return TableResult(
                 source.name,
@@ -100,22 +101,27 @@ def load_table(ctx: LoadContext, source: Source, item: PlannedTable) -> TableRes
                 transient=exc.transient,
                 reason=attempt_ctx.reason(),
             )
+    if result.status == "success":
+        try:
+            maybe_maintain(ctx, name)
+        except LakeforgeError as exc:  # the load committed: it stays a success, the failed upkeep is reported
+            result.error = f"automatic maintenance failed: {exc}"
+    return result
 
 
-def record_interrupted(lake: DeltaLake, item: PlannedTable, run_id: str, why: str) -> TableResult | None:
+def record_interrupted(lake: Lake, item: PlannedTable, run_id: str, why: str) -> TableResult | None:
     """After an interruption (Ctrl-C) during ``item``'s load: its result if this run's commit landed, so the
     run history tells the truth about the lake; None if the table is as the previous run left it."""
     checkpoint = lake.checkpoint(item.table)
     if checkpoint is None or checkpoint.run_id != run_id:
         return None
-    version = lake.table(item.table).version()
     return TableResult(
         item.source,
         item.ref.qualified,
         item.table,
         item.mode,
         "success",
-        delta_version=version,
+        delta_version=lake.version(item.table),
         reason=f"committed, then the run was {why}",
     )
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from lakeforge.config.models import parse_lookback
 
 if TYPE_CHECKING:
-    from lakeforge.lake.delta import DeltaLake
+    from lakeforge.lake.base import Lake
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Freshness:
         return self.age_seconds is None or self.age_seconds > self.limit_seconds
 
 
-def freshness(lake: DeltaLake, rules: dict[str, str | int], now: dt.datetime) -> list[Freshness]:
+def freshness(lake: Lake, rules: dict[str, str | int], now: dt.datetime) -> list[Freshness]:
     """Every lake table a ``freshness`` pattern names (the first pattern that matches sets its limit)."""
     found: list[Freshness] = []
     names = lake.names()
@@ -42,7 +42,7 @@ def freshness(lake: DeltaLake, rules: dict[str, str | int], now: dt.datetime) ->
     return found
 
 
-def last_commit(lake: DeltaLake, name: str) -> dt.datetime | None:
+def last_commit(lake: Lake, name: str) -> dt.datetime | None:
     info = lake.info(name)
     return dt.datetime.fromisoformat(info.last_load) if info.last_load else None
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as pads
 
-    from lakeforge.lake.delta import DeltaLake
+    from lakeforge.lake.base import Lake
     from lakeforge.serve.config import PublishTarget
     from lakeforge.serve.destinations.base import Destination
 
@@ -84,7 +84,7 @@ def target_names(target: str, tables: list[str], cfg: PublishTarget) -> dict[str
 def publish_target(
     name: str,
     cfg: PublishTarget,
-    lake: DeltaLake,
+    lake: Lake,
     *,
     hints: dict[str, TableHints] | None = None,
     tables: list[str] | None = None,
@@ -120,7 +120,7 @@ def publish_target(
 
 def plan(
     dest: Destination,
-    lake: DeltaLake,
+    lake: Lake,
     table: str,
     target_table: str,
     cfg: PublishTarget,
@@ -156,7 +156,7 @@ class _Job:
 
 def _prepare(
     dest: Destination,
-    lake: DeltaLake,
+    lake: Lake,
     table: str,
     target_table: str,
     cfg: PublishTarget,

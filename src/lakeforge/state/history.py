@@ -1,11 +1,12 @@
-"""Run history: a Delta table in the lakehouse (``_lakeforge/runs``), one row per event.
+"""Run history: a lake table in the lakehouse (``_lakeforge.runs``, in the lake's format and storage), one row
+per event.
 
 A run appends a ``running`` row for itself when it starts, a row per table when that table ends, and a
 final row for itself. The newest row of a (run, table) pair is its state; a run whose process died keeps
 ``running`` and is shown as ``interrupted`` once no process holds the run lock.
 
-The table's schema is versioned (``lakeforge.state.version=N`` in its description:
-Delta rejects unknown table properties); ``MIGRATIONS[n]`` brings a
+The table's schema is versioned (the lake property ``lakeforge.state.version=N``: Delta keeps it in the
+table description, since it rejects unknown table properties); ``MIGRATIONS[n]`` brings a
 version ``n`` table to ``n + 1``, so later releases can change it without losing history.
 """
 
@@ -16,11 +17,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from lakeforge.lake.delta import INTERNAL, DeltaLake
+from lakeforge.lake.base import INTERNAL, Lake
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from deltalake import DeltaTable
 
     from lakeforge.load.table import TableResult
 
@@ -95,59 +95,52 @@ def _schema() -> pa.Schema:
     )
 
 
-def _add_reason(lake: DeltaLake) -> None:
-    """Version 1 -> 2: the ``reason`` column (NULL for older events), in one commit."""
+def _add_reason(lake: Lake) -> None:
+    """Version 1 -> 2: the ``reason`` column (NULL for older events), in one commit (idempotent: a crash before
+    the version property is written reruns it harmlessly)."""
     import pyarrow as pa
-    from deltalake import write_deltalake
 
     old = lake.read(RUNS)
-    if "reason" not in old.column_names:  # idempotent: a crash before the description update reruns this
-        new = old.append_column("reason", pa.nulls(old.num_rows, pa.string())).select(_schema().names)
-        write_deltalake(
-            lake.uri(RUNS),
-            new.cast(_schema()),
-            mode="overwrite",
-            schema_mode="overwrite",
-            storage_options=lake.storage_options,
-        )
-    lake.table(RUNS).alter.set_table_description(f"{VERSION_KEY}=2")  # write_deltalake keeps the old one
+    if "reason" not in old.column_names:
+        old = old.append_column("reason", pa.nulls(old.num_rows, pa.string()))
+    new = old.select(_schema().names).cast(_schema())
+    lake.write(
+        RUNS,
+        new.to_batches(),
+        schema=_schema(),
+        mode="overwrite",
+        schema_mode="overwrite",
+        properties={VERSION_KEY: "2"},
+    )
 
 
-MIGRATIONS: dict[int, Callable[[DeltaLake], None]] = {1: _add_reason}
+MIGRATIONS: dict[int, Callable[[Lake], None]] = {1: _add_reason}
 """``MIGRATIONS[n]`` brings a version-``n`` runs table to version ``n + 1``."""
 
 
 class RunHistory:
-    def __init__(self, lake: DeltaLake) -> None:
+    def __init__(self, lake: Lake) -> None:
         self.lake = lake
-        self._table: DeltaTable | None = None
-        """The runs table, opened once per RunHistory: a run records several events, and each write to a
-        path would read the table's log again (tens of ms each, growing with the history)."""
+        self._ready = False
+        """The runs table was checked (and migrated) once by this RunHistory: a run records several events.
+        The lake keeps its internal tables open between writes (Delta: no log re-read per event)."""
 
     def record(self, *events: Event) -> None:
-        from deltalake import write_deltalake
-
-        table = self._open()
-        write_deltalake(
-            table if table is not None else self.lake.uri(RUNS),
-            _to_arrow(events, dt.datetime.now(dt.UTC)),
-            mode="append",
-            description=f"{VERSION_KEY}={VERSION}",
-            storage_options=None if table is not None else self.lake.storage_options,
+        self._migrate()
+        data = _to_arrow(events, dt.datetime.now(dt.UTC))
+        self.lake.write(
+            RUNS, data.to_batches(), schema=data.schema, mode="append", properties={VERSION_KEY: str(VERSION)}
         )
 
-    def _open(self) -> DeltaTable | None:
-        """The runs table brought to ``VERSION`` (migrated on first use), or None before its first event."""
-        if self._table is None and self.lake.exists(RUNS):
-            table = self.lake.table(RUNS)
-            version = int((table.metadata().description or "").rpartition("=")[2] or VERSION)
-            if version < VERSION:
-                while version < VERSION:
-                    MIGRATIONS[version](self.lake)
-                    version += 1
-                table = self.lake.table(RUNS)
-            self._table = table
-        return self._table
+    def _migrate(self) -> None:
+        """Bring the runs table to ``VERSION`` on first use (nothing to do before its first event)."""
+        if self._ready:
+            return
+        version = int(self.lake.properties(RUNS).get(VERSION_KEY) or VERSION)  # {} before the first event
+        while version < VERSION:
+            MIGRATIONS[version](self.lake)
+            version += 1
+        self._ready = True
 
     def events(self) -> list[dict[str, Any]]:
         if not self.lake.exists(RUNS):

@@ -1,4 +1,5 @@
-"""One run at a time per lakehouse: an OS file lock, released by the OS when the process dies."""
+"""One run at a time per lakehouse: an OS file lock on a local lake, released by the OS when the process dies;
+on object storage a lock object (see ``state/object_lock.py``)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,36 @@ import os
 import sys
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from lakeforge.errors import RunInProgress
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from lakeforge.lake.base import Lake
+
+
+def lake_lock(lake: Lake, kind: str = "run") -> AbstractContextManager[object]:
+    """The ``kind`` lock (``run``, ``build``) of ``lake``: ``<lake>/_lakeforge/<kind>.lock``."""
+    if lake.is_local:
+        return RunLock(Path(lake.root.removeprefix("file://")) / "_lakeforge" / f"{kind}.lock")
+    from lakeforge.state.object_lock import ObjectLock
+
+    return ObjectLock(lake, kind)
+
+
+def is_locked(lake: Lake, kind: str = "run") -> bool:
+    """Whether a live run holds the lock now."""
+    if not lake.is_local:
+        from lakeforge.state.object_lock import ObjectLock
+
+        return ObjectLock(lake, kind).held()
+    try:
+        with lake_lock(lake, kind):
+            return False
+    except RunInProgress:
+        return True
 
 
 class RunLock:

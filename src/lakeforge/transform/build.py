@@ -74,7 +74,7 @@ def new_build_id() -> str:
 
 def load_graph(project: Project) -> Graph:
     models = discover(project.path / project.config.models_path)
-    return Graph(models, project.lake.names() if project.lake.is_local else [])
+    return Graph(models, project.lake.names())
 
 
 def build(
@@ -130,13 +130,9 @@ def _run_models(
 
 def _build_lock(project: Project) -> contextlib.AbstractContextManager[object]:
     """One build at a time per lakehouse (loads may run meanwhile: a build reads pinned Delta versions)."""
-    from pathlib import Path
+    from lakeforge.state.lock import lake_lock
 
-    from lakeforge.state.lock import RunLock
-
-    if not project.lake.is_local:
-        return contextlib.nullcontext()
-    return RunLock(Path(project.lake.root) / "_lakeforge" / "build.lock")
+    return lake_lock(project.lake, "build")
 
 
 def _run_one(

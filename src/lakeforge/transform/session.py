@@ -19,10 +19,8 @@ from lakeforge.lake.naming import split_name
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
-    import pyarrow.dataset as pads
-    from deltalake import DeltaTable
 
-    from lakeforge.lake.delta import DeltaLake
+    from lakeforge.lake.base import Lake
     from lakeforge.transform.model import Model
 
 RESULT = "__lf_result"
@@ -56,26 +54,24 @@ def literal(value: Any) -> str:
 
 
 class Session:
-    def __init__(
-        self, lake: DeltaLake, *, versions: dict[str, int] | None = None, only: set[str] | None = None
-    ) -> None:
+    def __init__(self, lake: Lake, *, versions: dict[str, int] | None = None, only: set[str] | None = None) -> None:
         import duckdb
 
         self.lake = lake
         self.con: duckdb.DuckDBPyConnection = duckdb.connect()
         self.con.execute("SET TimeZone = 'UTC'")
         self.versions: dict[str, int] = {}
-        """Delta version of every registered lake table (what this session reads)."""
-        names = only if only is not None else set(lake.names() if lake.is_local else [])
+        """Version of every registered lake table (what this session reads)."""
+        names = only if only is not None else set(lake.names())
         for name in sorted(names):
             self.register(name, (versions or {}).get(name))
 
     def register(self, name: str, version: int | None = None) -> None:
         """(Re-)register a lake table at ``version`` (default: its newest, e.g. after this build wrote it)."""
         layer, table = split_name(name)
-        delta = self.lake.table(name, version)
-        self.versions[name] = delta.version()
-        self.con.register(f"__lf_{layer}__{table}", arrow_dataset(self.lake, name, delta))
+        snapshot = self.lake.snapshot(name, version)
+        self.versions[name] = snapshot.version
+        self.con.register(f"__lf_{layer}__{table}", snapshot.dataset)
         self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
         self.con.execute(f"CREATE OR REPLACE VIEW {quoted(name)} AS SELECT * FROM {hidden(name)}")
 
@@ -136,20 +132,6 @@ class Session:
             self.con.execute(f"SELECT * FROM {quoted(model.name)} LIMIT 0")
         except duckdb.Error as exc:
             raise model_error(model, exc) from None
-
-
-def arrow_dataset(lake: DeltaLake, name: str, delta: DeltaTable) -> pads.Dataset:
-    """The table as a pyarrow dataset; on a local lake over Arrow's native filesystem.
-
-    deltalake's default filesystem is a Python one, so Arrow's IO threads call into Python; a read-ahead
-    that a query abandoned (LIMIT, a join that stops early) and that finishes while the interpreter shuts down
-    then aborts the process ("terminate called without an active exception").
-    """
-    if not lake.is_local:
-        return delta.to_pyarrow_dataset()
-    import pyarrow.fs as pafs
-
-    return delta.to_pyarrow_dataset(filesystem=pafs.SubTreeFileSystem(lake.uri(name), pafs.LocalFileSystem()))
 
 
 def strip_sql(sql: str) -> str:

@@ -1,5 +1,5 @@
-"""What builds leave behind for ``lakeforge checks``, ``lakeforge lineage`` and the dashboard: Delta tables
-under ``<lake>/_lakeforge/`` (like run history).
+"""What builds leave behind for ``lakeforge checks``, ``lakeforge lineage`` and the dashboard: lake tables in
+the internal layer ``_lakeforge`` (like run history), in the lake's own format and storage.
 
 - ``_lakeforge.model_runs``: one row per model per build (status, rows, Delta version, error);
 - ``_lakeforge.check_results``: one row per check per build;
@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Literal
 
-from lakeforge.lake.delta import INTERNAL, DeltaLake
+from lakeforge.lake.base import INTERNAL, Lake
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -85,36 +85,35 @@ def lineage_schema() -> pa.Schema:
 
 
 def _write(
-    lake: DeltaLake, name: str, rows: list[dict[str, Any]], schema: pa.Schema, mode: Literal["append", "overwrite"]
+    lake: Lake, name: str, rows: list[dict[str, Any]], schema: pa.Schema, mode: Literal["append", "overwrite"]
 ) -> None:
     import pyarrow as pa
-    from deltalake import write_deltalake
 
     table = pa.Table.from_pylist(rows, schema=schema)
-    write_deltalake(lake.uri(name), table, mode=mode, storage_options=lake.storage_options)
+    lake.write(name, table.to_batches(), schema=schema, mode=mode)
 
 
-def record_model_runs(lake: DeltaLake, rows: list[dict[str, Any]]) -> None:
+def record_model_runs(lake: Lake, rows: list[dict[str, Any]]) -> None:
     if rows:
         _write(lake, MODEL_RUNS, rows, model_runs_schema(), "append")
 
 
-def record_checks(lake: DeltaLake, results: list[CheckResult]) -> None:
+def record_checks(lake: Lake, results: list[CheckResult]) -> None:
     if results:
         _write(lake, CHECK_RESULTS, [asdict(r) for r in results], check_results_schema(), "append")
 
 
-def record_lineage(lake: DeltaLake, rows: list[dict[str, Any]]) -> None:
+def record_lineage(lake: Lake, rows: list[dict[str, Any]]) -> None:
     _write(lake, LINEAGE, rows, lineage_schema(), "overwrite")
 
 
-def read(lake: DeltaLake, name: str) -> list[dict[str, Any]]:
+def read(lake: Lake, name: str) -> list[dict[str, Any]]:
     if not lake.exists(name):
         return []
     return list(lake.read(name).to_pylist())
 
 
-def latest_checks(lake: DeltaLake) -> list[dict[str, Any]]:
+def latest_checks(lake: Lake) -> list[dict[str, Any]]:
     """The newest result of every (model, check), sorted by model and check."""
     newest: dict[tuple[str, str], dict[str, Any]] = {}
     for row in sorted(read(lake, CHECK_RESULTS), key=lambda r: (r["checked_at"], r["build_id"])):

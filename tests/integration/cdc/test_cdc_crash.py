@@ -25,6 +25,8 @@ import pytest
 from lakeforge import Project
 from tests.integration.cdc.conftest import MyDb, PgDb, cdc_project
 
+pytestmark = pytest.mark.usefixtures("lake_format")
+
 LAKEFORGE = str(Path(sys.executable).parent / "lakeforge")
 FIRST, SECOND = "bronze.src_a_orders", "bronze.src_b_items"
 TABLES = {FIRST: ("a_orders", "id, item, qty, price"), SECOND: ("b_items", "id, name, n")}
@@ -126,7 +128,7 @@ def follow_command(p: Project) -> list[str]:
 
 def versions(p: Project) -> dict[str, int | None]:
     names = [n for t in TABLES for n in (t, f"{t}_changes")]
-    return {n: p.lake.table(n).version() if p.lake.exists(n) else None for n in names}
+    return {n: p.lake.version(n) if p.lake.exists(n) else None for n in names}
 
 
 def bumped(before: dict[str, int | None], after: dict[str, int | None]) -> set[str]:

@@ -10,8 +10,12 @@ import decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lakeforge import Project
 from tests.integration.cdc.conftest import MyDb, cdc_project
+
+pytestmark = pytest.mark.usefixtures("lake_format")
 
 ORDERS = ("CREATE TABLE orders (id int PRIMARY KEY, item varchar(50), qty int, price decimal(10,2), "
           "at datetime(6), ts timestamp(6) NULL, note text)")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from lakeforge import Project
 from tests.integration.cdc.conftest import PgDb, cdc_project
+
+pytestmark = pytest.mark.usefixtures("lake_format")
 
 
 def _state(project: Project, table: str, order: str = "id") -> list[tuple]:
@@ -161,7 +165,7 @@ def test_lost_slot_resnapshots_only_those_tables(cdc_pg: PgDb, tmp_path: Path) -
     cdc_pg.execute("INSERT INTO plain SELECT g, 'v' FROM generate_series(1, 3) g")
     project = Project(cdc_project(tmp_path / "p", cdc_pg, {"t": {"mode": "cdc"}, "plain": {"mode": "full"}}))
     assert project.run().ok
-    plain_version = project.lake.table("bronze.src_plain").version()
+    plain_version = project.lake.version("bronze.src_plain")
     cdc_pg.execute("UPDATE t SET v = 'missed' WHERE id <= 5")
     cdc_pg.execute("SELECT pg_drop_replication_slot('lakeforge_src')")
     cdc_pg.execute("DELETE FROM t WHERE id > 15")
@@ -173,7 +177,7 @@ def test_lost_slot_resnapshots_only_those_tables(cdc_pg: PgDb, tmp_path: Path) -
     assert _state(project, "bronze.src_t") == _source(cdc_pg, "SELECT id, v FROM t ORDER BY id")
     assert project.sql("select distinct _lf_op from bronze.src_t").to_pylist() == [{"_lf_op": "snapshot"}]
     # the full table was loaded by each run as usual, the cdc table reloaded once, from the new slot
-    assert project.lake.table("bronze.src_plain").version() > plain_version
+    assert project.lake.version("bronze.src_plain") > plain_version
     cdc_pg.execute("UPDATE t SET v = 'after' WHERE id = 1")
     assert project.run().ok
     assert _state(project, "bronze.src_t") == _source(cdc_pg, "SELECT id, v FROM t ORDER BY id")

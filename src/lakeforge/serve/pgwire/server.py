@@ -19,7 +19,7 @@ from lakeforge.errors import ConfigError
 if TYPE_CHECKING:
     import duckdb
 
-    from lakeforge.lake.delta import DeltaLake
+    from lakeforge.lake.base import Lake
     from lakeforge.serve.config import SqlEndpointConfig
     from lakeforge.serve.pgwire.session import Session
 
@@ -41,7 +41,7 @@ class EndpointServer:
 
     def __init__(
         self,
-        lake: DeltaLake,
+        lake: Lake,
         cfg: SqlEndpointConfig,
         *,
         host: str | None = None,

@@ -37,7 +37,7 @@ from lakeforge.serve.web.ops import OpsData, ops_page
 if TYPE_CHECKING:
     import duckdb
 
-    from lakeforge.lake.delta import DeltaLake
+    from lakeforge.lake.base import Lake
     from lakeforge.serve.config import WebConfig
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -54,7 +54,7 @@ def plotly_js() -> Path:
 class WebApp:
     def __init__(
         self,
-        lake: DeltaLake,
+        lake: Lake,
         ops: OpsData,
         cfg: WebConfig,
         dashboards: Path,

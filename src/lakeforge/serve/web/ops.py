@@ -11,7 +11,7 @@ from lakeforge.errors import LakeforgeError
 from lakeforge.serve.web.render import text
 
 if TYPE_CHECKING:
-    from lakeforge.lake.delta import TableInfo
+    from lakeforge.lake.base import TableInfo
     from lakeforge.load.cdc_ops import CdcSourceStatus
     from lakeforge.transform.lineage import Lineage
 

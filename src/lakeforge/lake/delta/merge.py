@@ -1,0 +1,96 @@
+"""Delta MERGE by key: upserts, deletes (hard or soft) and the compare-no-op, in one commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from lakeforge.lake.base import StreamGuard
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lakeforge.lake.delta.lake import DeltaLake
+
+
+def merge(
+    lake: DeltaLake,
+    name: str,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    schema: pa.Schema,
+    keys: list[str],
+    commit: Any,
+    delete_column: str | None,
+    keep_deleted: Sequence[str] | None,
+    compare: list[str] | None,
+) -> dict[str, Any]:
+    import pyarrow as pa
+
+    from lakeforge.lake.delta.lake import delta_error
+
+    guard = StreamGuard(batches)
+    reader = pa.RecordBatchReader.from_batches(schema, guard)
+    predicate = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    allow_schema(lake, name, schema)
+    try:
+        merger = lake.table(name).merge(
+            reader, predicate, source_alias="s", target_alias="t", merge_schema=True, commit_properties=commit
+        )
+        every = {f.name: f"s.`{f.name}`" for f in schema}
+        if delete_column and keep_deleted is not None:
+            flags = {c: f"s.`{c}`" for c in keep_deleted}
+            merger = (
+                merger.when_matched_update(flags, f"s.`{delete_column}`")
+                .when_matched_update(every, f"NOT s.`{delete_column}`")
+                .when_not_matched_insert(every)
+            )
+        elif delete_column:
+            kept = {k: v for k, v in every.items() if k != delete_column}
+            merger = merger.when_matched_delete(f"s.`{delete_column}`")
+            merger = merger.when_matched_update(kept, f"NOT s.`{delete_column}`")
+            merger = merger.when_not_matched_insert(kept, f"NOT s.`{delete_column}`")
+        elif compare:
+            changed = " OR ".join(f"(t.`{c}` IS DISTINCT FROM s.`{c}`)" for c in compare)
+            merger = merger.when_matched_update_all(changed).when_not_matched_insert_all()
+        else:
+            merger = merger.when_matched_update_all().when_not_matched_insert_all()
+        return dict(merger.execute())
+    except Exception as exc:
+        raise guard.error or delta_error(name, "merge", exc) from exc
+
+
+def allow_schema(lake: DeltaLake, name: str, schema: pa.Schema) -> None:
+    """Enable the ``timestampNtz`` table feature before a MERGE adds a timestamp column without a time zone
+    (MySQL DATETIME): ``write_deltalake`` enables it when it evolves a schema, delta-rs's MERGE with
+    ``merge_schema=True`` does not and fails ("Table contains TIMESTAMP_NTZ columns but does not have the
+    required 'timestampNtz' feature")."""
+    import pyarrow as pa
+    from deltalake import TableFeatures
+
+    from lakeforge.lake.delta.lake import delta_error
+
+    if not any(pa.types.is_timestamp(f.type) and f.type.tz is None for f in schema):
+        return
+    table = lake.table(name)
+    if "timestampNtz" in (table.protocol().writer_features or []):
+        return
+    try:
+        table.alter.add_feature(TableFeatures.TimestampWithoutTimezone, allow_protocol_versions_increase=True)
+    except Exception as exc:
+        raise delta_error(name, "enable timestampNtz", exc) from exc
+
+
+def sql_literal(value: Any) -> str:
+    """A Python value as a delta-rs SQL literal (for ``update``)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return f"'{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"

@@ -1,0 +1,146 @@
+"""MERGE by key on an Iceberg table, computed in Arrow, committed as one catalog commit.
+
+The window's rows are held in memory (Iceberg has no streaming MERGE); matched rows are found with a key
+filter (``In`` for one key column), rows to replace are deleted copy-on-write and the new images appended, in
+one transaction whose snapshots carry the checkpoint. Nothing to change: no commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from lakeforge.lake.base import MERGE_COUNTS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyiceberg.table import Table
+
+    from lakeforge.lake.iceberg.lake import IcebergLake
+
+
+def merge(
+    lake: IcebergLake,
+    table: Table,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    schema: pa.Schema,
+    keys: list[str],
+    summary: dict[str, str],
+    delete_column: str | None,
+    keep_deleted: Sequence[str] | None,
+    compare: list[str] | None,
+) -> dict[str, Any]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyiceberg.table.upsert_util import create_match_filter
+
+    from lakeforge.lake.iceberg.schema import evolve_in, optional
+
+    source = pa.Table.from_batches(list(batches), schema=schema)
+    if source.num_rows == 0:
+        return dict.fromkeys(MERGE_COUNTS, 0)
+    source = source.cast(optional(schema))
+    duplicated = _duplicated_keys(source, keys)
+    if duplicated:
+        raise ValueError(
+            f"{duplicated} key(s) appear in more than one source row; a MERGE needs one row per key ({', '.join(keys)})"
+        )
+    snap = table.current_snapshot()
+    target = (
+        table.scan(row_filter=create_match_filter(source, keys)).to_arrow() if snap is not None else source.slice(0, 0)
+    )
+    s_idx, t_idx = _match(source, target, keys)
+    matched = pc.is_valid(t_idx)
+    deleted = (
+        _flat(pc.fill_null(source[delete_column], False)) if delete_column else pa.array([False] * source.num_rows)
+    )
+    counts = dict.fromkeys(MERGE_COUNTS, 0)
+    if delete_column and keep_deleted is not None:  # soft: a delete flags its match, and is kept when unmatched
+        rows = source.take(s_idx)
+        flagged = pc.and_(matched, deleted)
+        kept = _with_flags(rows, target, t_idx, flagged, keep_deleted)
+        remove, insert = rows.filter(matched), kept
+        counts["num_target_rows_updated"] = pc.sum(matched).as_py() or 0
+        counts["num_target_rows_inserted"] = rows.num_rows - counts["num_target_rows_updated"]
+    else:
+        rows, deleted = source.take(s_idx), deleted.take(s_idx)
+        changed = matched
+        if compare and not delete_column and target.num_rows:
+            changed = pc.and_(matched, _differs(rows, target.take(pc.fill_null(t_idx, 0)), compare))
+        keep = pc.invert(deleted)
+        remove = rows.filter(pc.or_(pc.and_(matched, deleted), pc.and_(changed, keep)))
+        insert = rows.filter(pc.and_(keep, pc.or_(changed, pc.invert(matched))))
+        counts["num_target_rows_deleted"] = pc.sum(pc.and_(matched, deleted)).as_py() or 0
+        counts["num_target_rows_updated"] = pc.sum(pc.and_(changed, keep)).as_py() or 0
+        counts["num_target_rows_inserted"] = pc.sum(pc.and_(keep, pc.invert(matched))).as_py() or 0
+    if remove.num_rows == 0 and insert.num_rows == 0:
+        return counts
+    with table.transaction() as tx:
+        evolve_in(tx, schema, replace=False)
+        if remove.num_rows:
+            tx.delete(create_match_filter(remove, keys), snapshot_properties=summary)
+        if insert.num_rows:
+            tx.append(insert, snapshot_properties=summary)
+    return counts
+
+
+def _match(source: pa.Table, target: pa.Table, keys: list[str]) -> tuple[pa.Array, pa.Array]:
+    """Row indices of ``source`` and, aligned, of each one's match in ``target`` (null: none)."""
+    import pyarrow as pa
+
+    left = source.select(keys).append_column("__s", pa.array(range(source.num_rows), pa.int64()))
+    right = (
+        target.select(keys)
+        .cast(left.select(keys).schema)
+        .append_column("__t", pa.array(range(target.num_rows), pa.int64()))
+    )
+    joined = left.join(right, keys, join_type="left outer").sort_by("__s")
+    return joined["__s"].combine_chunks(), joined["__t"].combine_chunks()
+
+
+def _differs(rows: pa.Table, old: pa.Table, columns: list[str]) -> pa.Array:
+    """True where a column of ``columns`` IS DISTINCT FROM its match (NaN equals NaN, NULL equals NULL)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    result = pa.array([False] * rows.num_rows)
+    for column in columns:
+        if column not in old.column_names:
+            return pa.array([True] * rows.num_rows)
+        a, b = rows[column], old[column].cast(rows.schema.field(column).type)
+        same = pc.or_(pc.fill_null(pc.equal(a, b), False), pc.and_(pc.is_null(a), pc.is_null(b)))
+        if pa.types.is_floating(a.type):
+            same = pc.or_(same, pc.fill_null(pc.and_(pc.is_nan(a), pc.is_nan(b)), False))
+        result = pc.or_(result, pc.invert(same))
+    return result
+
+
+def _with_flags(rows: pa.Table, target: pa.Table, t_idx: pa.Array, flagged: pa.Array, flags: Sequence[str]) -> pa.Table:
+    """``rows`` where a flagged row (a delete of an existing key) keeps its match's values except ``flags``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pc.any(flagged).as_py():
+        return rows
+    old = target.take(pc.fill_null(t_idx, 0))
+    columns = []
+    for f in rows.schema:
+        new = rows[f.name]
+        if f.name not in flags and f.name in old.column_names:
+            new = pc.if_else(flagged, old[f.name].cast(f.type), new)
+        columns.append(new)
+    return pa.table(columns, schema=rows.schema)
+
+
+def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    import pyarrow as pa
+
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _duplicated_keys(source: pa.Table, keys: list[str]) -> int:
+    import pyarrow.compute as pc
+
+    counts = source.select(keys).group_by(keys).aggregate([([], "count_all")])
+    return len(counts.filter(pc.greater(counts["count_all"], 1)))

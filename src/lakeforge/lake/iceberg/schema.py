@@ -1,0 +1,152 @@
+"""Iceberg schemas from Arrow: create tables, evolve them through Iceberg's schema updates (field ids, not
+names), and refuse to put an Iceberg table where a Delta table lives.
+
+Types: Iceberg has no 8/16-bit integers (stored as ``int``, read back as int32: a widening, values exact),
+no unsigned integers and no time with a zone (lakeforge's source plans never produce those: unsigned
+BIGINT is decimal(20,0), times are text; an Arrow type Iceberg cannot hold fails the write). Every column is
+optional, like Delta's: a NOT NULL source column still reads back non-null, but the lake does not enforce it.
+A type change Iceberg cannot promote in place (a decimal whose scale grows, int -> decimal) is a rewrite:
+the column is dropped and added again (new field id) in the same commit as the rewritten data.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lakeforge.errors import LakeError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyiceberg.table import Table, Transaction
+
+    from lakeforge.lake.iceberg.lake import IcebergLake
+
+
+def small_types(f: pa.Field) -> pa.Field:
+    """``f`` as Iceberg stores and returns it: large_string/large_binary/large_list as their 32-bit offset forms,
+    8/16-bit integers as int32."""
+    import pyarrow as pa
+
+    t = f.type
+    if t in (pa.int8(), pa.int16()):
+        t = pa.int32()  # what Iceberg's int holds and gives back
+    elif t == pa.large_string():
+        t = pa.string()
+    elif t == pa.large_binary():
+        t = pa.binary()
+    elif pa.types.is_large_list(t) or pa.types.is_list(t):
+        t = pa.list_(small_types(t.value_field).with_name("element").remove_metadata())
+    return pa.field(f.name, t, nullable=True)
+
+
+def optional(schema: pa.Schema) -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([small_types(f) for f in schema])
+
+
+def check_types(name: str, schema: pa.Schema) -> None:
+    """Refuse an Arrow type Iceberg cannot hold exactly (nothing is cast silently)."""
+    import pyarrow as pa
+
+    for f in schema:
+        t = f.type
+        why = None
+        if pa.types.is_unsigned_integer(t):
+            why = "Iceberg has no unsigned integers (plan it as decimal(20,0) or a wider signed int)"
+        elif pa.types.is_timestamp(t) and t.unit != "us":
+            why = "Iceberg v2 timestamps have microseconds"
+        elif pa.types.is_time(t) and t.unit != "us":
+            why = "Iceberg time has microseconds"
+        elif pa.types.is_decimal(t) and t.precision > 38:
+            why = "Iceberg decimals hold at most 38 digits"
+        elif pa.types.is_duration(t) or pa.types.is_interval(t) or pa.types.is_dictionary(t):
+            why = "Iceberg has no such type"
+        if why:
+            raise LakeError(
+                f"lake table {name}: column '{f.name}' has Arrow type {t}, which Iceberg cannot hold exactly: {why}"
+            )
+
+
+def create_table(lake: IcebergLake, name: str, schema: pa.Schema, properties: dict[str, str] | None) -> Table:
+    from pyiceberg.exceptions import TableAlreadyExistsError
+
+    from lakeforge.config.models import RestCatalogConfig
+    from lakeforge.lake.iceberg.lake import iceberg_error
+
+    refuse_delta(lake, name)
+    namespace, table = lake.identifier(name)
+    props = {"format-version": "2", **(properties or {})}
+    if lake.target_file_size:
+        props["write.target-file-size-bytes"] = str(lake.target_file_size)
+    location = None if isinstance(lake.catalog_config, RestCatalogConfig) else lake.uri(name)
+    try:
+        lake.catalog.create_namespace_if_not_exists(namespace)
+        return lake.catalog.create_table(
+            (namespace, table), schema=optional(schema), location=location, properties=props
+        )
+    except TableAlreadyExistsError:  # created by a concurrent writer meanwhile
+        return lake.catalog.load_table((namespace, table))
+    except Exception as exc:
+        raise iceberg_error(name, "create", exc) from exc
+
+
+def evolve_in(tx: Transaction, schema: pa.Schema, *, replace: bool) -> None:
+    """Make the table's schema hold ``schema`` (already evolved by ``lake.schema.evolve``) in ``tx``: new
+    columns added, promotions applied; with ``replace`` (an overwrite that may change types or drop columns)
+    columns absent from ``schema`` or of another type are dropped first, then added again."""
+    import pyarrow as pa
+
+    wanted = optional(schema)
+    current = pa.schema([small_types(f) for f in tx.table_metadata.schema().as_arrow()])
+    if current.equals(wanted, check_metadata=False) or (
+        not replace and all(n in current.names and current.field(n).type == wanted.field(n).type for n in wanted.names)
+    ):
+        return
+    drop = [f.name for f in current if f.name not in wanted.names or f.type != wanted.field(f.name).type]
+    if not replace:
+        drop = [n for n in drop if n in wanted.names and not _promotable(current.field(n).type, wanted.field(n).type)]
+        if drop:
+            raise LakeError(
+                f"columns {', '.join(drop)} change type in a way Iceberg cannot promote in place; "
+                "the table must be rewritten (schema_mode=overwrite)"
+            )
+    if drop:
+        with tx.update_schema(allow_incompatible_changes=True) as update:
+            for column in drop:
+                update.delete_column(column)
+    with tx.update_schema() as update:
+        update.union_by_name(wanted)
+
+
+def _promotable(old: pa.DataType, new: pa.DataType) -> bool:
+    """Iceberg's in-place promotions: int -> long, float -> double, decimal(P,S) -> decimal(P',S) P' >= P."""
+    import pyarrow as pa
+
+    if str(old) in ("int8", "int16", "int32") and str(new) in ("int8", "int16", "int32", "int64"):
+        return True
+    if str(old) == "float" and str(new) == "double":
+        return True
+    return bool(
+        pa.types.is_decimal(old)
+        and pa.types.is_decimal(new)
+        and old.scale == new.scale
+        and new.precision >= old.precision
+    )
+
+
+def refuse_delta(lake: IcebergLake, name: str) -> None:
+    """Switching a table's format is not done in place: a Delta table where this Iceberg table would go."""
+    import pyarrow.fs as pafs
+
+    fs, root = lake.storage.filesystem()
+    layer, table = name.split(".", 1)
+    log = "/".join([root.rstrip("/"), layer, table, "_delta_log"])
+    try:
+        found = fs.get_file_info(log).type != pafs.FileType.NotFound
+    except OSError:
+        return
+    if found:
+        from lakeforge.lake.base import format_switch
+
+        raise LakeError(format_switch(name, "Delta", "iceberg", lake.storage.join(layer, table)))
