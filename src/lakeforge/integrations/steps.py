@@ -105,7 +105,7 @@ def planned_tables(project: Project, select: list[str] | None = None) -> dict[st
     for source in sources.values():
         source.close()
     if errors:
-        raise LakeforgeError("cannot plan the tables to load: " + "; ".join(errors))
+        raise LakeforgeError("cannot plan the tables to load: " + "; ".join(str(e) for e in errors))
     return {p.table: p.source for p in apply_select(planned, select, allow_empty=False)}
 
 
