@@ -133,7 +133,9 @@ def load_table(project_dir: str | Path, table: str, source: str, *, lock_wait: f
     if mine and mine[0].status != "failed":
         return mine[0]
     reason = mine[0].error if mine else "; ".join(result.errors) or "it was not loaded"
-    raise StepFailed(f"load {table} failed: {reason}", transient=_still_down(project, [source]))
+    # not loaded at all: another source's failure stopped the run (run.on_error: stop), so ask every source
+    asked = [source] if mine else list(project.config.sources)
+    raise StepFailed(f"load {table} failed: {reason}", transient=_still_down(project, asked))
 
 
 def run(project_dir: str | Path, select: list[str] | None = None, *, lock_wait: float = LOCK_WAIT) -> RunResult:
