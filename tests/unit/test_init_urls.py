@@ -87,3 +87,19 @@ def test_url_parsing() -> None:
     assert not parse_db_url("postgresql://u:p%40ss@h/d").ambiguous
     with pytest.raises(UrlError, match="not a URL"):
         parse_db_url("127.0.0.1:5432/d")
+
+
+def test_publish_target_urls_are_parsed_strictly_too() -> None:
+    from lakeforge.serve.config import PublishTarget
+
+    url = f"mysql://report:{PASSWORD}@127.0.0.1:3306/olap"
+    target = PublishTarget.model_validate({"type": "mysql", "url": url})
+    assert (target.user, target.host, target.port, target.database) == ("report", "127.0.0.1", 3306, "olap")
+    assert target.secret() == PASSWORD
+
+
+def test_a_bad_publish_url_names_the_key_and_hides_the_password(tmp_path: Path) -> None:
+    write_project(tmp_path, "publish:\n  olap:\n    type: mysql\n    url: mysql://r:sec/ret@h:1x/db\n")
+    with pytest.raises(ConfigError, match=r"publish\.olap: .*percent-encode") as caught:
+        _ = Project(tmp_path).config
+    assert "sec/ret" not in str(caught.value)

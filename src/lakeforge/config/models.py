@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from lakeforge.config.urls import UrlError, parse_db_url
+from lakeforge.config.urls import split_into
 from lakeforge.serve.config import PublishTarget, ServeConfig
 
 Mode = Literal["full", "incremental", "cdc"]
@@ -114,29 +114,7 @@ class SourceBase(Strict):
 
     @model_validator(mode="after")
     def _split_url(self) -> SourceBase:
-        if self.url is None:
-            if self.database is None:
-                raise ValueError("give either url or database (with host, port, user)")
-            return self
-        try:
-            parts = parse_db_url(self.url)
-        except UrlError as exc:
-            raise ValueError(f"url {exc}") from None
-        updates: dict[str, object] = {
-            "host": parts.host,
-            "port": parts.port or self.port,
-            "user": parts.user or self.user,
-            "database": parts.database or self.database,
-        }
-        if parts.password is not None:
-            if self.password is not None:
-                raise ValueError("password is given twice: in url and in password")
-            updates["password"] = SecretStr(parts.password)
-        for key, value in updates.items():
-            object.__setattr__(self, key, value)
-        object.__setattr__(self, "url", None)
-        if not self.database:
-            raise ValueError("url names no database")
+        split_into(self)
         return self
 
     def dsn(self, scheme: str, *, with_password: bool = True) -> str:

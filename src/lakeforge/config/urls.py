@@ -90,3 +90,35 @@ def _blame(ambiguous: bool, what: str) -> str:
     if ambiguous:
         return f"{what}; its password seems to hold unencoded characters: {encoding_hint()}"
     return f"{what}; if the password holds @ / : ? or #, {encoding_hint()}"
+
+
+def split_into(model: object) -> None:
+    """Move a pydantic model's ``url`` into its ``host``/``port``/``user``/``password``/``database`` fields (a
+    source or a publish target), parsed strictly; raises ValueError (pydantic's validation error) without the
+    password."""
+    from pydantic import SecretStr
+
+    url: str | None = getattr(model, "url", None)
+    if url is None:
+        if getattr(model, "database", None) is None:
+            raise ValueError("give either url or database (with host, port, user)")
+        return
+    try:
+        parts = parse_db_url(url)
+    except UrlError as exc:
+        raise ValueError(f"url {exc}") from None
+    updates: dict[str, object] = {
+        "host": parts.host,
+        "port": parts.port or getattr(model, "port", None),
+        "user": parts.user or getattr(model, "user", None),
+        "database": parts.database or getattr(model, "database", None),
+    }
+    if parts.password is not None:
+        if getattr(model, "password", None) is not None:
+            raise ValueError("password is given twice: in url and in password")
+        updates["password"] = SecretStr(parts.password)
+    for key, value in updates.items():
+        object.__setattr__(model, key, value)
+    object.__setattr__(model, "url", None)
+    if not getattr(model, "database", None):
+        raise ValueError("url names no database")

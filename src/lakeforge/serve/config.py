@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import re
 from typing import Literal
-from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from lakeforge.config.urls import split_into
 
 PublishMode = Literal["replace", "upsert"]
 BUILTIN_DESTINATIONS = ("postgres", "mysql")
@@ -95,28 +96,7 @@ class PublishTarget(Strict):
 
     @model_validator(mode="after")
     def _split_url(self) -> PublishTarget:
-        if self.url is None:
-            if self.database is None:
-                raise ValueError("give either url or database (with host, port, user)")
-            return self
-        parts = urlsplit(self.url)
-        if not parts.hostname:
-            raise ValueError("url has no host")
-        updates: dict[str, object] = {
-            "host": parts.hostname,
-            "port": parts.port or self.port,
-            "user": unquote(parts.username) if parts.username else self.user,
-            "database": parts.path.lstrip("/") or self.database,
-        }
-        if parts.password:
-            if self.password is not None:
-                raise ValueError("password is given twice: in url and in password")
-            updates["password"] = SecretStr(unquote(parts.password))
-        for key, value in updates.items():
-            object.__setattr__(self, key, value)
-        object.__setattr__(self, "url", None)
-        if not self.database:
-            raise ValueError("url names no database")
+        split_into(self)
         return self
 
     def secret(self) -> str | None:
