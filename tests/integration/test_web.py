@@ -178,7 +178,9 @@ def test_basic_auth_and_bind_rules(demo_project: Project, monkeypatch: pytest.Mo
         demo_project.serve_web(host="0.0.0.0", port=0)
     monkeypatch.setenv("WEB_PW", "web-secret-1")
     text = (demo_project.path / "lakeforge.yml").read_text()
-    (demo_project.path / "lakeforge.yml").write_text(text + "serve:\n  web:\n    users: {boss: '${WEB_PW}'}\n")
+    assert "  web: {port: 8080}\n" in text  # the demo's serve: key gets users (a second serve: key is an error)
+    with_users = text.replace("  web: {port: 8080}\n", "  web: {port: 8080, users: {boss: '${WEB_PW}'}}\n")
+    (demo_project.path / "lakeforge.yml").write_text(with_users)
     try:
         app = Project(demo_project.path).serve_web(port=0)
         app.start()
