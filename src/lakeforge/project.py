@@ -182,6 +182,7 @@ class Project:
 
         progress = progress or Progress()
         require_extras(self.config)
+        self.lake.prepare()
         with lake_lock(self.lake, "run"):
             sources, planned, errors = self._plan()
             try:
