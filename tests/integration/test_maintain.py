@@ -102,6 +102,7 @@ def test_cli_maintain_json(pg_db: PgDatabase, project_dir: Path) -> None:
     assert rows(p) == sorted(pg_db.execute("SELECT id, v, amount, updated_at FROM t"))
 
 
+@pytest.mark.slow
 def test_sigkill_during_maintenance_then_rerun(pg_db: PgDatabase, project_dir: Path) -> None:
     import os
 
@@ -123,6 +124,7 @@ def test_sigkill_during_maintenance_then_rerun(pg_db: PgDatabase, project_dir: P
     assert p.run().tables[0].status == "unchanged"
 
 
+@pytest.mark.slow
 def test_200_micro_batches_compacted_while_a_reader_reads(lake_format: str, tmp_path: Path) -> None:
     """A CDC-shaped table (200 MERGE commits with updates and deletes, and its append-only change log)
     compacted while another thread keeps reading the newest version: every read sees exactly the rows of the

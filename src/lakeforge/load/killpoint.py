@@ -13,6 +13,9 @@ Points, in the order a table load passes them:
 ``files``
     Parquet files of the new version are on disk but the Delta commit has not been made (needs files to be
     flushed during the stream: a small ``lake.target_file_size`` and enough rows; local lakes only).
+``commit``
+    Iceberg: the write or MERGE has written its data files and is about to make its catalog commit (a kill
+    *during the commit*: files on storage that no snapshot references). Delta writes and commits in one call.
 ``committed``
     the table's commit (data + checkpoint) has landed; the run history has not recorded it and the next
     table has not started: a kill *between tables*.

@@ -18,6 +18,7 @@ from lakeforge.lake.base import INTERNAL, Lake, MaintainResult, StreamGuard, Tab
 from lakeforge.lake.checkpoint import METADATA_KEY, Checkpoint
 from lakeforge.lake.naming import split_name
 from lakeforge.lake.storage import Storage
+from lakeforge.load.killpoint import kill_at
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -226,6 +227,7 @@ class IcebergLake(Lake):
                     tx.overwrite(reader, snapshot_properties=summary)
                 else:
                     tx.append(reader, snapshot_properties=summary)
+                kill_at("commit", name)  # crash test: data files written, catalog commit not made
         except LakeError:
             raise
         except Exception as exc:
@@ -256,6 +258,7 @@ class IcebergLake(Lake):
                 self,
                 self.table(name),
                 guard,
+                name=name,
                 schema=schema,
                 keys=keys,
                 summary=_summary(checkpoint),

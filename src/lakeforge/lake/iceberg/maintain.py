@@ -61,10 +61,14 @@ def _compact(lake: IcebergLake, name: str, table: Table, target: int) -> None:
     checkpoint = lake.checkpoint(name)
     if checkpoint is not None:
         carried[METADATA_KEY] = checkpoint.to_json()
+    key = "write.target-file-size-bytes"
+    streaming = table.properties.get(key)
     with table.transaction() as tx:
-        tx.set_properties({"write.target-file-size-bytes": str(target)})
+        tx.set_properties({key: str(target)})
         reader = pa.RecordBatchReader.from_batches(snapshot.dataset.schema, _watched(name, snapshot.dataset))
         tx.overwrite(reader, snapshot_properties=carried)
+        if streaming is not None:  # the loads' write buffer (schema.STREAM_TARGET) stays as it was
+            tx.set_properties({key: streaming})
 
 
 def _watched(name: str, dataset: Any) -> Iterator[Any]:

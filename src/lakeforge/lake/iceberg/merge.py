@@ -24,6 +24,7 @@ def merge(
     table: Table,
     batches: Iterable[pa.RecordBatch],
     *,
+    name: str,
     schema: pa.Schema,
     keys: list[str],
     summary: dict[str, str],
@@ -36,6 +37,7 @@ def merge(
     from pyiceberg.table.upsert_util import create_match_filter
 
     from lakeforge.lake.iceberg.schema import evolve_in, optional
+    from lakeforge.load.killpoint import kill_at
 
     source = pa.Table.from_batches(list(batches), schema=schema)
     if source.num_rows == 0:
@@ -82,6 +84,7 @@ def merge(
             tx.delete(create_match_filter(remove, keys), snapshot_properties=summary)
         if insert.num_rows:
             tx.append(insert, snapshot_properties=summary)
+        kill_at("commit", name)  # crash test: data files written, catalog commit not made
     return counts
 
 
