@@ -182,7 +182,6 @@ class Project:
 
         progress = progress or Progress()
         require_extras(self.config)
-        self.lake.prepare()
         with lake_lock(self.lake, "run"):
             sources, planned, errors = self._plan()
             try:

@@ -73,6 +73,20 @@ def test_the_format_library_reads_the_table(loaded: Project) -> None:
     assert _plain(data.to_pylist()) == EXPECTED
 
 
+def test_daft_reads_the_table(loaded: Project) -> None:
+    """Daft (``daft.read_deltalake`` / ``daft.read_iceberg`` on the PyIceberg table) reads the same rows and types."""
+    import daft
+
+    if loaded.lake.FORMAT == "delta":
+        frame = daft.read_deltalake(loaded.lake.uri("bronze.src_t"))
+    else:
+        frame = daft.read_iceberg(loaded.lake.table("bronze.src_t"))  # type: ignore[attr-defined]
+    data = frame.to_arrow()
+    assert _plain(data.to_pylist()) == EXPECTED
+    assert str(data.schema.field("amount").type) == "decimal128(10, 2)"
+    assert str(data.schema.field("at").type) == "timestamp[us, tz=UTC]"
+
+
 def test_duckdb_reads_the_table(loaded: Project) -> None:
     data = loaded.sql('SELECT id, name, amount, "at" FROM bronze.src_t ORDER BY id')
     assert _plain(data.to_pylist()) == EXPECTED

@@ -214,6 +214,24 @@ class MaintenanceConfig(Strict):
         return parse_lookback(self.retain)
 
 
+def _check_format(value: str) -> str:
+    if value in ("delta", "iceberg") or re.fullmatch(r"[A-Za-z_][\w.]*[.:][A-Za-z_]\w*", value):
+        return value
+    raise ValueError(f"unknown format '{value}'; valid: delta, iceberg, or a dotted path package.module:Class")
+
+
+class FormatOverride(Strict):
+    """The table format of one layer or one lake table, instead of ``lake.format``."""
+
+    format: str
+    """``delta``, ``iceberg`` or a dotted path ``package.module:Class``."""
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        return _check_format(value)
+
+
 class LakeConfig(Strict):
     path: str = "./lakehouse"
     """Folder (relative to the project) or URI (``s3://bucket/prefix``) of the lakehouse."""
@@ -228,17 +246,32 @@ class LakeConfig(Strict):
     """Delta only: raw object-store options passed to delta-rs (prefer ``storage``)."""
     target_file_size: int | None = Field(default=None, gt=0)
     """Bytes per Parquet file the writer aims at; unset: the format's default (delta-rs: about 100 MB)."""
+    layers: dict[str, FormatOverride] = Field(default_factory=dict)
+    """Per layer, another table format than ``format``: ``{silver: {format: iceberg}}``."""
+    tables: dict[str, FormatOverride] = Field(default_factory=dict)
+    """Per lake table (``layer.table``), another table format: ``{bronze.shop_orders: {format: iceberg}}``;
+    wins over ``layers``."""
 
     @field_validator("format")
     @classmethod
     def _known_format(cls, value: str) -> str:
-        if value in ("delta", "iceberg") or re.fullmatch(r"[A-Za-z_][\w.]*[.:][A-Za-z_]\w*", value):
-            return value
-        raise ValueError(f"unknown format '{value}'; valid: delta, iceberg, or a dotted path package.module:Class")
+        return _check_format(value)
+
+    @field_validator("tables")
+    @classmethod
+    def _layer_dot_table(cls, value: dict[str, FormatOverride]) -> dict[str, FormatOverride]:
+        for name in value:
+            if name.count(".") != 1 or not all(name.split(".")):
+                raise ValueError(f"'{name}': a lake table is named layer.table (e.g. bronze.shop_orders)")
+        return value
+
+    def formats(self) -> set[str]:
+        """Every table format this lake uses (``format`` and the overrides)."""
+        return {self.format, *(o.format for o in self.layers.values()), *(o.format for o in self.tables.values())}
 
     @model_validator(mode="after")
     def _catalog_needs_iceberg(self) -> LakeConfig:
-        if self.catalog is not None and self.format == "delta":
+        if self.catalog is not None and "iceberg" not in self.formats():
             raise ValueError("catalog is for format: iceberg (Delta tables keep their own log)")
         return self
 

@@ -51,9 +51,14 @@ def lake_class(fmt: str) -> type[Lake]:
 
 
 def open_lake(config: LakeConfig, project_dir: str | Path) -> Lake:
-    """The project's lake: ``lake.path`` resolved against ``project_dir`` when it is a local folder."""
+    """The project's lake: ``lake.path`` resolved against ``project_dir`` when it is a local folder; a
+    :class:`~lakeforge.lake.routed.RoutedLake` when ``lake.layers`` / ``lake.tables`` name other formats."""
     root = config.path
     if "://" not in root:
         root = str((Path(project_dir) / root).resolve())
+    if len(config.formats()) > 1:  # per-layer or per-table formats: one lake per format behind one interface
+        from lakeforge.lake.routed import RoutedLake
+
+        return RoutedLake.from_config(root, config)
     cls = lake_class(config.format)
     return cls.from_config(root, config)

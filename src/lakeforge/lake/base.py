@@ -187,10 +187,6 @@ class Lake(ABC):
         """Compact small files, tidy metadata, remove files no version younger than ``retain_seconds`` needs.
         A reader of the newest version sees the same rows before and after."""
 
-    def prepare(self) -> None:  # noqa: B027 - optional hook, nothing to prepare by default
-        """Start opening clients in the background (a run calls it before planning its sources, so a
-        catalog's imports and connection overlap the source's); the first use waits for them."""
-
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release clients (catalog connections)."""
 

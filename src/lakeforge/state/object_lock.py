@@ -4,7 +4,9 @@
 creates it; the other gets HTTP 412 and fails with :class:`RunInProgress`. The object holds an expiry that
 the holder pushes forward every ``TTL / 4`` seconds from a background thread; a run killed without
 releasing it (SIGKILL, power loss) blocks others only until that expiry, after which the next run deletes the
-stale object (conditionally on its ETag, so two runs cannot both take over) and takes the lock.
+stale object (conditionally on its ETag, so two runs cannot both take over) and takes the lock. A holder
+that ran on this machine (same boot, same PID namespace) and whose process is gone is stale at once: a run
+killed on this machine does not block the next one here for the TTL.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ class ObjectLock:
 
     def _body(self) -> bytes:
         until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.ttl)
-        return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "expires": until.isoformat()}).encode()
+        body = {"pid": os.getpid(), "host": socket.gethostname(), "expires": until.isoformat(), "space": _pid_space()}
+        return json.dumps(body).encode()
 
     def __enter__(self) -> ObjectLock:
         for _ in range(2):
@@ -62,7 +65,7 @@ class ObjectLock:
             if holder is None:
                 continue  # released meanwhile
             body, etag = holder
-            if dt.datetime.fromisoformat(body["expires"]) > dt.datetime.now(dt.UTC):
+            if dt.datetime.fromisoformat(body["expires"]) > dt.datetime.now(dt.UTC) and not _dead_here(body):
                 raise RunInProgress(
                     f"another lakeforge run holds {self.where} (pid {body.get('pid')} on "
                     f"{body.get('host')}, valid until {body['expires']}); wait for it to finish"
@@ -97,7 +100,9 @@ class ObjectLock:
 
     def held(self) -> bool:
         holder = self._read()
-        return holder is not None and dt.datetime.fromisoformat(holder[0]["expires"]) > dt.datetime.now(dt.UTC)
+        if holder is None or _dead_here(holder[0]):
+            return False
+        return dt.datetime.fromisoformat(holder[0]["expires"]) > dt.datetime.now(dt.UTC)
 
     def _renew(self) -> None:
         while not self._stop.wait(self.ttl / 4):
@@ -125,6 +130,31 @@ class ObjectLock:
 
     def _error(self, exc: BaseException) -> LakeError:
         return storage_error(self.storage.root, exc, self.storage.scrub, self.bucket, self.storage.config.endpoint)
+
+
+def _pid_space() -> str | None:
+    """This machine's boot and this process's PID namespace: a pid means the same process only within both."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            boot = f.read().strip()
+        return f"{boot}/{os.readlink('/proc/self/ns/pid')}"
+    except OSError:  # not Linux: holders are only ever judged by their expiry
+        return None
+
+
+def _dead_here(body: dict[str, Any]) -> bool:
+    """The holder ran on this machine, since its boot, in this PID namespace, and its process is gone (a run
+    killed by SIGKILL): the lock is stale before its expiry."""
+    space = _pid_space()
+    if space is None or body.get("space") != space or body.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(body["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, KeyError, ValueError):
+        return False
+    return False
 
 
 def _code(exc: Any) -> str:

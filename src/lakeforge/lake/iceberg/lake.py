@@ -8,7 +8,6 @@ data files of ``target_file_size`` (PyIceberg's streaming append); a MERGE holds
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -48,8 +47,6 @@ class IcebergLake(Lake):
         self.catalog_config = catalog
         self.target_file_size = target_file_size
         self._catalog: Catalog | None = None
-        self._opening: threading.Thread | None = None
-        self._open_error: BaseException | None = None
 
     @classmethod
     def from_config(cls, root: str, config: LakeConfig) -> IcebergLake:
@@ -59,29 +56,8 @@ class IcebergLake(Lake):
             raise ConfigError("lake.storage_options is for format: delta; use lake.storage for an Iceberg lake")
         return cls(root, catalog=config.catalog, storage=config.storage, target_file_size=config.target_file_size)
 
-    def prepare(self) -> None:
-        """Open the catalog in a background thread: PyIceberg's imports (~0.8 s of CPU: SQLAlchemy, its Arrow
-        I/O, which imports pandas through ``pyarrow.dataset``) and the catalog connection overlap the run's
-        source planning. ``catalog`` waits for it and raises what it raised."""
-        if self._catalog is None and self._opening is None:
-            self._opening = threading.Thread(target=self._open_ahead, name="iceberg-catalog", daemon=True)
-            self._opening.start()
-
-    def _open_ahead(self) -> None:
-        try:
-            self._catalog = self._open_catalog()
-            import pyiceberg.io.pyarrow  # noqa: F401 - the writer's module, imported by the first write
-        except BaseException as exc:  # re-raised by ``catalog`` in the thread that uses it
-            self._open_error = exc
-
     @property
     def catalog(self) -> Catalog:
-        if self._opening is not None:
-            self._opening.join()
-            self._opening = None
-            error, self._open_error = self._open_error, None
-            if error is not None and self._catalog is None:
-                raise error
         if self._catalog is None:
             self._catalog = self._open_catalog()
         return self._catalog
@@ -300,9 +276,6 @@ class IcebergLake(Lake):
         return maintain(self, name, retain_seconds=retain_seconds, target_file_size=target_file_size)
 
     def close(self) -> None:
-        if self._opening is not None:
-            self._opening.join()
-            self._opening = None
         engine = getattr(self._catalog, "engine", None)
         if engine is not None:
             engine.dispose()
