@@ -176,7 +176,7 @@ class Project:
         applying changes until SIGINT/SIGTERM (or ``stop``, a ``threading.Event``, is set), then commits what
         it has and returns; ``resnapshot`` reloads the cdc tables whose changes the log no longer holds."""
         from lakeforge.load.batches import Stamp
-        from lakeforge.load.cdc_run import CdcWork, require_extras, run_cdc
+        from lakeforge.load.cdc_run import CdcSettings, CdcWork, require_extras, run_cdc
         from lakeforge.state.history import RUN_ROW, Event, RunHistory
         from lakeforge.state.lock import lake_lock
 
@@ -208,7 +208,7 @@ class Project:
                             break
                     if cdc_work and not halt:
                         run_cdc(
-                            self,
+                            CdcSettings(self.lake, self.config.run, self.config.lake.maintenance),
                             cdc_work,
                             progress,
                             history,
@@ -407,8 +407,10 @@ class Project:
         return [self.lake.info(name) for name in self.lake.names(layers)]
 
     def maintain(self, tables: list[str] | None = None) -> list[MaintainResult]:
-        """Compact, tidy and vacuum lake tables (all, or those matching the ``tables`` globs) under the run
-        lock, per ``lake.maintenance``; each result reports data files and bytes before and after."""
+        """Compact, tidy and vacuum lake tables (all, or those matching the ``tables`` globs) per
+        ``lake.maintenance``; each result reports data files and bytes before and after. Takes the maintenance
+        lock, not the run lock: it may run beside a run, committing optimistically (lake/maintenance.py)."""
+        from lakeforge.lake.maintenance import maintain_table
         from lakeforge.state.lock import lake_lock
 
         names = self.lake.names()
@@ -416,8 +418,10 @@ class Project:
             names = [n for n in names if any(fnmatch.fnmatchcase(c, p) for p in tables for c in (n, n.split(".")[1]))]
         cfg = self.config.lake.maintenance
         size = cfg.target_file_mb * 2**20
-        with lake_lock(self.lake, "run"):
-            return [self.lake.maintain(n, retain_seconds=cfg.retain_seconds, target_file_size=size) for n in names]
+        with lake_lock(self.lake, "maintain"):
+            return [
+                maintain_table(self.lake, n, retain_seconds=cfg.retain_seconds, target_file_size=size) for n in names
+            ]
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         from lakeforge.state.history import RunHistory

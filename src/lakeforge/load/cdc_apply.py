@@ -9,10 +9,11 @@ Change-log table ``bronze.<name>_changes``: every insert, update, delete and tru
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lakeforge.errors import ConfigError
+from lakeforge.errors import ConfigError, LakeError
 from lakeforge.lake.checkpoint import Checkpoint
 from lakeforge.lake.schema import Evolution, evolve
 from lakeforge.load.batches import META_COLUMNS, stamp_and_cast, with_meta
@@ -43,6 +44,10 @@ class Event:
     position: Position
     commit_time: dt.datetime | None
     seq: int
+
+
+MERGE_ATTEMPTS = 5
+"""Tries of a micro-batch's state MERGE that lost a commit race (a concurrent ``maintain``), 0.2 s, 0.4 s ... apart."""
 
 
 def changes_name(name: str) -> str:
@@ -285,10 +290,23 @@ def _apply_state(
         return
     if truncated >= 0:
         ctx.lake.delete_all(name, set_values={DELETED: True, OP: "truncate"} if soft else None)
-    version = ctx.lake.version(name)
     flags = (DELETED, OP, POSITION, POSITION_VALUE, SEQ, COMMIT_TS, *META_COLUMNS) if soft else None
-    ctx.lake.merge(
-        name, batches, schema=evolution.schema, keys=lake_keys, checkpoint=cp, delete_column=DELETED, keep_deleted=flags
-    )
+    for attempt in range(MERGE_ATTEMPTS):
+        version = ctx.lake.version(name)
+        try:
+            ctx.lake.merge(
+                name,
+                batches,
+                schema=evolution.schema,
+                keys=lake_keys,
+                checkpoint=cp,
+                delete_column=DELETED,
+                keep_deleted=flags,
+            )
+            break
+        except LakeError as exc:  # a concurrent commit (``lakeforge maintain`` compacting this table) won the race:
+            if not exc.transient or attempt == MERGE_ATTEMPTS - 1:  # nothing of this MERGE landed, so it is
+                raise  # applied again to the newer version, which holds the same rows
+            time.sleep(0.2 * 2**attempt)
     if ctx.lake.version(name) == version:  # a MERGE that changes nothing makes no commit: the position
         ctx.lake.commit_checkpoint(name, cp, evolution.schema)  # must still be committed before the log is acked

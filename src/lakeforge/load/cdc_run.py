@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 from lakeforge.errors import LakeforgeError, MissingExtraError
 
 if TYPE_CHECKING:
-    from lakeforge.config.models import ProjectConfig, SourceBase, TableConfig
+    from lakeforge.config.models import MaintenanceConfig, ProjectConfig, RunConfig, SourceBase, TableConfig
+    from lakeforge.lake.base import Lake
     from lakeforge.load.batches import Stamp
     from lakeforge.load.table import TableResult
-    from lakeforge.project import Progress, Project
+    from lakeforge.project import Progress
     from lakeforge.sources.base import Source, TableRef
     from lakeforge.sources.cdc import Problem
     from lakeforge.state.history import RunHistory
@@ -101,6 +102,16 @@ class CdcWork:
     stamp: Stamp
 
 
+@dataclass(frozen=True)
+class CdcSettings:
+    """What the CDC part of a run needs from the project: the lake and the ``run:`` / ``lake.maintenance``
+    settings (the strategy receives them; it does not reach back into the ``Project``)."""
+
+    lake: Lake
+    run: RunConfig
+    maintenance: MaintenanceConfig
+
+
 @contextlib.contextmanager
 def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     """Set ``stop`` on SIGINT/SIGTERM (main thread only); restore the old handlers afterwards."""
@@ -122,7 +133,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 def run_cdc(
-    project: Project,
+    settings: CdcSettings,
     work: list[CdcWork],
     progress: Progress,
     history: RunHistory,
@@ -138,7 +149,7 @@ def run_cdc(
     stop = stop or threading.Event()
     run_source = functools.partial(
         _run_source,
-        project,
+        settings,
         progress=progress,
         history=history,
         results=results,
@@ -178,7 +189,7 @@ def run_cdc(
 
 
 def _run_source(
-    project: Project,
+    settings: CdcSettings,
     work: CdcWork,
     progress: Progress,
     history: RunHistory,
@@ -201,7 +212,7 @@ def _run_source(
         progress.table_started(table, 0)
     if follow:  # a follower runs for long: warn now; a catch-up run warns after it has acknowledged
         _warn(source, progress, warnings, record)
-    ctx = LoadContext(project.lake, project.config.run, stamp, lambda n: None, project.config.lake.maintenance)
+    ctx = LoadContext(settings.lake, settings.run, stamp, lambda n: None, settings.maintenance)
     try:
         done = load_cdc_source(ctx, source, items, follow=follow, stop=stop, resnapshot=resnapshot)
     except LakeforgeError as exc:
@@ -215,7 +226,7 @@ def _run_source(
             results.append(result)
             progress.table_finished(result)
             history.record(Event.of(result, stamp.run_id, started, dt.datetime.now(dt.UTC)))
-    if any(r.status == "failed" for r in done) and project.config.run.on_error == "stop":
+    if any(r.status == "failed" for r in done) and settings.run.on_error == "stop":
         stop.set()
 
 

@@ -135,10 +135,9 @@ class DeltaLake(Lake):
         limit = _HISTORY_PAGE
         while True:
             history = table.history(limit)
-            for commit in history:
-                text = commit.get(METADATA_KEY)
-                if text:
-                    return Checkpoint.from_json(text)
+            found = [Checkpoint.from_json(c[METADATA_KEY]) for c in history if c.get(METADATA_KEY)]
+            if found:  # the highest sequence: a compaction rebased over a concurrent commit carries an older one
+                return max(found, key=lambda cp: cp.sequence)
             if len(history) < limit:
                 return None
             limit *= 4
@@ -272,14 +271,16 @@ def _app_id(name: str) -> str:
     return f"lakeforge:{name}"
 
 
-def _commit(name: str, checkpoint: Checkpoint | None) -> Any:
+def _commit(name: str, checkpoint: Checkpoint | None, *, transaction: bool = True) -> Any:
+    """Commit properties carrying ``checkpoint``; ``transaction=False`` (a compaction, which delta-rs may rebase
+    over a concurrent commit) leaves the transaction id alone, so ``next_sequence`` never goes back."""
     from deltalake import CommitProperties, Transaction
 
     if checkpoint is None:
         return None
     return CommitProperties(
         custom_metadata={METADATA_KEY: checkpoint.to_json()},
-        app_transactions=[Transaction(_app_id(name), checkpoint.sequence)],
+        app_transactions=[Transaction(_app_id(name), checkpoint.sequence)] if transaction else None,
     )
 
 

@@ -29,7 +29,8 @@ def maintain(lake: DeltaLake, name: str, *, retain_seconds: float, target_file_s
         if before.files > 1:
             from lakeforge.lake.delta.lake import _commit
 
-            carried = _commit(name, lake.checkpoint(name))  # the newest commit keeps carrying the position
+            # the newest commit keeps carrying the position (commit info only: see Lake.checkpoint)
+            carried = _commit(name, lake.checkpoint(name), transaction=False)
             metrics = table.optimize.compact(target_size=target_file_size, commit_properties=carried)
             if metrics.get("numFilesRemoved"):
                 actions.append(f"compacted {metrics['numFilesRemoved']} files into {metrics['numFilesAdded']}")

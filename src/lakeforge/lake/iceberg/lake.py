@@ -145,8 +145,7 @@ class IcebergLake(Lake):
 
     def checkpoint(self, name: str) -> Checkpoint | None:
         table = self._load(name)
-        text = None if table is None else _newest_property(table, METADATA_KEY)
-        return Checkpoint.from_json(text) if text else None
+        return None if table is None else _newest_checkpoint(table)
 
     def next_sequence(self, name: str) -> int:
         cp = self.checkpoint(name)
@@ -295,15 +294,27 @@ def _by_sequence(table: Table, sequence: int) -> Any:
     return next((s for s in table.snapshots() if s.sequence_number == sequence), None)
 
 
-def _newest_property(table: Table, key: str) -> str | None:
-    """``key`` from the summary of the newest snapshot (walking back through parents) that has it."""
+CHECKPOINT_WINDOW = 32
+"""Snapshots read back past the newest one that carries a checkpoint (see ``_newest_checkpoint``)."""
+
+
+def _newest_checkpoint(table: Table) -> Checkpoint | None:
+    """The checkpoint with the highest sequence among the newest snapshots that carry one (walking back through
+    parents). Normally the newest; but a compaction (``maintain``) carries the position it read, and a
+    concurrent commit that adds no data file (a checkpoint-only commit) can land between its read and its
+    commit, so the compaction's snapshot may carry an older position than the one below it."""
+    found: list[Checkpoint] = []
     snap = table.current_snapshot()
-    while snap is not None:
-        value = snap.summary[key] if snap.summary else None
+    left = None
+    while snap is not None and (left is None or left > 0):
+        value = snap.summary[METADATA_KEY] if snap.summary else None
         if value:
-            return str(value)
+            found.append(Checkpoint.from_json(str(value)))
+            left = CHECKPOINT_WINDOW if left is None else left
+        if left is not None:
+            left -= 1
         snap = table.snapshot_by_id(snap.parent_snapshot_id) if snap.parent_snapshot_id else None
-    return None
+    return max(found, key=lambda cp: cp.sequence) if found else None
 
 
 def arrow_schema(table: Table) -> pa.Schema:
@@ -316,8 +327,10 @@ def arrow_schema(table: Table) -> pa.Schema:
 
 
 def iceberg_error(name: str, doing: str, exc: BaseException) -> LakeError:
-    """A PyIceberg failure as a LakeError; a commit conflict (``CommitFailedException``: another writer
-    committed first) is transient, so the load starts over."""
-    from pyiceberg.exceptions import CommitFailedException
+    """A PyIceberg failure as a LakeError; a commit conflict is transient, so the load starts over:
+    ``CommitFailedException`` (another writer committed first and PyIceberg's retries ran out) or
+    ``ValidationException`` (PyIceberg's concurrency check refused to re-apply the commit on the newer snapshot,
+    e.g. a MERGE whose files a concurrent compaction rewrote). Neither commit landed."""
+    from pyiceberg.exceptions import CommitFailedException, ValidationException
 
-    return lake_error(name, doing, exc, transient=isinstance(exc, CommitFailedException))
+    return lake_error(name, doing, exc, transient=isinstance(exc, CommitFailedException | ValidationException))
