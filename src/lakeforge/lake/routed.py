@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 class RoutedLake(Lake):
     FORMAT = "mixed"
-    SUPPORTS_STREAMING_MERGE = False
-    """Conservative: a table of the lake may be one whose MERGE holds its window (Iceberg)."""
 
     def __init__(self, root: str, config: LakeConfig) -> None:
         self.root = root

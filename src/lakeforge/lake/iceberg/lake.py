@@ -3,7 +3,7 @@
 Every write is one catalog commit (one metadata file swapped atomically by the catalog). A checkpoint
 travels in the summary properties of the commit's snapshots (``lakeforge.checkpoint``), so data and position
 move together; it is read back from the newest snapshot that carries one. Writes stream their batches into
-data files of ``target_file_size`` (PyIceberg's streaming append); a MERGE holds one window in memory.
+data files of ``target_file_size`` (PyIceberg's streaming append); a MERGE holds one 64 MiB window at a time.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ PROPERTY_PREFIX = "lakeforge."
 
 class IcebergLake(Lake):
     FORMAT = "iceberg"
-    SUPPORTS_STREAMING_MERGE = False
 
     def __init__(
         self,
