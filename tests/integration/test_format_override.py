@@ -74,6 +74,14 @@ def test_bad_overrides_name_the_key_and_the_choices() -> None:
     LakeConfig.model_validate({"catalog": {"type": "sql"}, "layers": {"gold": {"format": "iceberg"}}})
 
 
+def test_an_override_naming_a_missing_class_fails_when_the_lake_opens(tmp_path: Path) -> None:
+    from lakeforge.errors import ConfigError
+
+    config = LakeConfig.model_validate({"path": "lh", "layers": {"gold": {"format": "nowhere.module:Lake"}}})
+    with pytest.raises(ConfigError, match="lake.format 'nowhere.module:Lake': cannot import nowhere.module"):
+        open_lake(config, tmp_path)
+
+
 def test_a_run_loads_one_table_as_iceberg_and_sql_reads_both(pg_db: PgDatabase, project_dir: Path) -> None:
     for table in ("orders", "items"):
         pg_db.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, amount numeric(12,2))")

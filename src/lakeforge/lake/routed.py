@@ -29,6 +29,10 @@ class RoutedLake(Lake):
     def __init__(self, root: str, config: LakeConfig) -> None:
         self.root = root
         self.config = config
+        from lakeforge.lake import lake_class
+
+        for fmt in config.formats():  # a bad dotted path fails when the lake opens, not at its first table
+            lake_class(fmt)
         self._lakes: dict[str, Lake] = {}
         self.default = self.lake_of_format(config.format)
         self.is_local = self.default.is_local
