@@ -219,6 +219,7 @@ STREAM_KILLS = [
 ]
 
 
+@pytest.mark.slow
 def test_kill_while_streaming_and_committing(setup: tuple[Src, Project]) -> None:
     src, p = setup
     expected = new_expected()
@@ -232,6 +233,7 @@ def test_kill_while_streaming_and_committing(setup: tuple[Src, Project]) -> None
         recover(src, p, expected)
 
 
+@pytest.mark.slow
 def test_kill_while_following(setup: tuple[Src, Project]) -> None:
     src, p = setup
     expected = new_expected()
