@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
+    from lakeforge.distributed.extract import DistributedExtractor
     from lakeforge.lake.base import Lake, MaintainResult, TableInfo
     from lakeforge.load.cdc_ops import CdcSourceStatus
     from lakeforge.load.cdc_run import CdcItem
@@ -116,6 +117,13 @@ class Project:
         from lakeforge.lake import open_lake
 
         return open_lake(self.config.lake, self.path)
+
+    @cached_property
+    def extractor(self) -> DistributedExtractor | None:
+        """``engine: {type: ray}``: the driver of distributed full loads (None: one process)."""
+        from lakeforge.distributed.engine import extractor_for
+
+        return extractor_for(self.config.engine)
 
     def source(self, name: str) -> Source:
         from lakeforge.errors import ConfigError
@@ -322,6 +330,7 @@ class Project:
                 stamp,
                 functools.partial(_rows, progress, item.table),
                 self.config.lake.maintenance,
+                self.extractor,
             )
             table_started = dt.datetime.now(dt.UTC)
             try:
