@@ -116,7 +116,6 @@ class RayExecutor(Executor):
                     address=self.config.address,
                     namespace=self.config.namespace,
                     log_to_driver=False,
-                    include_dashboard=False,
                 )
             except Exception as exc:  # ConnectionError, RuntimeError: which cluster, and why
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
