@@ -25,7 +25,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(pytest.mark.integration)
         item.add_marker(pytest.mark.slow)
         if not IN_NAMESPACE:
-            item.add_marker(pytest.mark.skip(reason="runs in a loopback-only namespace: tests/integration/test_scale_out.py"))
+            why = "runs in a loopback-only namespace: tests/integration/test_scale_out.py"
+            item.add_marker(pytest.mark.skip(reason=why))
 
 
 @pytest.fixture(scope="session", autouse=True)
