@@ -22,7 +22,8 @@ def test_default_engine_is_local_and_loads_in_one_process(tmp_path: Path) -> Non
 
 
 def test_ray_engine_builds_a_ray_extractor(tmp_path: Path) -> None:
-    write_project(tmp_path, "engine: {type: ray, address: 'ray://head:10001', task_cpus: 0.25}\nrun: {partitions: 16}\n")
+    body = "engine: {type: ray, address: 'ray://head:10001', task_cpus: 0.25}\nrun: {partitions: 16}\n"
+    write_project(tmp_path, body)
     config = load_config(tmp_path)
     assert config.engine.type == "ray" and config.engine.address == "ray://head:10001"
     assert config.engine.task_cpus == 0.25 and config.run.partitions == 16
