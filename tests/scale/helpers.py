@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +18,37 @@ from tests.contract.test_contract import ODD_COLUMNS, ODD_TABLE, UNICODE
 META = ["_lf_source", "_lf_extracted_at", "_lf_run_id"]
 
 
-def project(kit: Kit, folder: Path, *, partitions: int, executor: Executor | None, fmt: str = "delta") -> Project:
+def write(kit: Kit, folder: Path, extra: str, *, fmt: str = "delta", include: list[str] | None = None) -> Path:
+    """``lakeforge.yml`` loading ``kit``'s database (only the tables in ``include`` when given)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    only = f", include: {json.dumps(include)}" if include else ""
+    (folder / "lakeforge.yml").write_text(
+        f'sources:\n  src: {{type: {kit.source_type}, url: "{kit.url()}"{only}}}\n'
+        f"lake: {{path: ./lake, format: {fmt}}}\n{extra}"
+    )
+    return folder
+
+
+def project(
+    kit: Kit,
+    folder: Path,
+    *,
+    partitions: int,
+    executor: Executor | None,
+    fmt: str = "delta",
+    include: list[str] | None = None,
+) -> Project:
     """A project loading ``kit``'s database; with ``executor``, every table goes through range tasks."""
     extra = f"run: {{partitions: {partitions}, parallel_min_rows: 0, retries: 0}}\n"
-    kit.write_project(folder, extra)
-    text = (folder / "lakeforge.yml").read_text().replace("path: ./lake", f"path: ./lake\n  format: {fmt}")
-    (folder / "lakeforge.yml").write_text(text)
-    made = Project(folder)
+    made = Project(write(kit, folder, extra, fmt=fmt, include=include))
     if executor is not None:
         made.extractor = DistributedExtractor(executor, retries=2)  # type: ignore[misc]
     return made
 
 
 def contract_tables(kit: Kit) -> list[str]:
-    """The contract suite's tables (every common type with NULLs, Unicode, empty, odd names, no key)."""
+    """Create the contract suite's tables (every common type with NULLs, Unicode, empty, odd names, no key);
+    returns their source names."""
     types = {c.column: c.types[kit.name] for c in COMMON}
     kit.create_table("types", {"id": "integer", **types}, primary_key=["id"])
     rows = [[str(i + 1)] + [c.literal(kit, i) for c in COMMON] for i in range(3)]
@@ -47,7 +65,7 @@ def contract_tables(kit: Kit) -> list[str]:
     )
     kit.create_table("no_pk", {"id": "integer", "v": "varchar(10)"})
     kit.insert("no_pk", ["id", "v"], [["1", "'x'"], ["1", "'x'"], ["1", "'x'"], ["NULL", "NULL"], ["2", "'y'"]])
-    return ["bronze.src_types", "bronze.src_unicode", "bronze.src_empty", "bronze.src_no_pk"]
+    return ["types", "unicode", "empty", ODD_TABLE, "no_pk"]
 
 
 def same_tables(local: Project, distributed: Project) -> dict[str, int]:

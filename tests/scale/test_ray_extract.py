@@ -21,7 +21,7 @@ import pytest
 from lakeforge import Project
 from tests.contract.conftest import lake_rows
 from tests.contract.kits import KITS, Kit
-from tests.scale.helpers import contract_tables, project, same_tables
+from tests.scale.helpers import contract_tables, project, same_tables, write
 
 BIG = 5_000_000
 MEDIUM = 400_000
@@ -63,12 +63,12 @@ def fill(kit: Kit, table: str, n: int) -> None:
         )
 
 
-def ray_project(kit: Kit, folder: Path, address: str, *, partitions: int = 8) -> Project:
+def ray_project(kit: Kit, folder: Path, address: str, include: list[str], *, partitions: int = 8) -> Project:
     extra = (
         f'engine: {{type: ray, address: "{address}", task_cpus: 0.5}}\n'
         f"run: {{partitions: {partitions}, parallel_min_rows: 0, retries: 2, retry_backoff: 0.1}}\n"
     )
-    return Project(kit.write_project(folder, extra))
+    return Project(write(kit, folder, extra, include=include))
 
 
 def lake_checksum(made: Project, name: str) -> tuple[Any, ...]:
@@ -95,7 +95,7 @@ def same(a: tuple[Any, ...], b: tuple[Any, ...]) -> None:
 
 def test_five_million_rows_with_eight_partitions(kit: Kit, ray_address: str, tmp_path: Path) -> None:
     fill(kit, "big", BIG)
-    made = ray_project(kit, tmp_path / "p", ray_address)
+    made = ray_project(kit, tmp_path / "p", ray_address, ["big"])
     result = made.run()
     assert result.ok, [r.error for r in result.tables]
     (table,) = result.tables
@@ -159,7 +159,7 @@ def test_concurrent_writer_sees_one_snapshot(kit: Kit, ray_address: str, tmp_pat
     writer.start()
     while len(writer.log) < 50 and writer.is_alive():
         time.sleep(0.05)
-    made = ray_project(kit, tmp_path / "p", ray_address)
+    made = ray_project(kit, tmp_path / "p", ray_address, ["busy"])
     result = made.run()
     time.sleep(0.3)
     writer.stop.set()
@@ -194,7 +194,7 @@ def test_killed_worker_is_retried_without_duplicates(
     marker = tmp_path / "killed"
     monkeypatch.setenv("LAKEFORGE_TEST_KILL_AT", "range:bronze.src_killme")
     monkeypatch.setenv("LAKEFORGE_TEST_KILL_ONCE", str(marker))
-    made = ray_project(kit, tmp_path / "p", ray_address)
+    made = ray_project(kit, tmp_path / "p", ray_address, ["killme"])
     result = made.run()
     assert result.ok, [r.error for r in result.tables]
     assert marker.exists()  # a worker did die mid-task
@@ -210,9 +210,9 @@ def test_killed_worker_is_retried_without_duplicates(
 
 
 def test_contract_types_survive_ray(kit: Kit, ray_address: str, tmp_path: Path) -> None:
-    contract_tables(kit)
-    local = project(kit, tmp_path / "local", partitions=1, executor=None)
-    distributed = ray_project(kit, tmp_path / "ray", ray_address, partitions=3)
+    tables = contract_tables(kit)
+    local = project(kit, tmp_path / "local", partitions=1, executor=None, include=tables)
+    distributed = ray_project(kit, tmp_path / "ray", ray_address, tables, partitions=3)
     for made in (local, distributed):
         result = made.run()
         assert result.ok, [r.error for r in result.tables]

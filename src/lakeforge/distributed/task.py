@@ -82,6 +82,10 @@ def run_range(task: RangeTask) -> RangeResult:
     except LakeforgeError as exc:
         cls = RetryableRangeFailed if exc.transient else RangeFailed
         raise cls(str(exc), type(exc).__name__, exc.transient) from None
+    except OSError as exc:  # the lake's storage (a refused or dropped S3 request, a full disk)
+        first = task.storage.scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        message = f"lake table {task.table}: range {task.index} could not write its files: {first}"
+        raise RangeFailed(message, "LakeError", False) from None
 
 
 def _run(task: RangeTask) -> RangeResult:
@@ -102,7 +106,8 @@ def _run(task: RangeTask) -> RangeResult:
     reader = snapshot_class(task.ticket.kind)
     assert reader is not None
     fs, _ = task.storage.filesystem()
-    fs.create_dir(fs_path(task.folder), recursive=True)
+    if task.storage.is_local:  # object stores have no folders to create
+        fs.create_dir(fs_path(task.folder), recursive=True)
     files: list[DataFile] = []
     writer: pq.ParquetWriter | None = None
     path, in_file, rows = "", 0, 0
