@@ -104,6 +104,7 @@ def fill(source: str, rows: int) -> None:
     conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
     with conn.cursor() as cur:
         cur.execute("CREATE DATABASE IF NOT EXISTS bench")
+        cur.execute("USE bench")
         cur.execute("DROP TABLE IF EXISTS bench.big")
         cur.execute(
             "CREATE TABLE bench.big (id bigint PRIMARY KEY, amount decimal(14,2) NOT NULL, qty int, "

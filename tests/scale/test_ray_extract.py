@@ -24,7 +24,7 @@ from tests.contract.kits import KITS, Kit
 from tests.scale.helpers import contract_tables, project, same_tables, write
 
 BIG = 5_000_000
-MEDIUM = 400_000
+MEDIUM = 200_000
 CHECKSUM = (
     "count(*), count(DISTINCT id), sum(id), sum(amount), sum(qty), count(note), sum(length(note)), "
     "sum((id % 1000) * qty), sum(amount * (id % 97)), min(made_at), max(made_at)"

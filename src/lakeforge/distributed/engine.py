@@ -12,6 +12,12 @@ if TYPE_CHECKING:
 def extractor_for(engine: LocalEngine | RayEngine) -> DistributedExtractor | None:
     if engine.type == "local":
         return None
+    import importlib.util
+
+    from lakeforge.errors import MissingExtraError
+
+    if importlib.util.find_spec("ray") is None:
+        raise MissingExtraError("ray", "scale")
     from lakeforge.distributed.executor import RayExecutor
     from lakeforge.distributed.extract import DistributedExtractor
 
