@@ -27,4 +27,4 @@ def test_ray_suite_in_a_loopback_namespace() -> None:
     tail = proc.stdout[-6000:] + proc.stderr[-3000:]
     assert proc.returncode == 0, tail
     passed = re.search(r"(\d+) passed", proc.stdout)
-    assert passed and int(passed.group(1)) == 8 and "skipped" not in proc.stdout, tail
+    assert passed and int(passed.group(1)) == 9 and "skipped" not in proc.stdout, tail

@@ -8,6 +8,7 @@ retried without duplicates; the contract suite's tables load type for type as in
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -218,3 +219,33 @@ def test_contract_types_survive_ray(kit: Kit, ray_address: str, tmp_path: Path) 
         assert result.ok, [r.error for r in result.tables]
     counts = same_tables(local, distributed)
     assert counts["bronze.src_types"] == 4 and counts["bronze.src_unicode"] == 7
+
+
+def test_cdc_snapshot_on_ray_then_changes(ray_address: str, tmp_path: Path) -> None:
+    """PostgreSQL CDC: the slot's exported snapshot read by 8 range tasks on Ray, then the log on top."""
+    kit = KITS["postgres"]()
+    kit.create_database()
+    try:
+        fill(kit, "feed", MEDIUM)
+        extra = (
+            f'engine: {{type: ray, address: "{ray_address}", task_cpus: 0.5}}\n'
+            "run: {partitions: 8, parallel_min_rows: 0, cdc_commit_seconds: 1}\n"
+        )
+        folder = write(kit, tmp_path / "p", extra)
+        text = (folder / "lakeforge.yml").read_text().replace(f'url: "{kit.url()}"', f'url: "{kit.url()}", '
+                                                             "include: [], tables: {feed: {mode: cdc}}")
+        (folder / "lakeforge.yml").write_text(text)
+        made = Project(folder)
+        assert made.run().ok
+        tasks = made.extractor.results  # type: ignore[union-attr]
+        assert len(tasks) == 8 and sum(t.rows for t in tasks) == MEDIUM
+        same(lake_checksum(made, "bronze.src_feed"), source_checksum(kit, "feed"))
+        kit.execute("UPDATE feed SET qty = 99 WHERE id <= 20; DELETE FROM feed WHERE id > 399990; "
+                    "INSERT INTO feed (id, amount, qty) VALUES (1, 0.5, 1)")
+        assert made.run().ok
+        same(lake_checksum(made, "bronze.src_feed"), source_checksum(kit, "feed"))
+    finally:
+        with contextlib.suppress(Exception):
+            kit.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                        f"WHERE database = '{kit.database}'")
+        kit.drop_database()

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from lakeforge.distributed.executor import Executor
 from lakeforge.distributed.ranges import range_queries
@@ -24,6 +25,8 @@ from lakeforge.lake.checkpoint import Checkpoint
 from lakeforge.load.full import fetch_rows, plan_evolution
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from lakeforge.config.models import RunConfig
     from lakeforge.lake.base import Lake
     from lakeforge.load.context import LoadContext
@@ -56,11 +59,58 @@ class DistributedExtractor:
     def load_full(self, ctx: LoadContext, source: Source, plan: TablePlan, name: str) -> Checkpoint:
         cls = snapshot_class(source.type_name)
         assert cls is not None
-        evolution = plan_evolution(name, ctx.lake.schema(name), plan)
-        schema = evolution.schema
-        token = f"{ctx.stamp.run_id}-{uuid.uuid4().hex[:8]}".replace(".", "_")
-        folder = ctx.lake.staging(name, schema)
+        schema = plan_evolution(name, ctx.lake.schema(name), plan).schema
+        token = _token(ctx)
         snapshot = cls(source, token.replace("-", "_"), timeout=self.snapshot_timeout)
+
+        def checkpoint() -> Checkpoint:
+            return Checkpoint(
+                run_id=ctx.stamp.run_id,
+                mode="full",
+                sequence=ctx.lake.next_sequence(name),
+                position=dict(snapshot.position),
+                source=source.name,
+                source_table=plan.ref.qualified,
+            )
+
+        return self._load(ctx, source, plan, name, schema, snapshot, token, checkpoint, {})
+
+    def load_snapshot(
+        self,
+        ctx: LoadContext,
+        source: Source,
+        plan: TablePlan,
+        name: str,
+        *,
+        schema: pa.Schema,
+        shared: dict[str, str],
+        checkpoint: Callable[[], Checkpoint],
+        constants: dict[str, Any],
+    ) -> int | None:
+        """A CDC initial snapshot read by range tasks inside the log reader's own snapshot (``shared``);
+        returns the rows loaded, or None when this source cannot share its CDC snapshot (load it in one
+        process then)."""
+        cls = snapshot_class(source.type_name)
+        token = _token(ctx)
+        snapshot = cls.adopt(source, token.replace("-", "_"), shared, timeout=self.snapshot_timeout) if cls else None
+        if snapshot is None:
+            return None
+        self._load(ctx, source, plan, name, schema, snapshot, token, checkpoint, constants)
+        return sum(r.rows for r in self.results)
+
+    def _load(
+        self,
+        ctx: LoadContext,
+        source: Source,
+        plan: TablePlan,
+        name: str,
+        schema: pa.Schema,
+        snapshot: Snapshot,
+        token: str,
+        checkpoint: Callable[[], Checkpoint],
+        constants: dict[str, Any],
+    ) -> Checkpoint:
+        folder = ctx.lake.staging(name, schema)
         results: list[RangeResult] = []
         committed: set[str] = set()
         try:
@@ -83,20 +133,14 @@ class DistributedExtractor:
                     fetch_rows=fetch_rows(ctx.run.batch_size, plan.arrow_schema()),
                     batch_size=ctx.run.batch_size,
                     file_rows=FILE_ROWS,
+                    constants=constants,
                 )
                 for i, sql in enumerate(queries)
             ]
             results = self._run(snapshot, tasks, ctx)
-            checkpoint = Checkpoint(
-                run_id=ctx.stamp.run_id,
-                mode="full",
-                sequence=ctx.lake.next_sequence(name),
-                position=dict(snapshot.position),
-                source=source.name,
-                source_table=plan.ref.qualified,
-            )
             files = [f for r in sorted(results, key=lambda r: r.index) for f in r.files]
-            ctx.lake.commit_files(name, files, schema=schema, mode="overwrite", checkpoint=checkpoint)
+            cp = checkpoint()
+            ctx.lake.commit_files(name, files, schema=schema, mode="overwrite", checkpoint=cp)
             committed = {f.path for f in files}
         finally:
             snapshot.close()
@@ -106,7 +150,7 @@ class DistributedExtractor:
             with contextlib.suppress(Exception):
                 _discard(ctx.lake, folder, f"lf-{token}-", committed)
         ctx.note(f"read by {len(tasks)} range tasks on {self.executor.name}")
-        return checkpoint
+        return cp
 
     def _run(self, snapshot: Snapshot, tasks: list[RangeTask], ctx: LoadContext) -> list[RangeResult]:
         retries = self.retries if snapshot.verified() else 0
@@ -124,6 +168,11 @@ class DistributedExtractor:
             running.cancel()
             raise
         return results
+
+
+def _token(ctx: LoadContext) -> str:
+    """Names this load's files and markers: the run id and a random suffix (a retried load gets a new one)."""
+    return f"{ctx.stamp.run_id}-{uuid.uuid4().hex[:8]}".replace(".", "_")
 
 
 def _as_error(exc: RangeFailed, source: str) -> LakeforgeError:

@@ -23,12 +23,27 @@ class PostgresSnapshot(Snapshot):
         self._conn: psycopg.Connection[Any] | None = None
         self._id = ""
 
+    @classmethod
+    def adopt(cls, source: Source, token: str, shared: dict[str, str], *, timeout: float) -> Snapshot | None:
+        """The snapshot a replication slot exported (CDC's initial load), shared by the range tasks: it stays
+        valid while the CDC reader keeps its replication connection open."""
+        if not shared.get("snapshot"):
+            return None
+        made = cls(source, token, timeout=timeout)
+        made._id = shared["snapshot"]
+        return made
+
     def open(self) -> None:
         import psycopg
 
         src: Any = self.source
         with src.errors("cannot connect"):
             self._conn = psycopg.connect(src.dsn, autocommit=True, connect_timeout=src.config.connect_timeout)
+        if self._id:  # adopted: join it like a task does
+            with src.errors("cannot join the shared snapshot"):
+                self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                self._conn.execute(f"SET TRANSACTION SNAPSHOT '{self._id}'")
+            return
         with src.errors("cannot export a snapshot"):
             self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             row = self._conn.execute("SELECT pg_export_snapshot(), pg_current_wal_lsn()::text").fetchone()

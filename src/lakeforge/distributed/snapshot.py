@@ -53,6 +53,12 @@ class Snapshot(ABC):
         self.notes: list[str] = []
         """Warnings for the run's report (a weaker snapshot than asked for)."""
 
+    @classmethod
+    def adopt(cls, source: Source, token: str, shared: dict[str, str], *, timeout: float) -> Snapshot | None:
+        """A snapshot someone else took (a CDC reader's, at its log position), joined instead of taken;
+        None when this source cannot share one that way."""
+        return None
+
     @abstractmethod
     def open(self) -> None:
         """Take the snapshot on the driver's own connection."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.lake.base import DataFile
@@ -43,6 +43,8 @@ class RangeTask:
     batch_size: int
     file_rows: int
     """Rows per Parquet file before the task starts the next one."""
+    constants: dict[str, Any] = field(default_factory=dict)
+    """Columns of ``schema`` with one value on every row (a CDC snapshot's ``_lf_op``, ``_lf_position``...)."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ def _run(task: RangeTask) -> RangeResult:
 
     try:
         raw = reader.stream(source, task.ticket, task.sql, task.fetch_rows)
-        conformed = (conform(batch, task.source_schema) for batch in raw)
+        conformed = (with_constants(conform(batch, task.source_schema), task) for batch in raw)
         for batch in stamp_and_cast(rechunk(conformed, task.batch_size), task.schema, task.stamp):
             if writer is not None and in_file >= task.file_rows:
                 finish()
@@ -138,3 +140,11 @@ def _run(task: RangeTask) -> RangeResult:
         source.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return RangeResult(task.index, files, rows, time.perf_counter() - started, peak, os.getpid())
+
+
+def with_constants(batch: pa.RecordBatch, task: RangeTask) -> pa.RecordBatch:
+    import pyarrow as pa
+
+    for name, value in task.constants.items():
+        batch = batch.append_column(name, pa.array([value] * batch.num_rows, task.schema.field(name).type))
+    return batch
