@@ -19,6 +19,7 @@ from lakeforge.errors import LakeforgeError, MissingExtraError
 
 if TYPE_CHECKING:
     from lakeforge.config.models import MaintenanceConfig, ProjectConfig, RunConfig, SourceBase, TableConfig
+    from lakeforge.distributed.extract import DistributedExtractor
     from lakeforge.lake.base import Lake
     from lakeforge.load.batches import Stamp
     from lakeforge.load.table import TableResult
@@ -110,6 +111,8 @@ class CdcSettings:
     lake: Lake
     run: RunConfig
     maintenance: MaintenanceConfig
+    extractor: DistributedExtractor | None = None
+    """The distributed extractor of ``engine:`` (snapshots read in parallel tasks), or None."""
 
 
 @contextlib.contextmanager
@@ -212,7 +215,7 @@ def _run_source(
         progress.table_started(table, 0)
     if follow:  # a follower runs for long: warn now; a catch-up run warns after it has acknowledged
         _warn(source, progress, warnings, record)
-    ctx = LoadContext(settings.lake, settings.run, stamp, lambda n: None, settings.maintenance)
+    ctx = LoadContext(settings.lake, settings.run, stamp, lambda n: None, settings.maintenance, settings.extractor)
     try:
         done = load_cdc_source(ctx, source, items, follow=follow, stop=stop, resnapshot=resnapshot)
     except LakeforgeError as exc:
