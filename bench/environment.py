@@ -16,10 +16,13 @@ from bench import data
 
 _NEEDS = {"raw": ["connectorx", "adbc_driver_postgresql"], "lakeforge": ["lakeforge"],
           "lakeforge-iceberg": ["lakeforge", "pyiceberg"],
-          "dlt": ["dlt", "sqlalchemy"], "pandas": ["pandas", "sqlalchemy"]}
+          "dlt": ["dlt", "sqlalchemy"], "pandas": ["pandas", "sqlalchemy"],
+          "duckdb": ["duckdb", "duckdb_extension_postgres", "duckdb_extension_mysql"],
+          "sling": ["sling_linux_amd64", "duckdb_cli", "duckdb_extension_httpfs", "duckdb_extension_json"]}
 _PACKAGES = ["lakeforge", "deltalake", "pyiceberg", "pyarrow", "connectorx", "adbc-driver-postgresql", "psycopg",
              "pymysql",
-             "dlt", "pandas", "sqlalchemy", "numpy", "psutil"]
+             "dlt", "pandas", "sqlalchemy", "numpy", "psutil", "duckdb", "duckdb-extension-postgres",
+             "duckdb-extension-mysql", "sling-linux-amd64", "duckdb-cli"]
 
 
 def installed(contender: str) -> bool:
