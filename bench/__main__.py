@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     contenders = [c for c in args.contenders_list if environment.installed(c)]
     for missing in set(args.contenders_list) - set(contenders):
-        log(f"skipping {missing}: not installed (pip install 'lakeforge[bench]')")
+        log(f"skipping {missing}: not installed (make install; duckdb and sling: make bench-env)")
     if not args.no_compile:
         environment.compile_bytecode(log)
     work = Path(args.work)

@@ -126,7 +126,19 @@ def command(job: Job) -> list[str]:
     if job.contender == "lakeforge-iceberg":
         return lakeforge_command(job, fmt="iceberg")
     spec = json.dumps({k: getattr(job, k) for k in ("contender", "source", "table", "out", "batch")})
-    return [sys.executable, "-m", "bench.worker", spec]
+    return [python_for(job.contender), "-m", "bench.worker", spec]
+
+
+SIDE_ENV = Path(__file__).resolve().parent.parent / ".venv-contenders"
+"""``make bench-env``: DuckDB 1.5.5 with its scanner extensions, Sling (bench/contenders-env.txt)."""
+SIDE_CONTENDERS = ("duckdb", "sling")
+
+
+def python_for(contender: str) -> str:
+    """The interpreter a contender runs in: the side environment for DuckDB 1.5.5 and Sling."""
+    if contender in SIDE_CONTENDERS:
+        return str(SIDE_ENV / "bin" / "python")
+    return sys.executable
 
 
 # -- 2. dlt: sql_database source, fastest backend, filesystem destination as Delta ------------------------
