@@ -30,7 +30,8 @@ _TABLE = """
     CREATE TYPE mood AS ENUM ('sad', 'happy');
     CREATE TABLE t (id int PRIMARY KEY, u uuid, jb jsonb, ai int[], at text[], an numeric(6,2)[], e mood,
       b bytea, iv interval, ip inet, m money, tm time, nu numeric, d12 numeric(12,2), ts_inf timestamptz,
-      d_inf date, ts timestamp, f8 float8, note text);
+      d_inf date, ts timestamp, f8 float8, note text, d18 numeric(18,0), d1810 numeric(18,10),
+      dneg numeric(5,-2), dtiny numeric(3,5), d4 numeric(4,4));
     INSERT INTO t SELECT g, md5(g::text)::uuid, jsonb_build_object('g', g), ARRAY[g, NULL, -g],
       ARRAY['x' || g, 'y z'], ARRAY[(g % 9999) / 100.0, -1.25]::numeric(6,2)[],
       (ARRAY['sad','happy'])[1 + g % 2]::mood, decode(lpad(to_hex(g), 8, '0'), 'hex'),
@@ -40,7 +41,10 @@ _TABLE = """
         ELSE timestamptz '2024-01-01 00:00:00.000001+02' + g * interval '1 second' END,
       CASE WHEN g % 1000 = 2 THEN 'infinity'::date ELSE date '2024-01-01' + g % 3000 END,
       timestamp '2000-02-29 23:59:59.999999' + g * interval '1 minute', g / 3.0,
-      CASE WHEN g % 5 = 0 THEN NULL ELSE repeat('n', g % 300) END
+      CASE WHEN g % 5 = 0 THEN NULL ELSE repeat('n', g % 300) END,
+      CASE g % 4 WHEN 0 THEN 999999999999999999 WHEN 1 THEN -999999999999999999 WHEN 2 THEN NULL ELSE g END,
+      CASE g % 3 WHEN 0 THEN 99999999.9999999999 WHEN 1 THEN -0.0000000001 ELSE g / 7.0 END,
+      (g % 999) * -100, CASE WHEN g % 2 = 0 THEN 0.00999 ELSE -0.00001 END, (g % 10000) / -10000.0
     FROM generate_series(1, {rows}) g;
 """
 
@@ -78,7 +82,11 @@ def test_snapshot_read_equals_single_query(source: PostgresSource) -> None:
     assert parallel.schema.field("d12").type == pa.decimal128(12, 2)
     assert parallel.schema.field("ts_inf").type == pa.timestamp("us", tz="UTC")
     assert parallel.schema.field("nu").type == pa.string() and parallel.schema.field("m").type == pa.decimal128(38, 2)
-    assert parallel.equals(single)
+    assert parallel.schema.field("d18").type == pa.decimal128(18, 0)
+    assert parallel.schema.field("dneg").type == pa.decimal128(7, 0)
+    assert parallel.schema.field("dtiny").type == pa.decimal128(5, 5)
+    assert parallel.equals(single)  # scaled-integer decimals equal the exact text path, value for value
+    assert max(parallel.column("d18").to_pylist(), key=lambda v: v or 0) == 999999999999999999
     assert len(set(parallel.column("id").to_pylist())) == ROWS
 
 
@@ -116,3 +124,12 @@ def test_project_run_through_the_snapshot_path(pg_db: PgDatabase, project_dir: P
     assert pa.compute.sum(data.column("d12")).as_py() == truth[0]
     assert data.column("note").null_count == ROWS - truth[1]
     assert data.schema.field("ts").type == pa.timestamp("us")
+
+
+def test_nan_in_a_decimal_column_is_refused_naming_it(source: PostgresSource, pg_db: PgDatabase) -> None:
+    from lakeforge.errors import SourceError
+
+    pg_db.execute("UPDATE t SET d12 = 'NaN' WHERE id = 77")
+    plan = source.describe(TableRef("public", "t"), TableConfig())
+    with pytest.raises(SourceError, match="lakeforge: column d12 holds NaN, which decimal.12,2. cannot store"):
+        list(source.read(plan, batch_size=3000))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lakeforge.config.models import PostgresSource as PostgresConfig
@@ -144,16 +144,27 @@ class PostgresSource(Source):
         """A whole base table of 8 MiB or more (or any, when ``run.partitions`` > 1 applies) is read by
         several connections in one exported snapshot, in block ranges (``sources/postgres/snapshot.py``).
         Views, small tables and filtered reads (an incremental window, which an index serves better than
-        block ranges) are read as before."""
-        from lakeforge.sources.postgres import snapshot
+        block ranges) are read by one query (or primary-key ranges). Numerics of up to 18 digits travel as
+        scaled integers (``sources/postgres/decimals.py``)."""
+        from lakeforge.sources.convert import conform
+        from lakeforge.sources.parallel import read_partitioned
+        from lakeforge.sources.postgres import decimals, snapshot
+
+        schema = plan.arrow_schema()
+        scaled = decimals.scaled_columns(plan)
+        fast = decimals.read_plan(plan, scaled)
+
+        def transform(batch: pa.RecordBatch) -> pa.RecordBatch:
+            return conform(decimals.unscale(batch, scaled), schema)
 
         readers = partitions if partitions > 1 else snapshot.SNAPSHOT_READERS
         whole_table = plan.ref.kind == "table" and where is None
         pages = self._pages(plan.ref) if whole_table and readers > 1 else 0
         if pages < 2 or (partitions <= 1 and pages < snapshot.MIN_PAGES):
-            yield from super().read(plan, where=where, batch_size=batch_size, partitions=partitions)
+            queries = self._partition_queries(fast, where, partitions)
+            yield from read_partitioned(self, queries, batch_size, transform)
             return
-        yield from self._read_in_snapshot(plan, batch_size, readers)
+        yield from self._read_in_snapshot(fast, batch_size, readers, transform)
 
     def _pages(self, ref: TableRef) -> int:
         rows = self.query(
@@ -161,12 +172,12 @@ class PostgresSource(Source):
         )
         return int(rows[0][0]) if rows else 0
 
-    def _read_in_snapshot(self, plan: TablePlan, batch_size: int, readers: int) -> Iterator[pa.RecordBatch]:
-        from lakeforge.sources.convert import conform
+    def _read_in_snapshot(
+        self, plan: TablePlan, batch_size: int, readers: int, transform: Callable[[pa.RecordBatch], pa.RecordBatch]
+    ) -> Iterator[pa.RecordBatch]:
         from lakeforge.sources.parallel import read_partitioned
         from lakeforge.sources.postgres import snapshot
 
-        schema = plan.arrow_schema()
         with contextlib.ExitStack() as stack:
             with self.errors("cannot export a snapshot"):
                 snap = stack.enter_context(
@@ -174,7 +185,7 @@ class PostgresSource(Source):
                 )
             queries = [self.select_sql(plan, cond) for cond in snapshot.block_ranges(snap.pages, readers)]
             streams = snapshot.SnapshotStreams(self, snap)
-            yield from read_partitioned(streams, queries, batch_size, lambda batch: conform(batch, schema))
+            yield from read_partitioned(streams, queries, batch_size, transform)
 
     def stream(self, sql: str, batch_size: int, *, begin: tuple[str, ...] = ()) -> Iterator[pa.RecordBatch]:
         """ADBC's low-level API, not its DB-API module: ``adbc_driver_manager.dbapi`` imports pandas and
