@@ -52,7 +52,7 @@ def _as_postgres(args: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[Server]:
+def postgres_server(port: int | None = None) -> Iterator[Server]:
     if not (PG_BIN / "initdb").exists():
         import pytest
 
@@ -63,7 +63,7 @@ def postgres_server() -> Iterator[Server]:
     if os.geteuid() == 0:
         shutil.chown(base, "postgres")
         shutil.chown(sockets, "postgres")
-    port = free_port()
+    port = port or free_port()
     subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
                                  "--no-sync"]), check=True, capture_output=True)
     opts = (f"-c wal_level=logical -c port={port} -c listen_addresses=127.0.0.1 -k {sockets} "
@@ -79,14 +79,14 @@ def postgres_server() -> Iterator[Server]:
 
 
 @contextlib.contextmanager
-def mariadb_server() -> Iterator[Server]:
+def mariadb_server(port: int | None = None) -> Iterator[Server]:
     if shutil.which("mariadbd") is None and not Path("/usr/sbin/mariadbd").exists():
         import pytest
 
         pytest.skip("mariadbd not found")
     base = Path(tempfile.mkdtemp(prefix="lf-my-"))
     data = base / "data"
-    port = free_port()
+    port = port or free_port()
     subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
                     "--auth-root-authentication-method=normal", "--skip-test-db"], check=True, capture_output=True)
     daemon = shutil.which("mariadbd") or "/usr/sbin/mariadbd"

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
+    from lakeforge.distributed.extract import DistributedExtractor
     from lakeforge.lake.base import Lake, MaintainResult, TableInfo
     from lakeforge.load.cdc_ops import CdcSourceStatus
     from lakeforge.load.cdc_run import CdcItem
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from lakeforge.sources.cdc import Problem
     from lakeforge.transform.build import BuildResult
     from lakeforge.transform.export import ExportResult
+    from lakeforge.transform.graph import Graph
     from lakeforge.transform.lineage import Lineage
 
 
@@ -116,6 +118,13 @@ class Project:
         from lakeforge.lake import open_lake
 
         return open_lake(self.config.lake, self.path)
+
+    @cached_property
+    def extractor(self) -> DistributedExtractor | None:
+        """``engine: {type: ray}``: the driver of distributed full loads (None: one process)."""
+        from lakeforge.distributed.engine import extractor_for
+
+        return extractor_for(self.config.engine)
 
     def source(self, name: str) -> Source:
         from lakeforge.errors import ConfigError
@@ -322,6 +331,7 @@ class Project:
                 stamp,
                 functools.partial(_rows, progress, item.table),
                 self.config.lake.maintenance,
+                self.extractor,
             )
             table_started = dt.datetime.now(dt.UTC)
             try:
@@ -446,9 +456,21 @@ class Project:
         self, *, select: list[str] | None = None, as_of: dt.datetime | None = None, full_refresh: bool = False
     ) -> BuildResult:
         """Run the models in dependency order, each followed by its data-quality checks."""
-        from lakeforge.transform.build import build
+        from lakeforge.transform.build import build, source_counter
 
-        return build(self, select=select, as_of=as_of, full_refresh=full_refresh)
+        return build(
+            self.lake,
+            self._graph(),
+            count_source=source_counter(self.source),
+            select=select,
+            as_of=as_of,
+            full_refresh=full_refresh,
+        )
+
+    def _graph(self) -> Graph:
+        from lakeforge.transform.build import load_graph
+
+        return load_graph(self.path / self.config.models_path, self.lake)
 
     def checks(self) -> list[dict[str, Any]]:
         """The newest result of every data-quality check."""
@@ -460,7 +482,7 @@ class Project:
         """Table-level lineage parsed from the models: of one table, or (table=None) every edge."""
         from lakeforge.transform.lineage import lineage
 
-        return lineage(self, table)
+        return lineage(self._graph(), table)
 
     def export(
         self,
@@ -473,7 +495,7 @@ class Project:
         """Write a model's rows (as of a date) to Parquet with a manifest of the Delta versions read."""
         from lakeforge.transform.export import export
 
-        return export(self, model, to=to, as_of=as_of, from_manifest=from_manifest)
+        return export(self.lake, self._graph, model, to=to, as_of=as_of, from_manifest=from_manifest)
 
     # -- operations (lakeforge.ops) ---------------------------------------------------------------------
     def scheduler(self, **kwargs: Any) -> Scheduler:

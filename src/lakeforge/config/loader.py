@@ -137,7 +137,7 @@ def format_validation_error(exc: ValidationError, path: Path, data: dict[str, An
         elif kind == "union_tag_invalid":
             ctx = err.get("ctx", {})
             lines.append(
-                f"  {key}.type: '{ctx.get('tag')}' is not a valid source type; "
+                f"  {key}.type: '{ctx.get('tag')}' is not a valid {'engine' if key == 'engine' else 'source'} type; "
                 f"valid choices: {ctx.get('expected_tags', '')}"
             )
         elif kind == "union_tag_not_found":
@@ -181,7 +181,7 @@ def _secrets(value: Any) -> list[str]:
 
 
 def _is_union_tag(part: object, err: Any) -> bool:
-    return part in ("postgres", "mysql") and err["type"] != "union_tag_invalid"
+    return part in ("postgres", "mysql", "local", "ray") and err["type"] != "union_tag_invalid"
 
 
 def _safe_input(loc: list[str], value: object) -> str:

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from lakeforge.config.engine import EngineConfig, LocalEngine
 from lakeforge.config.urls import split_into
 from lakeforge.serve.config import PublishTarget, ServeConfig
 
@@ -268,6 +269,8 @@ class ProjectConfig(Strict):
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     lake: LakeConfig = Field(default_factory=LakeConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    engine: EngineConfig = Field(default_factory=LocalEngine)
+    """Where extraction and models run: ``{type: local}`` (one process, DuckDB) or ``{type: ray, address}``."""
     models_path: str = "models"
     """Folder of SQL/Python transform models."""
     timezone: str = "UTC"

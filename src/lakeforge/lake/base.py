@@ -20,9 +20,11 @@ from lakeforge.errors import LakeError
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
 
     from lakeforge.config.models import LakeConfig
     from lakeforge.lake.checkpoint import Checkpoint
+    from lakeforge.lake.storage import Storage
 
 INTERNAL = "_lakeforge"
 MERGE_COUNTS = ("num_target_rows_inserted", "num_target_rows_updated", "num_target_rows_deleted")
@@ -48,6 +50,16 @@ class TableSnapshot:
 
     version: int
     dataset: pads.Dataset
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A Parquet file a worker wrote into a table's storage; part of the table only once committed."""
+
+    path: str
+    """Absolute path (local lake) or URI (``s3://bucket/key``)."""
+    rows: int
+    bytes: int
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,9 @@ class Lake(ABC):
     SUPPORTS_STREAMING_MERGE: ClassVar[bool] = True
     """``merge`` streams its input; False: the merged batches are held in memory (one window at a time)."""
     SUPPORTS_MAINTENANCE: ClassVar[bool] = True
+    SUPPORTS_COMMIT_FILES: ClassVar[bool] = False
+    """``staging``/``commit_files``: Parquet files written elsewhere (distributed workers) join the table in one
+    commit with the checkpoint; files never committed stay invisible (``discard_files`` removes them)."""
 
     root: str
     """Folder or URI of the lakehouse."""
@@ -180,6 +195,46 @@ class Lake(ABC):
     def commit_checkpoint(self, name: str, checkpoint: Checkpoint, schema: pa.Schema) -> None:
         """Commit a checkpoint with no data (a position advanced past changes to other tables)."""
         self.write(name, iter(()), schema=schema, mode="append", checkpoint=checkpoint)
+
+    # -- files written by other processes (distributed extraction) -----------------------------------------
+    def staging(self, name: str, schema: pa.Schema) -> str:
+        """The folder (or URI prefix) where workers write Parquet files for the next ``commit_files`` of
+        ``name``; creates the table (empty, with ``schema``) when it does not exist yet."""
+        raise LakeError(f"lake format {self.FORMAT} cannot commit files written by distributed workers")
+
+    def file_schema(self, schema: pa.Schema) -> pa.Schema:
+        """The Arrow schema workers write ``schema``'s rows as (the format's own spelling of each type)."""
+        return schema
+
+    def commit_files(
+        self,
+        name: str,
+        files: Sequence[DataFile],
+        *,
+        schema: pa.Schema,
+        mode: Literal["overwrite", "append"],
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        """Make ``files`` (Parquet of ``schema``, written under :meth:`staging`) the table's new rows
+        (``overwrite``) or extra rows (``append``) in ONE commit that also carries ``checkpoint``."""
+        raise LakeError(f"lake format {self.FORMAT} cannot commit files written by distributed workers")
+
+    def discard_files(self, paths: Iterable[str]) -> int:
+        """Delete files that were written for a commit that did not happen; returns how many were removed."""
+        from lakeforge.lake.files import delete_paths
+
+        return delete_paths(self.file_system(), paths)
+
+    def file_storage(self) -> Storage:
+        """The lake's storage (picklable: workers open their own filesystem from it)."""
+        storage = getattr(self, "storage", None)
+        if storage is None:
+            raise LakeError(f"lake format {self.FORMAT} has no storage to write files into")
+        return storage  # type: ignore[no-any-return]
+
+    def file_system(self) -> tuple[pafs.FileSystem, str]:
+        """An Arrow filesystem for the lake's storage and the root's path in it."""
+        return self.file_storage().filesystem()
 
     # -- maintenance --------------------------------------------------------------------------------
     @abstractmethod

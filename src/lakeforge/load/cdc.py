@@ -142,10 +142,12 @@ def _snapshot_missing(
         return
     with reader.snapshot([t.plan for t in need]) as snap:
         for t in need:
-            _load_snapshot(ctx, reader, t, snap.position, snap.read(t.plan, ctx.run.batch_size))
+            _load_snapshot(ctx, reader, t, snap.position, snap.read(t.plan, ctx.run.batch_size), snap.shared)
 
 
-def _load_snapshot(ctx: LoadContext, reader: CdcReader, t: CdcTable, position: Position, batches: Any) -> None:
+def _load_snapshot(
+    ctx: LoadContext, reader: CdcReader, t: CdcTable, position: Position, batches: Any, shared: dict[str, str]
+) -> None:
     import pyarrow as pa
 
     from lakeforge.lake.schema import evolve
@@ -173,14 +175,18 @@ def _load_snapshot(ctx: LoadContext, reader: CdcReader, t: CdcTable, position: P
 
     schema = evolve(t.name, None, state_schema(t.plan)).schema
     cp = checkpoint_for(ctx, t.name, t.plan, position, None)
-    ctx.lake.write(
-        t.name,
-        stamp_and_cast(counted(), schema, ctx.stamp),
-        schema=schema,
-        mode="overwrite",
-        checkpoint=cp,
-        schema_mode="overwrite",
-    )
+    rows = _distributed_snapshot(ctx, reader, t, schema, cp, position, shared)
+    if rows is None:
+        ctx.lake.write(
+            t.name,
+            stamp_and_cast(counted(), schema, ctx.stamp),
+            schema=schema,
+            mode="overwrite",
+            checkpoint=cp,
+            schema_mode="overwrite",
+        )
+    else:
+        t.rows += rows
     kill_at("cdc_snapshot_committed", t.name)
     log = changes_name(t.name)
     log_schema = evolve(log, ctx.lake.schema(log), with_meta(pa.schema([*t.plan.arrow_schema(), *cdc_fields()])))
@@ -193,6 +199,31 @@ def _load_snapshot(ctx: LoadContext, reader: CdcReader, t: CdcTable, position: P
     )
     t.state_at = t.log_at = position.value
     t.texts[position.value] = position.text
+
+
+def _distributed_snapshot(
+    ctx: LoadContext,
+    reader: CdcReader,
+    t: CdcTable,
+    schema: Any,
+    cp: Checkpoint,
+    position: Position,
+    shared: dict[str, str],
+) -> int | None:
+    """``engine: {type: ray}``: a large table's snapshot read by range tasks inside the log reader's own
+    snapshot (docs/scale-out.md); None when it is read in this process."""
+    extractor = ctx.extractor
+    if extractor is None or not shared or extractor.refuses(ctx.lake, reader.source, t.plan, ctx.run) is not None:
+        return None
+    constants = {
+        "_lf_op": "snapshot",
+        "_lf_position": position.text,
+        "_lf_position_value": position.value,
+        "_lf_deleted": False,
+    }
+    return extractor.load_snapshot(
+        ctx, reader.source, t.plan, t.name, schema=schema, shared=shared, checkpoint=lambda: cp, constants=constants
+    )
 
 
 def _stream(

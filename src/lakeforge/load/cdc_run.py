@@ -201,7 +201,9 @@ def _run_source(
         progress.table_started(table, 0)
     if follow:  # a follower runs for long: warn now; a catch-up run warns after it has acknowledged
         _warn(source, progress, warnings, record)
-    ctx = LoadContext(project.lake, project.config.run, stamp, lambda n: None, project.config.lake.maintenance)
+    ctx = LoadContext(
+        project.lake, project.config.run, stamp, lambda n: None, project.config.lake.maintenance, project.extractor
+    )
     try:
         done = load_cdc_source(ctx, source, items, follow=follow, stop=stop, resnapshot=resnapshot)
     except LakeforgeError as exc:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lakeforge.config.models import MaintenanceConfig, RunConfig
 from lakeforge.lake.base import Lake
 from lakeforge.load.batches import Stamp
+
+if TYPE_CHECKING:
+    from lakeforge.distributed.extract import DistributedExtractor
 
 
 @dataclass
@@ -19,6 +23,8 @@ class LoadContext:
     """Called with the row count of every batch written (progress bars)."""
     maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
     """``lake.maintenance``: with ``compact_every``, a table is maintained after every N checkpointed commits."""
+    extractor: DistributedExtractor | None = None
+    """``engine: {type: ray}``: full loads of large tables run as range tasks on the cluster."""
     notes: list[str] = field(default_factory=list)
     """What a strategy did beyond its mode (a full reload, a rewrite): reported as the table's reason."""
 

@@ -41,6 +41,13 @@ CDC points (``mode: cdc``, ``load/cdc.py`` and ``load/cdc_apply.py``), for a cur
 ``cdc_committed``
     both tables have committed the micro-batch; the next table and the log acknowledgement have not run.
 
+Distributed extraction point (``engine: {type: ray}``, ``distributed/task.py``):
+
+``range``
+    a range task has written its first batch into a Parquet file; the task has not returned. With
+    ``LAKEFORGE_TEST_KILL_ONCE=<file>`` the worker kills itself only if that file does not exist yet (it
+    creates it first), so the retried task completes. The executor forwards ``LAKEFORGE_TEST_*`` to workers.
+
 Maintenance point (``lakeforge maintain``):
 
 ``maintain``
@@ -68,6 +75,21 @@ def kill_at(point: str, table: str) -> None:
     table."""
     if _SPEC is not None and f"{point}:{table}" == _SPEC:
         os.kill(os.getpid(), _SIGNAL)
+
+
+def kill_once(point: str, table: str) -> None:
+    """``kill_at``, but only the first time across processes: ``LAKEFORGE_TEST_KILL_ONCE`` names a marker file
+    created just before the kill (a worker killed mid-task, then its retry runs to the end)."""
+    if _SPEC is None or f"{point}:{table}" != _SPEC:
+        return
+    marker = os.environ.get("LAKEFORGE_TEST_KILL_ONCE")
+    if marker:
+        try:
+            with open(marker, "x"):
+                pass
+        except FileExistsError:
+            return
+    os.kill(os.getpid(), _SIGNAL)
 
 
 def watch(table: str, batches: Iterable[T], location: str) -> Iterator[T]:

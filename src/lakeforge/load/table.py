@@ -52,7 +52,7 @@ def load_table(ctx: LoadContext, source: Source, item: PlannedTable) -> TableRes
     while True:
         attempt += 1
         rows = 0
-        attempt_ctx = LoadContext(ctx.lake, ctx.run, ctx.stamp, on_rows, ctx.maintenance)
+        attempt_ctx = LoadContext(ctx.lake, ctx.run, ctx.stamp, on_rows, ctx.maintenance, ctx.extractor)
         try:
             committed = _load_once(attempt_ctx, source, item)
             if committed:
@@ -132,7 +132,10 @@ def _load_once(ctx: LoadContext, source: Source, item: PlannedTable) -> bool:
 
     plan = source.describe(item.ref, item.options)
     if item.mode == "full":
-        load_full(ctx, source, plan, item.table)
+        if ctx.extractor is not None and ctx.extractor.refuses(ctx.lake, source, plan, ctx.run) is None:
+            ctx.extractor.load_full(ctx, source, plan, item.table)
+        else:
+            load_full(ctx, source, plan, item.table)
         return True
     if item.mode == "incremental":
         return load_incremental(ctx, source, plan, item.table) is not None

@@ -79,6 +79,9 @@ class Snapshot:
     position: Position
     read: Callable[[TablePlan, int], Iterator[pa.RecordBatch]]
     """``read(plan, batch_size)`` streams one table's rows as of ``position`` (batches of its Arrow schema)."""
+    shared: dict[str, str] = field(default_factory=dict)
+    """What range tasks on other processes need to read this same snapshot (PostgreSQL: the exported snapshot's
+    name); empty when it cannot be shared (the snapshot is then read by one process)."""
 
 
 class CdcReader(ABC):

@@ -25,7 +25,13 @@ from lakeforge.transform.scd2 import run_scd2
 from lakeforge.transform.session import Session, literal, model_error
 
 if TYPE_CHECKING:
-    from lakeforge.project import Project
+    from pathlib import Path
+
+    from lakeforge.lake.base import Lake
+    from lakeforge.sources.base import Source
+
+SourceCounter = Callable[[str, str | None], int]
+"""``row_count`` checks against a source: ``("source.table", where) -> rows``."""
 
 MATERIALIZERS: dict[str, Callable[[Session, Model, BuildContext], Outcome]] = {
     "table": run_table,
@@ -72,23 +78,30 @@ def new_build_id() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
 
 
-def load_graph(project: Project) -> Graph:
-    models = discover(project.path / project.config.models_path)
-    return Graph(models, project.lake.names())
+def load_graph(models_dir: Path, lake: Lake) -> Graph:
+    """The models under ``models_dir`` and the lake tables they may read."""
+    return Graph(discover(models_dir), lake.names())
 
 
 def build(
-    project: Project, *, select: list[str] | None = None, as_of: dt.datetime | None = None, full_refresh: bool = False
+    lake: Lake,
+    graph: Graph,
+    *,
+    count_source: SourceCounter,
+    select: list[str] | None = None,
+    as_of: dt.datetime | None = None,
+    full_refresh: bool = False,
 ) -> BuildResult:
-    graph = load_graph(project)
+    """Build ``graph``'s selected models into ``lake``; ``count_source`` answers ``row_count`` checks that
+    name a source table."""
     chosen = set(graph.select(select))
-    with _build_lock(project):
-        session = Session(project.lake)
+    with _build_lock(lake):
+        session = Session(lake)
         try:
             ctx = BuildContext(new_build_id(), dt.datetime.now(dt.UTC), as_of, full_refresh)
             session.set_as_of(as_of or ctx.started)
-            results = _run_models(project, session, graph, chosen, ctx)
-            _record(project, graph, ctx, results)
+            results = _run_models(count_source, session, graph, chosen, ctx)
+            _record(lake, graph, ctx, results)
         finally:
             session.close()
     status = "failed" if any(r.status in ("failed", "skipped") for r in results) else "success"
@@ -96,7 +109,7 @@ def build(
 
 
 def _run_models(
-    project: Project, session: Session, graph: Graph, chosen: set[str], ctx: BuildContext
+    count_source: SourceCounter, session: Session, graph: Graph, chosen: set[str], ctx: BuildContext
 ) -> list[ModelResult]:
     quarantined: list[CheckResult] = []
 
@@ -121,22 +134,22 @@ def _run_models(
             results.append(ModelResult(name, str(model.path), model.config.materialized, "skipped", error=error))
             continue
         quarantined.clear()
-        result = _run_one(project, session, model, current, quarantined)
+        result = _run_one(count_source, session, model, current, quarantined)
         if result.status == "failed":
             failed.add(name)
         results.append(result)
     return results
 
 
-def _build_lock(project: Project) -> contextlib.AbstractContextManager[object]:
+def _build_lock(lake: Lake) -> contextlib.AbstractContextManager[object]:
     """One build at a time per lakehouse (loads may run meanwhile: a build reads pinned Delta versions)."""
     from lakeforge.state.lock import lake_lock
 
-    return lake_lock(project.lake, "build")
+    return lake_lock(lake, "build")
 
 
 def _run_one(
-    project: Project, session: Session, model: Model, ctx: BuildContext, quarantined: list[CheckResult]
+    count_source: SourceCounter, session: Session, model: Model, ctx: BuildContext, quarantined: list[CheckResult]
 ) -> ModelResult:
     import duckdb
 
@@ -150,7 +163,7 @@ def _run_one(
             outcome = MATERIALIZERS[model.config.materialized](session, model, ctx)
         result.status, result.rows = outcome.status, outcome.rows
         result.delta_version, result.detail = outcome.delta_version, outcome.detail
-        result.checks = [*quarantined, *run_checks(session, model, ctx, _source_counter(project))]
+        result.checks = [*quarantined, *run_checks(session, model, ctx, count_source)]
         blocking = [c for c in result.checks if c.blocking]
         if blocking:
             result.status = "failed"
@@ -169,12 +182,14 @@ def _quiet_view(session: Session, model: Model, ctx: BuildContext) -> None:
         run_view(session, model, ctx)
 
 
-def _source_counter(project: Project) -> Callable[[str, str | None], int]:
+def source_counter(open_source: Callable[[str], Source]) -> SourceCounter:
+    """A :data:`SourceCounter` over the sources ``open_source(name)`` returns (each closed after use)."""
+
     def count(spec: str, where: str | None) -> int:
         from lakeforge.errors import ConfigError
 
         source_name, _, table = spec.partition(".")
-        source = project.source(source_name)
+        source = open_source(source_name)
         try:
             refs = [r for r in source.list_tables() if table.lower() in (r.name.lower(), r.qualified.lower())]
             if not refs:
@@ -187,8 +202,7 @@ def _source_counter(project: Project) -> Callable[[str, str | None], int]:
     return count
 
 
-def _record(project: Project, graph: Graph, ctx: BuildContext, results: list[ModelResult]) -> None:
-    lake = project.lake
+def _record(lake: Lake, graph: Graph, ctx: BuildContext, results: list[ModelResult]) -> None:
     finished = state.now()
     state.record_model_runs(
         lake,

@@ -13,18 +13,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.errors import LakeError, ModelError
-from lakeforge.transform.build import load_graph
 from lakeforge.transform.config import ModelConfig
 from lakeforge.transform.model import Model
 from lakeforge.transform.session import RESULT, Session, literal, model_error
 
 if TYPE_CHECKING:
-    from lakeforge.project import Project
+    from lakeforge.lake.base import Lake
+    from lakeforge.transform.graph import Graph
 
 FORMAT = 1
 
@@ -46,18 +47,20 @@ def manifest_path(path: Path) -> Path:
 
 
 def export(
-    project: Project,
+    lake: Lake,
+    load_graph: Callable[[], Graph],
     model_name: str | None,
     *,
     to: str | Path | None = None,
     as_of: dt.datetime | None = None,
     from_manifest: str | Path | None = None,
 ) -> ExportResult:
+    """Export ``model_name`` of the models ``load_graph()`` reads (not needed to replay a manifest)."""
     if from_manifest is not None:
-        return _replay(project, Path(from_manifest), Path(to) if to else None)
+        return _replay(lake, Path(from_manifest), Path(to) if to else None)
     if not model_name or to is None:
         raise ModelError("export needs a model and --to FILE (or --from-manifest FILE)")
-    graph = load_graph(project)
+    graph = load_graph()
     if model_name not in graph.models:
         raise ModelError(f"export: no model {model_name}; models: {', '.join(graph.order)}")
     model = graph.models[model_name]
@@ -67,14 +70,14 @@ def export(
         if n in graph.closure(model_name, "up") and graph.models[n].config.materialized == "view"
     ]
     tables = {n for v in [model, *views] for n in v.inputs if n not in {w.name for w in views}}
-    missing = [n for n in sorted(tables) if not project.lake.exists(n)]
+    missing = [n for n in sorted(tables) if not lake.exists(n)]
     if missing:
         raise LakeError(f"export {model_name}: {', '.join(missing)} not in the lake yet; run lakeforge build first")
-    return _run(project, model, views, tables, None, as_of or dt.datetime.now(dt.UTC), Path(to))
+    return _run(lake, model, views, tables, None, as_of or dt.datetime.now(dt.UTC), Path(to))
 
 
 def _run(
-    project: Project,
+    lake: Lake,
     model: Model,
     views: list[Model],
     tables: set[str],
@@ -85,7 +88,7 @@ def _run(
     import duckdb
     import pyarrow.parquet as pq
 
-    session = Session(project.lake, versions=versions, only=tables)
+    session = Session(lake, versions=versions, only=tables)
     try:
         session.set_as_of(as_of)
         filters = {t: f'"{c}" < {literal(as_of)}' for t, c in model.config.as_of.items()}
@@ -117,7 +120,7 @@ def _run(
     return result
 
 
-def _replay(project: Project, manifest_file: Path, to: Path | None) -> ExportResult:
+def _replay(lake: Lake, manifest_file: Path, to: Path | None) -> ExportResult:
     try:
         data: dict[str, Any] = json.loads(manifest_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -141,7 +144,7 @@ def _replay(project: Project, manifest_file: Path, to: Path | None) -> ExportRes
     versions = {k: int(v) for k, v in data["inputs"].items()}
     as_of = dt.datetime.fromisoformat(data["as_of"])
     try:
-        result = _run(project, model, views, set(versions), versions, as_of, to or Path(data["path"]))
+        result = _run(lake, model, views, set(versions), versions, as_of, to or Path(data["path"]))
     except LakeError as exc:
         raise LakeError(f"{manifest_file}: cannot time-travel to the recorded versions: {exc}") from None
     if result.sha256 != data["sha256"]:

@@ -6,10 +6,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lakeforge.errors import ModelError
-from lakeforge.transform.build import load_graph
 
 if TYPE_CHECKING:
-    from lakeforge.project import Project
+    from lakeforge.transform.graph import Graph
 
 
 @dataclass
@@ -25,8 +24,7 @@ class Lineage:
     """Model -> its file."""
 
 
-def lineage(project: Project, table: str | None) -> Lineage:
-    graph = load_graph(project)
+def lineage(graph: Graph, table: str | None) -> Lineage:
     edges = graph.edges()
     files = {n: str(m.path) for n, m in graph.models.items()}
     if table is None:

@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from lakeforge.config.models import LakeConfig, StorageConfig
 from lakeforge.errors import LakeError
-from lakeforge.lake.base import INTERNAL, Lake, MaintainResult, StreamGuard, TableInfo, TableSnapshot, split_properties
+from lakeforge.lake.base import (
+    INTERNAL,
+    DataFile,
+    Lake,
+    MaintainResult,
+    StreamGuard,
+    TableInfo,
+    TableSnapshot,
+    split_properties,
+)
 from lakeforge.lake.checkpoint import METADATA_KEY, Checkpoint
 from lakeforge.lake.naming import split_name
 from lakeforge.lake.storage import Storage
@@ -28,6 +37,7 @@ class DeltaLake(Lake):
     """The lakehouse: locate, read and write Delta tables by ``layer.table`` name."""
 
     FORMAT = "delta"
+    SUPPORTS_COMMIT_FILES = True
 
     def __init__(
         self,
@@ -261,6 +271,24 @@ class DeltaLake(Lake):
                 table.delete()
         except Exception as exc:
             raise delta_error(name, "delete", exc) from exc
+
+    def staging(self, name: str, schema: pa.Schema) -> str:
+        """Delta data files live in the table's folder; an uncommitted one is invisible (and vacuumed)."""
+        return self.uri(name)
+
+    def commit_files(
+        self,
+        name: str,
+        files: Sequence[DataFile],
+        *,
+        schema: pa.Schema,
+        mode: Literal["overwrite", "append"],
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        from lakeforge.lake.delta.files import commit_files
+
+        self._refuse_iceberg(name)
+        commit_files(self, name, files, schema=schema, mode=mode, commit=_commit(name, checkpoint))
 
     def maintain(self, name: str, *, retain_seconds: float, target_file_size: int | None = None) -> MaintainResult:
         from lakeforge.lake.delta.maintain import maintain

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from lakeforge.config.models import LakeConfig, RestCatalogConfig, SqlCatalogConfig, StorageConfig
 from lakeforge.errors import LakeError
-from lakeforge.lake.base import INTERNAL, Lake, MaintainResult, StreamGuard, TableInfo, TableSnapshot, lake_error
+from lakeforge.lake.base import (
+    INTERNAL,
+    DataFile,
+    Lake,
+    MaintainResult,
+    StreamGuard,
+    TableInfo,
+    TableSnapshot,
+    lake_error,
+)
 from lakeforge.lake.checkpoint import METADATA_KEY, Checkpoint
 from lakeforge.lake.naming import split_name
 from lakeforge.lake.storage import Storage
@@ -31,6 +40,7 @@ PROPERTY_PREFIX = "lakeforge."
 class IcebergLake(Lake):
     FORMAT = "iceberg"
     SUPPORTS_STREAMING_MERGE = False
+    SUPPORTS_COMMIT_FILES = True
 
     def __init__(
         self,
@@ -263,6 +273,29 @@ class IcebergLake(Lake):
     def commit_checkpoint(self, name: str, checkpoint: Checkpoint, schema: pa.Schema) -> None:
         """An empty append snapshot whose summary carries the checkpoint."""
         self.write(name, iter(()), schema=schema, mode="append", checkpoint=checkpoint)
+
+    def staging(self, name: str, schema: pa.Schema) -> str:
+        from lakeforge.lake.iceberg.files import staging
+
+        return staging(self, name, schema)
+
+    def file_schema(self, schema: pa.Schema) -> pa.Schema:
+        from lakeforge.lake.iceberg.schema import optional
+
+        return optional(schema)
+
+    def commit_files(
+        self,
+        name: str,
+        files: Sequence[DataFile],
+        *,
+        schema: pa.Schema,
+        mode: Literal["overwrite", "append"],
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        from lakeforge.lake.iceberg.files import commit_files
+
+        commit_files(self, name, files, schema=schema, mode=mode, summary=_summary(checkpoint))
 
     def maintain(self, name: str, *, retain_seconds: float, target_file_size: int | None = None) -> MaintainResult:
         from lakeforge.lake.iceberg.maintain import maintain

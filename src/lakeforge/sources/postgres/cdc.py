@@ -208,7 +208,7 @@ class PostgresCdc(CdcReader):
             def read(plan: TablePlan, batch_size: int) -> Iterator[pa.RecordBatch]:
                 return self._read_in_snapshot(plan, snapshot_name, batch_size)
 
-            yield Snapshot(Position(lsn_value(point), point), read)
+            yield Snapshot(Position(lsn_value(point), point), read, {"snapshot": snapshot_name})
         finally:
             stream.conn.finish()
 

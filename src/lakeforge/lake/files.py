@@ -1,0 +1,28 @@
+"""Parquet files written outside a table commit (distributed workers): where they go, how they are written,
+how orphans are removed. Used by the formats' ``commit_files`` and by the range tasks."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
+
+
+def fs_path(location: str) -> str:
+    """A lake location as a path inside its Arrow filesystem: ``s3://b/k`` -> ``b/k``, ``file:///x`` -> ``/x``."""
+    if location.startswith("file://"):
+        return location.removeprefix("file://")
+    return location.split("://", 1)[1] if "://" in location else location
+
+
+def delete_paths(fs_and_root: tuple[pafs.FileSystem, str], paths: Iterable[str]) -> int:
+    fs, _ = fs_and_root
+    removed = 0
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError, OSError):
+            fs.delete_file(fs_path(path))
+            removed += 1
+    return removed
