@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test unit lint bench clean
+.PHONY: install demo test unit lint bench bench-env clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,19 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
 
-bench: install
+# the DuckDB-scanner and Sling contenders pin DuckDB 1.5.5 (their extensions' version): an environment of their own
+CONTENDERS_VENV = .venv-contenders
+CONTENDERS_STAMP = $(CONTENDERS_VENV)/.installed-$(shell cat bench/contenders-env.txt | cksum | cut -d' ' -f1)
+
+$(CONTENDERS_STAMP): bench/contenders-env.txt $(STAMP)
+	test -x $(CONTENDERS_VENV)/bin/python || $(BIN)/uv venv -q --python $(BIN)/python $(CONTENDERS_VENV)
+	$(BIN)/uv pip install -q --compile-bytecode --python $(CONTENDERS_VENV)/bin/python -r bench/contenders-env.txt
+	rm -f $(CONTENDERS_VENV)/.installed-* && touch $(CONTENDERS_STAMP)
+
+bench-env: $(CONTENDERS_STAMP)
+
+bench: install bench-env
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) demo/lakehouse .pytest_cache
+	rm -rf $(VENV) $(CONTENDERS_VENV) demo/lakehouse .pytest_cache

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     contenders = [c for c in args.contenders_list if environment.installed(c)]
     for missing in set(args.contenders_list) - set(contenders):
-        log(f"skipping {missing}: not installed (pip install 'lakeforge[bench]')")
+        log(f"skipping {missing}: not installed (make install; duckdb and sling: make bench-env)")
     if not args.no_compile:
         environment.compile_bytecode(log)
     work = Path(args.work)
@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def bench_table(source: str, table: str, contenders: list[str], args: argparse.Namespace, work: Path) -> list[Run]:
-    rows, total = data.truth(source, table)
+    truth = data.truth(source, table)
+    rows = truth.rows
     runs: list[Run] = []
     done_once: set[str] = set()
     for rep in range(args.repetitions):
@@ -114,7 +115,7 @@ def bench_table(source: str, table: str, contenders: list[str], args: argparse.N
             load = os.getloadavg()[0]
             m = measure(command(job), timeout=args.timeout)
             if m.returncode == 0:
-                check = judge(read_back(contender, m.output, job.out), rows, total)
+                check = judge(read_back(contender, m.output, job.out), truth)
             else:
                 check = Check(0, "", "", False, f"failed: {m.error}")
             runs.append(Run(source, table, rows, contender, rep, round(m.seconds, 3), m.peak_rss, check.ok,

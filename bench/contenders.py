@@ -16,8 +16,9 @@ from typing import Any
 from bench.data import MY_URL, PG_URL
 
 BATCH = 100_000
-CONTENDERS = ("raw", "lakeforge", "lakeforge-iceberg", "dlt", "pandas")
-"""``lakeforge-iceberg``: the same ``lakeforge run`` into an Iceberg lake (SQLite catalog), beside Delta."""
+CONTENDERS = ("raw", "lakeforge", "lakeforge-iceberg", "duckdb", "sling", "dlt", "pandas")
+"""``lakeforge-iceberg``: the same ``lakeforge run`` into an Iceberg lake (SQLite catalog), beside Delta.
+``duckdb``: DuckDB's postgres/mysql scanner into ``write_deltalake``; ``sling``: the Sling CLI to Parquet."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,9 @@ class Job:
 
 
 def run(job: Job) -> dict[str, Any]:
-    return {"raw": run_raw, "dlt": run_dlt, "pandas": run_pandas}[job.contender](job)
+    return {"raw": run_raw, "duckdb": run_duckdb, "sling": run_sling, "dlt": run_dlt, "pandas": run_pandas}[
+        job.contender
+    ](job)
 
 
 # -- 3. the raw driver: fetch into Arrow, write nothing ---------------------------------------------------
@@ -123,7 +126,19 @@ def command(job: Job) -> list[str]:
     if job.contender == "lakeforge-iceberg":
         return lakeforge_command(job, fmt="iceberg")
     spec = json.dumps({k: getattr(job, k) for k in ("contender", "source", "table", "out", "batch")})
-    return [sys.executable, "-m", "bench.worker", spec]
+    return [python_for(job.contender), "-m", "bench.worker", spec]
+
+
+SIDE_ENV = Path(__file__).resolve().parent.parent / ".venv-contenders"
+"""``make bench-env``: DuckDB 1.5.5 with its scanner extensions, Sling (bench/contenders-env.txt)."""
+SIDE_CONTENDERS = ("duckdb", "sling")
+
+
+def python_for(contender: str) -> str:
+    """The interpreter a contender runs in: the side environment for DuckDB 1.5.5 and Sling."""
+    if contender in SIDE_CONTENDERS:
+        return str(SIDE_ENV / "bin" / "python")
+    return sys.executable
 
 
 # -- 2. dlt: sql_database source, fastest backend, filesystem destination as Delta ------------------------
@@ -172,3 +187,82 @@ def run_pandas(job: Job) -> dict[str, Any]:
             chunk.to_parquet(folder / f"part-{i:05d}.parquet", index=False)
     engine.dispose()
     return {"parquet": str(folder)}
+
+
+# -- 5. DuckDB's scanner extensions: ATTACH the database, stream SELECT * into write_deltalake --------------
+def duckdb_extension(name: str) -> Path:
+    """The extension file shipped by the ``duckdb-extension-<name>`` wheel (DuckDB cannot download here)."""
+    import duckdb
+
+    module = __import__(f"duckdb_extension_{name}")
+    folder = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}"
+    return folder / f"{name}.duckdb_extension"
+
+
+def run_duckdb(job: Job) -> dict[str, Any]:
+    """The short script of issue #14: the postgres (parallel, ctid ranges in one snapshot) or mysql scanner,
+    ``fetch_record_batch`` into the same ``write_deltalake`` every Delta contender uses."""
+    import duckdb
+    from deltalake import write_deltalake
+
+    con = duckdb.connect(config={"extension_directory": str(Path(job.out) / "extensions")})
+    con.execute("SET TimeZone = 'UTC'")  # timestamptz leaves DuckDB in the session's zone
+    kind = "postgres" if job.source == "postgres" else "mysql"
+    con.execute(f"INSTALL '{duckdb_extension(kind)}'")  # from the wheel's file: copied, no download
+    con.execute(f"LOAD {kind}")
+    if job.source == "postgres":
+        con.execute(f"ATTACH '{job.url}' AS src (TYPE postgres, READ_ONLY)")
+        table = f"src.public.{job.table}"
+    else:
+        con.execute(f"ATTACH 'host=127.0.0.1 port=3306 user=root database={_database(job.url)}' AS src "
+                    "(TYPE mysql, READ_ONLY)")
+        table = f"src.{job.table}"
+    reader = con.execute(f"SELECT * FROM {table}").fetch_record_batch(job.batch)
+    path = str(Path(job.out) / "delta")
+    write_deltalake(path, reader, mode="overwrite")
+    return {"delta": path}
+
+
+def _database(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+# -- 6. Sling (Go binary from PyPI sling-linux-amd64) to Parquet, offline -----------------------------------
+def sling_command(job: Job, home: Path) -> tuple[list[str], dict[str, str]]:
+    """Sling writes Parquet through the DuckDB CLI, which it would download with its extensions: point it at
+    the ``duckdb-cli`` wheel's binary and at httpfs/json installed from their wheels into a private HOME."""
+    import duckdb_cli
+    import sling_linux_amd64
+
+    duck = Path(duckdb_cli.__file__).parent / "duckdb"
+    home.mkdir(parents=True, exist_ok=True)
+    ext = ";".join(f"INSTALL '{duckdb_extension(n)}'" for n in ("httpfs", "json"))
+    import subprocess
+
+    subprocess.run([str(duck), "-c", ext], env={**os.environ, "HOME": str(home)}, check=True, capture_output=True)
+    version = subprocess.run([str(duck), "-c", "PRAGMA version"], capture_output=True, text=True, check=True)
+    env = {**os.environ, "HOME": str(home), "SLING_HOME_DIR": str(home / "sling"), "DUCKDB_PATH": str(duck),
+           "DUCKDB_USE_INSTALLED_EXTENSIONS": "true", "DUCKDB_VERSION": _duck_version(version.stdout),
+           "SRC": job.url + ("?sslmode=disable" if job.source == "postgres" else "")}
+    stream = f"public.{job.table}" if job.source == "postgres" else f"{_database(job.url)}.{job.table}"
+    target = Path(job.out) / "parquet" / f"{job.table}.parquet"
+    cmd = [sling_linux_amd64.SLING_BIN, "run", "--src-conn", "SRC", "--src-stream", stream,
+           "--tgt-object", target.as_uri()]
+    return cmd, env
+
+
+def _duck_version(pragma: str) -> str:
+    import re
+
+    found = re.search(r"v(\d+\.\d+\.\d+)", pragma)
+    return found.group(1) if found else ""
+
+
+def run_sling(job: Job) -> dict[str, Any]:
+    import subprocess
+
+    cmd, env = sling_command(job, Path(job.out) / "home")
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"sling failed: {done.stderr.strip()[-400:] or done.stdout.strip()[-400:]}")
+    return {"parquet": str(Path(job.out) / "parquet")}

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bench.verify import Truth
+
 DATABASE = "lakeforge_bench"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_URL = f"postgresql://postgres@127.0.0.1:5432/{DATABASE}"
@@ -196,17 +198,22 @@ def ensure(source: str, shape: str, rows: int, *, log: Any = print) -> str:
     return (pg_ensure if source == "postgres" else my_ensure)(shape, rows, log=log)
 
 
-def truth(source: str, table: str) -> tuple[int, str]:
-    """Row count and exact sum of ``amount`` in the source, the reference every contender must match."""
+def truth(source: str, table: str) -> Truth:
+    """The source's fingerprint of ``table`` (bench.verify.Truth), the reference every contender must match."""
     if source == "postgres":
         with _pg(PG_URL) as conn:
-            count, total = conn.execute(f"SELECT count(*), sum(amount) FROM {table}").fetchone()
+            row = conn.execute(
+                f"SELECT count(*), sum(amount), sum(id), count(*) - count(note), "
+                f"to_char(max(updated_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') FROM {table}"
+            ).fetchone()
     else:
         conn = _my()
         try:
             with conn.cursor() as cur:
-                cur.execute(f"SELECT COUNT(*), SUM(amount) FROM {table}")
-                count, total = cur.fetchone()
+                cur.execute(f"SELECT COUNT(*), SUM(amount), SUM(id), COUNT(*) - COUNT(note), "
+                            f"DATE_FORMAT(MAX(updated_at), '%Y-%m-%d %H:%i:%s.%f') FROM {table}")
+                row = cur.fetchone()
         finally:
             conn.close()
-    return int(count), f"{total:.2f}"
+    count, total, ids, nulls, latest = row
+    return Truth(int(count), f"{total:.2f}", int(ids or 0), int(nulls), latest)

@@ -16,13 +16,21 @@ from bench import data
 
 _NEEDS = {"raw": ["connectorx", "adbc_driver_postgresql"], "lakeforge": ["lakeforge"],
           "lakeforge-iceberg": ["lakeforge", "pyiceberg"],
-          "dlt": ["dlt", "sqlalchemy"], "pandas": ["pandas", "sqlalchemy"]}
+          "dlt": ["dlt", "sqlalchemy"], "pandas": ["pandas", "sqlalchemy"],
+          "duckdb": ["duckdb", "duckdb_extension_postgres", "duckdb_extension_mysql"],
+          "sling": ["sling_linux_amd64", "duckdb_cli", "duckdb_extension_httpfs", "duckdb_extension_json"]}
 _PACKAGES = ["lakeforge", "deltalake", "pyiceberg", "pyarrow", "connectorx", "adbc-driver-postgresql", "psycopg",
              "pymysql",
-             "dlt", "pandas", "sqlalchemy", "numpy", "psutil"]
+             "dlt", "pandas", "sqlalchemy", "numpy", "psutil", "duckdb"]
 
 
 def installed(contender: str) -> bool:
+    from bench.contenders import SIDE_CONTENDERS, python_for
+
+    if contender in SIDE_CONTENDERS:  # their own environment (make bench-env)
+        probe = "import importlib.util, sys; sys.exit(any(importlib.util.find_spec(m) is None for m in sys.argv[1:]))"
+        python = python_for(contender)
+        return Path(python).exists() and subprocess.run([python, "-c", probe, *_NEEDS[contender]]).returncode == 0
     return all(importlib.util.find_spec(m) is not None for m in _NEEDS[contender])
 
 
@@ -62,6 +70,7 @@ def versions() -> dict[str, str]:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             found[name] = "not installed"
+    found.update(_side_versions())
     try:
         with data._pg(data.PG_URL) as conn:
             found["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]
@@ -73,6 +82,22 @@ def versions() -> dict[str, str]:
     except Exception as exc:  # noqa: BLE001 - versions are informative only
         found["servers"] = f"unknown ({exc})"
     return found
+
+
+def _side_versions() -> dict[str, str]:
+    """Versions in the DuckDB/Sling contenders' own environment (make bench-env)."""
+    from bench.contenders import SIDE_CONTENDERS, python_for
+
+    names = ["duckdb", "duckdb-extension-postgres", "duckdb-extension-mysql", "deltalake", "sling-linux-amd64",
+             "duckdb-cli"]
+    code = ("import importlib.metadata as m, json, sys\nout = {}\nfor n in sys.argv[1:]:\n"
+            "    try: out[n] = m.version(n)\n    except m.PackageNotFoundError: pass\nprint(json.dumps(out))")
+    python = python_for(SIDE_CONTENDERS[0])
+    if not Path(python).exists():
+        return {}
+    done = subprocess.run([python, "-c", code, *names], capture_output=True, text=True, check=False)
+    found: dict[str, str] = json.loads(done.stdout or "{}")
+    return {f"{k} (contenders env)": v for k, v in found.items()}
 
 
 def machine() -> str:

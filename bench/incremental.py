@@ -56,8 +56,7 @@ def run_incremental(source: str, table: str, work: Path, repetitions: int, log: 
             return {"ok": False, "problem": f"1% run failed: {m.error}"}
         secs.append(m.seconds)
         rss.append(m.peak_rss)
-        rows, total = data.truth(source, table)
-        check = judge(read_back("lakeforge", {"delta": lakeforge_table(job)}, job.out), rows, total)
+        check = judge(read_back("lakeforge", {"delta": lakeforge_table(job)}, job.out), data.truth(source, table))
         if not check.ok:
             problems.append(check.problem)
     result = {

@@ -1,10 +1,28 @@
-"""Read every contender's output back: row count, exact sum of ``amount``, and the type it was stored as."""
+"""Read every contender's output back and compare it with the source: a contender whose output differs is WRONG.
+
+The fingerprint of a table (:class:`Truth`): row count, exact ``sum(amount)``, ``sum(id)``, the number of NULL
+``note`` values and the latest ``updated_at`` as a UTC wall-clock string (microseconds). It catches lost or
+duplicated rows, rounded decimals, NULLs turned into empty strings and time stamps shifted by a time zone.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Truth:
+    """What the source holds (``bench.data.truth``)."""
+
+    rows: int
+    amount_sum: str
+    id_sum: int | None = None
+    null_notes: int | None = None
+    max_updated: str | None = None
+    """``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC (MariaDB DATETIME: as stored)."""
 
 
 @dataclass
@@ -14,16 +32,20 @@ class Check:
     amount_type: str
     ok: bool = False
     problem: str = ""
+    id_sum: int | None = None
+    null_notes: int | None = None
+    max_updated: str | None = None
+    """None: not measured (the raw driver writes nothing and only tallies rows and amounts)."""
 
 
 def read_back(contender: str, output: dict[str, Any], out: str) -> Check:
-    """Count and sum what ``contender`` wrote (the raw driver writes nothing: its own tally counts)."""
+    """Fingerprint what ``contender`` wrote (the raw driver writes nothing: its own tally counts)."""
     if contender == "raw":
         return Check(int(output["rows"]), output["amount_sum"], "arrow (not written)")
-    if contender == "pandas":
+    if "parquet" in output:  # pandas, sling
         import pyarrow.dataset as ds
 
-        return _tally(ds.dataset(output["parquet"], format="parquet"))
+        return tally(ds.dataset(output["parquet"], format="parquet"))
     if contender == "lakeforge-iceberg":
         from pyiceberg.catalog.sql import SqlCatalog
 
@@ -32,11 +54,11 @@ def read_back(contender: str, output: dict[str, Any], out: str) -> Check:
         import pyarrow.dataset as ds
 
         table = catalog.list_tables("bronze")[0]
-        return _tally(ds.dataset(catalog.load_table(table).scan().to_arrow()))
+        return tally(ds.dataset(catalog.load_table(table).scan().to_arrow()))
     from deltalake import DeltaTable
 
     path = output.get("delta") or _lakeforge_table(out)
-    return _tally(DeltaTable(path).to_pyarrow_dataset())
+    return tally(DeltaTable(path).to_pyarrow_dataset())
 
 
 def _lakeforge_table(out: str) -> str:
@@ -46,13 +68,16 @@ def _lakeforge_table(out: str) -> str:
     return str(found[0].parent)
 
 
-def _tally(dataset: Any) -> Check:
+def tally(dataset: Any) -> Check:
+    """The fingerprint of a pyarrow dataset (any format), batch by batch."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    rows, total = 0, None
+    rows, total, ids, nulls = 0, None, 0, 0
+    latest: dt.datetime | None = None
     kind = str(dataset.schema.field("amount").type)
-    for batch in dataset.to_batches(columns=["amount"]):
+    updated_type = dataset.schema.field("updated_at").type
+    for batch in dataset.to_batches(columns=["amount", "id", "note", "updated_at"]):
         rows += batch.num_rows
         col = batch.column(0)
         if pa.types.is_floating(col.type):
@@ -62,19 +87,38 @@ def _tally(dataset: Any) -> Check:
             part = pc.sum(col).as_py()
         if part is not None:
             total = part if total is None else total + part
+        ids += pc.sum(batch.column(1)).as_py() or 0
+        nulls += batch.column(2).null_count
+        if pa.types.is_timestamp(updated_type):
+            top = pc.max(batch.column(3)).as_py()
+            if top is not None and (latest is None or top > latest):
+                latest = top
     value = decimal.Decimal(total if total is not None else 0)
-    return Check(rows, f"{value.quantize(decimal.Decimal('0.01'))}", kind)
+    check = Check(rows, f"{value.quantize(decimal.Decimal('0.01'))}", kind, id_sum=ids, null_notes=nulls,
+                  max_updated=_utc_text(latest) if latest is not None else f"stored as {updated_type}")
+    return check
 
 
-def judge(check: Check, rows: int, amount_sum: str) -> Check:
+def _utc_text(value: dt.datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(sep=" ", timespec="microseconds")
+
+
+def judge(check: Check, truth: Truth) -> Check:
     """Compare with the source; a float column that happens to round right is still flagged inexact."""
-    problems = []
-    if check.rows != rows:
-        problems.append(f"{check.rows} rows, source has {rows}")
-    if check.amount_sum != amount_sum:
-        problems.append(f"sum(amount) {check.amount_sum}, source {amount_sum}")
+    wrong = []
+    if check.rows != truth.rows:
+        wrong.append(f"{check.rows} rows, source has {truth.rows}")
+    if check.amount_sum != truth.amount_sum:
+        wrong.append(f"sum(amount) {check.amount_sum}, source {truth.amount_sum}")
+    for name in ("id_sum", "null_notes", "max_updated"):
+        mine, theirs = getattr(check, name), getattr(truth, name)
+        if mine is not None and theirs is not None and mine != theirs:
+            wrong.append(f"{name} {mine}, source {theirs}")
+    notes = []
     if "double" in check.amount_type or "float" in check.amount_type:
-        problems.append(f"amount stored as {check.amount_type} (inexact)")
-    check.ok = not any("rows" in p or "sum" in p for p in problems)
-    check.problem = "; ".join(problems)
+        notes.append(f"amount stored as {check.amount_type} (inexact)")
+    check.ok = not wrong
+    check.problem = "; ".join(wrong + notes)
     return check

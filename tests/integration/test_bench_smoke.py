@@ -17,9 +17,11 @@ from bench.environment import installed
 ROWS = 3000
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_bench_smoke(tmp_path: Path) -> None:
-    contenders = [c for c in ("raw", "lakeforge", "dlt", "pandas") if installed(c)]
+    # duckdb and sling need their own environment (make bench-env): checked end to end when it exists
+    contenders = [c for c in ("raw", "lakeforge", "duckdb", "sling", "dlt", "pandas") if installed(c)]
     assert "lakeforge" in contenders and "raw" in contenders
     results = tmp_path / "results"
     code = main([
@@ -32,8 +34,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
     summaries = {(s["source"], s["contender"]): s for s in report["summaries"]}
     table = data.table_name("narrow", ROWS)
     for source in ("postgres", "mysql"):
-        rows, total = data.truth(source, table)
-        assert rows == ROWS
+        assert data.truth(source, table).rows == ROWS
         for contender in contenders:
             s = summaries[(source, contender)]
             assert s["ok"], (source, contender, s["problem"])
@@ -51,10 +52,3 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert "| lakeforge |" in (results / "latest.md").read_text(encoding="utf-8")
 
 
-def test_wrong_output_is_reported_wrong() -> None:
-    from bench.verify import Check, judge
-
-    assert not judge(Check(999, "10.00", "decimal128(12, 2)"), 1000, "10.00").ok
-    assert not judge(Check(1000, "10.01", "decimal128(12, 2)"), 1000, "10.00").ok
-    inexact = judge(Check(1000, "10.00", "double"), 1000, "10.00")
-    assert inexact.ok and "inexact" in inexact.problem

@@ -57,3 +57,19 @@ def test_no_cdc_tables_need_no_extra(no_cdc_extra: None, tmp_path: Path) -> None
     config = CONFIG.replace("defaults: {mode: cdc}", "defaults: {mode: full}")
     results = Project(write_project(tmp_path, config)).check()
     assert all(r.error and "is not installed" not in r.error for r in results)  # they fail to connect instead
+
+
+def test_gtid_order_check() -> None:
+    """A GTID must grow within its domain (what gtid_strict_mode guarantees); other domains are independent."""
+    import pytest
+
+    from lakeforge.errors import SourceError
+    from lakeforge.sources.mysql.binlog import check_order
+
+    check_order("src", "", "0-1-1")
+    check_order("src", "0-1-41", "0-2-42")  # another server in the same domain, still growing
+    check_order("src", "0-1-41,1-1-900", "1-3-901")
+    check_order("src", "0-1-41,1-1-900", "2-1-1")  # a new domain
+    for current, gtid in (("0-1-41", "0-1-41"), ("0-1-41", "0-2-40"), ("1-1-5,0-1-41", "0-1-3")):
+        with pytest.raises(SourceError, match=f"binlog GTID {gtid} follows 0-1-41 in domain 0"):
+            check_order("src", current, gtid)

@@ -11,20 +11,24 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from lakeforge import interrupt
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from lakeforge.sources.base import Source
-
 _DONE = object()
 
 
+class Streams(Protocol):
+    """What the readers need: a source's ``stream`` (or one bound to a shared snapshot)."""
+
+    def stream(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]: ...
+
+
 def read_partitioned(
-    source: Source,
+    source: Streams,
     queries: list[str],
     batch_size: int,
     transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,

@@ -14,6 +14,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from lakeforge.errors import SourceError
 from lakeforge.sources.cdc import Change, Position, Txn
 
 if TYPE_CHECKING:
@@ -129,6 +130,8 @@ class Pump:
             if isinstance(event, HeartbeatLogEvent):
                 continue
             if isinstance(event, MariadbGtidEvent | GtidEvent):
+                if isinstance(event, MariadbGtidEvent):
+                    check_order(self.reader.source.name, gtid, event.gtid)
                 gtid = _advance(gtid, event.gtid)
                 txn = Txn(gtid_position(gtid), dt.datetime.fromtimestamp(event.timestamp, dt.UTC))
                 # MariaDB's GTID event is the BEGIN, unless flagged standalone (a DDL statement on its own)
@@ -215,6 +218,30 @@ def domains(text: str) -> dict[int, int]:
             domain, _, seq = part.strip().split("-")
             result[int(domain)] = int(seq)
     return result
+
+
+def check_order(source: str, current: str, gtid: str) -> None:
+    """Stop when ``gtid`` does not come after ``current`` in its domain.
+
+    lakeforge's positions are sequence numbers per domain: the checkpoint a commit carries, the catch-up
+    target, the position the binlog is resumed from. ``gtid_strict_mode`` makes the server refuse a GTID
+    whose sequence number is not above its domain's last one; with it off (MariaDB's default) such a GTID
+    can reach the binlog (a second server writing into the same domain, ``SET gtid_seq_no`` set back), and
+    its changes would be ordered wrongly against committed checkpoints: skipped or applied twice after a
+    resume. Rather than guess, the stream stops there with the two GTIDs named.
+    """
+    domain, _, seq = gtid.strip().split("-")
+    last = domains(current).get(int(domain))
+    if last is not None and int(seq) <= last:
+        before = next(p for p in current.split(",") if p.strip().split("-", 1)[0] == domain)
+        raise SourceError(
+            source,
+            f"binlog GTID {gtid} follows {before.strip()} in domain {domain}: its sequence number does not "
+            "grow (gtid_strict_mode is off and two servers wrote into one domain, or gtid_seq_no was set "
+            "back), so change positions cannot be ordered and changes could be skipped or applied twice; "
+            "fix: give each writing server its own gtid_domain_id, or SET GLOBAL gtid_strict_mode = 1 (and "
+            "gtid_strict_mode=1 in the server config), then reload: lakeforge cdc resnapshot <source>",
+        )
 
 
 def reached_all(at: dict[int, int], target: dict[int, int]) -> bool:

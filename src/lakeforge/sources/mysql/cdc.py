@@ -5,8 +5,9 @@
 - Positions are GTIDs: a snapshot is taken in a ``START TRANSACTION WITH CONSISTENT SNAPSHOT`` whose binlog
   coordinates (``binlog_snapshot_file/position``, MariaDB) become a GTID with ``BINLOG_GTID_POS``; streaming
   resumes with that GTID (``auto_position``), because with ``is_mariadb=True`` the package ignores a
-  file/offset resume. One GTID domain (``gtid_strict_mode``) orders the log: the position value is its
-  sequence number.
+  file/offset resume. Within a GTID domain sequence numbers order the log: the position value is the
+  sequence number. ``gtid_strict_mode`` guarantees that order; without it (MariaDB's default) the order
+  usually holds too, and a GTID that breaks it stops the stream with an error (``binlog.check_order``).
 - One blocking ``BinLogStreamReader`` per run reads in a background thread (:class:`Pump`) and hands whole
   transactions to the loader through a bounded queue; a run without ``follow`` ends once it has passed the
   ``@@gtid_binlog_pos`` seen at its start. A transaction touching none of the cdc tables still moves their
@@ -113,13 +114,8 @@ class MySQLCdc(CdcReader):
                     "upgrade to MySQL 8 or MariaDB 10.5+",
                 )
             )
-        if "mariadb" in v.get("version", "").lower() and v.get("gtid_strict_mode", "OFF").upper() not in ("ON", "1"):
-            problems.append(
-                Problem(
-                    "gtid_strict_mode is off: GTID positions may not order the binlog",
-                    "SET GLOBAL gtid_strict_mode = 1; and gtid_strict_mode=1 " + restart,
-                )
-            )
+        # gtid_strict_mode off (MariaDB's default) is accepted: what it would prevent, a GTID whose sequence
+        # number goes backwards within a domain, stops the stream where it appears (binlog.check_order)
         if str(self.server_id) == v.get("server_id"):
             problems.append(
                 Problem(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lakeforge.config.models import PostgresSource as PostgresConfig
@@ -138,9 +138,59 @@ class PostgresSource(Source):
         return TablePlan(self.name, ref, columns, pk, int(est[0][0]) if est else 0, options)
 
     # -- rows ---------------------------------------------------------------------------------------
-    def stream(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+    def read(
+        self, plan: TablePlan, *, where: str | None = None, batch_size: int, partitions: int = 1
+    ) -> Iterator[pa.RecordBatch]:
+        """A whole base table of 8 MiB or more (or any, when ``run.partitions`` > 1 applies) is read by
+        several connections in one exported snapshot, in block ranges (``sources/postgres/snapshot.py``).
+        Views, small tables and filtered reads (an incremental window, which an index serves better than
+        block ranges) are read by one query (or primary-key ranges). Numerics of up to 18 digits travel as
+        scaled integers (``sources/postgres/decimals.py``)."""
+        from lakeforge.sources.convert import conform
+        from lakeforge.sources.parallel import read_partitioned
+        from lakeforge.sources.postgres import decimals, snapshot
+
+        schema = plan.arrow_schema()
+        scaled = decimals.scaled_columns(plan)
+        fast = decimals.read_plan(plan, scaled)
+
+        def transform(batch: pa.RecordBatch) -> pa.RecordBatch:
+            return conform(decimals.unscale(batch, scaled), schema)
+
+        readers = partitions if partitions > 1 else snapshot.SNAPSHOT_READERS
+        whole_table = plan.ref.kind == "table" and where is None
+        pages = self._pages(plan.ref) if whole_table and readers > 1 else 0
+        if pages < 2 or (partitions <= 1 and pages < snapshot.MIN_PAGES):
+            queries = self._partition_queries(fast, where, partitions)
+            yield from read_partitioned(self, queries, batch_size, transform)
+            return
+        yield from self._read_in_snapshot(fast, batch_size, readers, transform)
+
+    def _pages(self, ref: TableRef) -> int:
+        rows = self.query(
+            "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int", (self.table_sql(ref),)
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def _read_in_snapshot(
+        self, plan: TablePlan, batch_size: int, readers: int, transform: Callable[[pa.RecordBatch], pa.RecordBatch]
+    ) -> Iterator[pa.RecordBatch]:
+        from lakeforge.sources.parallel import read_partitioned
+        from lakeforge.sources.postgres import snapshot
+
+        with contextlib.ExitStack() as stack:
+            with self.errors("cannot export a snapshot"):
+                snap = stack.enter_context(
+                    snapshot.exported(self.dsn, self.table_sql(plan.ref), self.config.connect_timeout)
+                )
+            queries = [self.select_sql(plan, cond) for cond in snapshot.block_ranges(snap.pages, readers)]
+            streams = snapshot.SnapshotStreams(self, snap)
+            yield from read_partitioned(streams, queries, batch_size, transform)
+
+    def stream(self, sql: str, batch_size: int, *, begin: tuple[str, ...] = ()) -> Iterator[pa.RecordBatch]:
         """ADBC's low-level API, not its DB-API module: ``adbc_driver_manager.dbapi`` imports pandas and
-        polars when they are installed (~0.5 s of CPU per process; see docs/benchmarks.md, Profiles)."""
+        polars when they are installed (~0.5 s of CPU per process; see docs/benchmarks.md, Profiles).
+        ``begin``: statements that open the transaction the query runs in (a shared snapshot)."""
         import adbc_driver_manager as adbc
         import adbc_driver_postgresql
         import pyarrow as pa
@@ -153,7 +203,7 @@ class PostgresSource(Source):
             with self.errors("read failed"):
                 stmt = adbc.AdbcStatement(handles[-1])
                 handles.append(stmt)
-                for setting in ("SET intervalstyle TO iso_8601", "SET TIME ZONE 'UTC'"):
+                for setting in ("SET intervalstyle TO iso_8601", "SET TIME ZONE 'UTC'", *begin):
                     stmt.set_sql_query(setting)
                     stmt.execute_update()
                 stmt.set_sql_query(sql)
