@@ -77,6 +77,8 @@ def load_records(ctx: LoadContext, source: RecordSource, plan: TablePlan, name: 
     interval = _Interval()
     committed_position: Position = start
     for chunk in source.read(plan, request):
+        if chunk.batch is not None:
+            chunk = Chunk(_lake_names(chunk.batch, source, name), chunk.bad, chunk.position)
         if chunk.batch is not None and cursor is not None and chunk.batch.num_rows:
             totals.good += chunk.batch.num_rows
             chunk = Chunk(cursor.apply(chunk.batch), chunk.bad, chunk.position)
@@ -99,6 +101,16 @@ def load_records(ctx: LoadContext, source: RecordSource, plan: TablePlan, name: 
     if totals.bad:
         ctx.note(f"{totals.bad} bad record(s) quarantined in {quarantine_table(name)}")
     return totals.commits > 0
+
+
+def _lake_names(batch: pa.RecordBatch, source: RecordSource, name: str) -> pa.RecordBatch:
+    from lakeforge.lake.naming import lake_column_names
+
+    data = [n for n in batch.schema.names if n not in source.META_COLUMNS]
+    renamed = dict(zip(data, lake_column_names(data, table=name), strict=True))
+    if all(k == v for k, v in renamed.items()):
+        return batch
+    return batch.rename_columns([renamed.get(n, n) for n in batch.schema.names])
 
 
 def _due(ctx: LoadContext, interval: _Interval, follow: bool) -> bool:
@@ -193,15 +205,16 @@ def _batches(interval: _Interval) -> Iterator[pa.RecordBatch]:
 
 
 def _interval_schema(name: str, plan: TablePlan, batches: list[pa.RecordBatch]) -> pa.Schema:
-    """The declared columns, then every other column the batches have, each at the widest type they bring."""
+    """Every column the batches have, in their order, each at its declared type or the widest type the batches
+    bring; then the declared columns no batch had."""
     import pyarrow as pa
 
-    fields: dict[str, pa.DataType] = {c.lake_name: c.arrow_type for c in plan.columns}
-    declared = set(fields)
+    declared: dict[str, pa.DataType] = {c.lake_name: c.arrow_type for c in plan.columns}
+    fields: dict[str, pa.DataType] = {}
     for batch in batches:
         for f in batch.schema:
             if f.name in declared or f.type == pa.null():
-                fields.setdefault(f.name, f.type)
+                fields.setdefault(f.name, declared.get(f.name, f.type))
                 continue
             if fields.get(f.name, pa.null()) == pa.null():
                 fields[f.name] = f.type
@@ -210,6 +223,8 @@ def _interval_schema(name: str, plan: TablePlan, batches: list[pa.RecordBatch]) 
             if target is None:
                 raise SchemaDriftError(name, f.name, str(fields[f.name]), f"{f.type} (declare it under schema:)")
             fields[f.name] = target
+    for column, kind in declared.items():
+        fields.setdefault(column, kind)
     # a column that was NULL in every record read so far is a string (no format stores a NULL type)
     return pa.schema([pa.field(n, pa.string() if t == pa.null() else t, nullable=True) for n, t in fields.items()])
 
