@@ -181,7 +181,7 @@ def test_json_lines_arrays_nested_and_broken_lines(tmp_path: Path) -> None:
     assert bad == [
         ("a.jsonl", 3, 3, "invalid JSON: Expecting value at column 21", '{"id": 3, "amount": '),
         ("a.jsonl", 4, 4, "a JSON list is not a record (an object)", "[1, 2]"),
-        ("b.json", None, 2, "a JSON int is not a record (an object)", "7"),
+        ("b.json", 1, 2, "a JSON int is not a record (an object)", "7"),  # a one-line array: line 1
     ]
 
 

@@ -32,6 +32,8 @@ def apply_types(batch: pa.RecordBatch, columns: list[ColumnPlan]) -> tuple[pa.Re
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if not columns or not batch.num_columns:
+        return batch, []
     errors: dict[int, str] = {}
     arrays = {name: batch.column(name) for name in batch.schema.names}
     for column in columns:

@@ -73,12 +73,22 @@ class FilesSource(RecordSource):
     def _file(self, storage: Storage, entry: FileEntry, plan: TablePlan, batch_size: int, skip: int) -> Iterator[Chunk]:
         import pyarrow as pa
 
+        started = False
         try:
             columns, blocks = self._blocks(storage, entry, plan, batch_size)
             for block in blocks:
+                started = True
                 yield self._chunk(entry, block, columns, skip)
-        except (OSError, pa.ArrowInvalid, UnicodeDecodeError, LookupError, EOFError) as exc:
-            text = storage.scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            text = _first_line(exc)
+            if started:  # records of the file are already loaded: fail loudly rather than lose the rest
+                raise SourceError(self.name, f"file {entry.path}: cannot be read past a point: {text}") from None
+            # nothing of it could be parsed (no header, not CSV at all): the whole file is one bad record
+            head = _head(storage, entry, self.config.compression)
+            reason = f"cannot be read as {self.config.format}: {text}"
+            yield Chunk(None, [BadRecord(reason, head, file=entry.path)], {"records": 0})
+        except (OSError, LookupError, EOFError) as exc:
+            text = storage.scrub(_first_line(exc))
             raise SourceError(self.name, f"file {entry.path}: cannot be read: {text}") from None
 
     def _blocks(
@@ -90,6 +100,8 @@ class FilesSource(RecordSource):
 
             with open_file(storage, entry.path, self.config.compression) as head:
                 sample = _cut_at_line(head.read(self.config.sample_bytes))
+            if not sample.strip(b"\r\n"):
+                return plan.columns, iter(())  # an empty file (or blank lines only): no records
             names, inferred = header_and_types(sample, self.config.csv)
             columns = _with_inferred(plan.columns, inferred)
             stream = open_file(storage, entry.path, self.config.compression)
@@ -145,6 +157,21 @@ class FilesSource(RecordSource):
         if self.config.format == "json" and self.config.json_options.nested == "flatten":
             batch = _flatten(batch)
         return plain_types(batch)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _head(storage: Storage, entry: FileEntry, compression: str, size: int = 2000) -> str:
+    """The start of a file as text (undecodable bytes as ``\\xNN``), for a file quarantined whole."""
+    try:
+        with open_file(storage, entry.path, compression) as stream:
+            data: bytes = stream.read(size + 1)
+    except OSError:
+        return ""
+    text = data[:size].decode("utf-8", "backslashreplace")
+    return text if len(data) <= size else text + f"... ({entry.size} bytes)"
 
 
 def _same(partial: dict[str, Any], entry: FileEntry) -> bool:
