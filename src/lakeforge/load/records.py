@@ -195,6 +195,7 @@ def _commit(
             schema_mode="overwrite" if overwrite else "merge",
         )
     totals.commits += 1
+    killpoint.kill_at("interval_committed", name)
     source.acknowledge(plan, position)
     return True
 
