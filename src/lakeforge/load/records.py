@@ -76,7 +76,7 @@ def load_records(ctx: LoadContext, source: RecordSource, plan: TablePlan, name: 
     totals = _Totals()
     interval = _Interval()
     committed_position: Position = start
-    for chunk in source.read(plan, request):
+    for chunk in prefetched(source.read(plan, request)):
         if chunk.batch is not None:
             chunk = Chunk(_lake_names(chunk.batch, source, name), chunk.bad, chunk.position)
         if chunk.batch is not None and cursor is not None and chunk.batch.num_rows:
@@ -101,6 +101,48 @@ def load_records(ctx: LoadContext, source: RecordSource, plan: TablePlan, name: 
     if totals.bad:
         ctx.note(f"{totals.bad} bad record(s) quarantined in {quarantine_table(name)}")
     return totals.commits > 0
+
+
+def prefetched(chunks: Iterator[Chunk], depth: int = 4) -> Iterator[Chunk]:
+    """``chunks`` read ahead by a thread (at most ``depth`` waiting), so the source parses the next records
+    while the lake writes a commit interval; the source's exception is raised here, in order."""
+    import queue
+    import threading
+
+    ahead: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    done = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not done.is_set():
+            try:
+                ahead.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for chunk in chunks:
+                if not put(("chunk", chunk)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(("error", exc))
+
+    thread = threading.Thread(target=run, name="record-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = ahead.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        done.set()
+        thread.join(timeout=5)
 
 
 def _lake_names(batch: pa.RecordBatch, source: RecordSource, name: str) -> pa.RecordBatch:

@@ -30,10 +30,10 @@ class Block:
 
     batch: pa.RecordBatch | None
     """Good records, every column a string (NULL where a null value was)."""
-    records: list[int]
-    """Record number (1-based, data records only) of each good row."""
-    lines: list[int]
-    """Physical line where each good row starts."""
+    records: Any
+    """Record number (1-based, data records only) of each good row (a numpy int64 array or a list)."""
+    lines: Any
+    """Physical line where each good row starts (0: unknown), like ``records``."""
     bad: list[tuple[int, int, str, str]] = field(default_factory=list)
     """(record number, line, reason, raw text) of each bad record."""
     last_record: int = 0
@@ -158,7 +158,7 @@ class _State:
             (int(num), int(line), _field_count_reason(r), r.text)
             for r, num, line in zip(mine, bad_numbers, lines[n:], strict=True)
         ]
-        block = Block(None, [], [], bad, self.last_record)
+        block = Block(None, np.zeros(0, np.int64), np.zeros(0, np.int64), bad, self.last_record)
         if batch is None or n == 0:
             return block
         keep = np.ones(n, dtype=bool)
@@ -177,10 +177,12 @@ class _State:
                     )
         good = pa.RecordBatch.from_arrays(list(texts.values()), names=list(texts))
         if not keep.all():
-            good = pc.filter(good, pa.array(keep))
+            from lakeforge.sources.files.buffers import bool_array
+
+            good = pc.filter(good, bool_array(keep))
         block.batch = good
-        block.records = good_numbers[keep].tolist()
-        block.lines = lines[:n][keep].tolist()
+        block.records = good_numbers[keep]
+        block.lines = lines[:n][keep]
         block.bad.sort()
         return block
 
@@ -194,8 +196,12 @@ def _text_column(column: pa.Array, options: CsvOptions) -> tuple[pa.Array, list[
 
     text, bad = cast_exact(column, pa.string())
     if options.null_values:
-        is_null = pc.is_in(text, value_set=pa.array(options.null_values, pa.string()))
-        text = pc.if_else(pc.fill_null(is_null, False), pa.scalar(None, pa.string()), text)
+        # no pa.scalar(): building a scalar from a Python value imports pandas (~1.5 s, docs/benchmarks.md)
+        from lakeforge.sources.files.buffers import string_array
+
+        is_null = pc.is_in(text, value_set=string_array(options.null_values))
+        if pc.any(is_null).as_py():
+            text = pc.if_else(is_null, pa.nulls(len(text), pa.string()), text)
     return text, [row for row, _ in bad]
 
 
@@ -204,19 +210,27 @@ def _newlines(batch: pa.RecordBatch) -> Any:
     import pyarrow.compute as pc
 
     total = np.zeros(batch.num_rows, dtype=np.int64)
-    for column in batch.columns:
-        total += pc.fill_null(pc.count_substring(column, "\n"), 0).to_numpy(zero_copy_only=False)
+    for column in batch.columns:  # raw bytes, never NULL (strings_can_be_null=False)
+        total += _ints(pc.count_substring(column, "\n"))
     return total
+
+
+def _ints(array: pa.Array) -> Any:
+    """A NULL-free integer array as numpy, from its buffer (``to_numpy`` makes pyarrow import pandas)."""
+    import numpy as np
+
+    dtype = np.int32 if array.type.bit_width == 32 else np.int64
+    return np.frombuffer(array.buffers()[1], dtype=dtype)[array.offset : array.offset + len(array)]
 
 
 def _blank(batch: pa.RecordBatch) -> Any:
     import numpy as np
     import pyarrow.compute as pc
 
-    blank = np.ones(batch.num_rows, dtype=bool)
+    total = np.zeros(batch.num_rows, dtype=np.int64)
     for column in batch.columns:
-        blank &= pc.equal(pc.binary_length(column), 0).to_numpy(zero_copy_only=False)
-    return blank
+        total += _ints(pc.binary_length(column))
+    return total == 0
 
 
 def _raw_row(batch: pa.RecordBatch, row: int, options: CsvOptions) -> str:

@@ -130,15 +130,20 @@ class FilesSource(RecordSource):
         position = {"records": block.last_record}
         if block.batch is None or not block.batch.num_rows:
             return Chunk(None, bad, position)
+        import numpy as np
+
+        from lakeforge.sources.files.buffers import bool_array, int64_array, repeated_string
+
         batch = block.batch
-        records = pa.array(block.records, pa.int64())
-        if skip and block.records and block.records[0] <= skip:
-            keep = pc.greater(records, skip)
-            batch, records = batch.filter(keep), records.filter(keep)
+        numbers = np.asarray(block.records, dtype=np.int64)
+        if skip and len(numbers) and numbers[0] <= skip:
+            keep_np = numbers > skip
+            batch, numbers = batch.filter(bool_array(keep_np)), numbers[keep_np]
+        records = int64_array(numbers)
         batch = self._shape(batch)
         typed, errors = apply_types(batch, columns)
         if errors:
-            lines = dict(zip(block.records, block.lines, strict=True))
+            lines = dict(zip(np.asarray(block.records).tolist(), np.asarray(block.lines).tolist(), strict=True))
             for error in errors:
                 record = records[error.row].as_py()
                 raw = _raw(batch, error.row, self.config.csv.delimiter if self.config.format == "csv" else None)
@@ -146,8 +151,8 @@ class FilesSource(RecordSource):
             refused = pa.array([e.row for e in errors], pa.int64())
             keep = pc.invert(pc.is_in(pa.array(range(batch.num_rows), pa.int64()), value_set=refused))
             records = records.filter(keep)
-        files = pa.array([entry.path] * typed.num_rows, pa.string()) if typed.num_rows else pa.array([], pa.string())
-        typed = typed.append_column(META_FILE, files).append_column(META_ROW, records)
+        typed = typed.append_column(META_FILE, repeated_string(entry.path, typed.num_rows))
+        typed = typed.append_column(META_ROW, records)
         bad.sort(key=lambda b: b.offset or 0)
         return Chunk(typed, bad, position)
 
