@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from lakeforge.config.models import RunConfig
     from lakeforge.lake.base import Lake
     from lakeforge.load.context import LoadContext
-    from lakeforge.sources.base import Source, TablePlan
+    from lakeforge.sources.base import TablePlan
+    from lakeforge.sources.sql import SqlSource
 
 FILE_ROWS = 1_000_000
 """Rows per Parquet file a task writes before starting the next (a task's range may be much larger)."""
@@ -46,7 +47,7 @@ class DistributedExtractor:
         self.results: list[RangeResult] = []
         """The last load's task results (rows, seconds, peak RSS per worker): the benchmark reads them."""
 
-    def refuses(self, lake: Lake, source: Source, plan: TablePlan, run: RunConfig) -> str | None:
+    def refuses(self, lake: Lake, source: SqlSource, plan: TablePlan, run: RunConfig) -> str | None:
         """Why this table loads in one process instead (None: it is distributed)."""
         if plan.estimated_rows < run.parallel_min_rows:
             return f"estimated {plan.estimated_rows} rows, under run.parallel_min_rows"
@@ -56,7 +57,7 @@ class DistributedExtractor:
             return f"source type {source.type_name} has no shared snapshot for range tasks"
         return None
 
-    def load_full(self, ctx: LoadContext, source: Source, plan: TablePlan, name: str) -> Checkpoint:
+    def load_full(self, ctx: LoadContext, source: SqlSource, plan: TablePlan, name: str) -> Checkpoint:
         cls = snapshot_class(source.type_name)
         assert cls is not None
         schema = plan_evolution(name, ctx.lake.schema(name), plan).schema
@@ -78,7 +79,7 @@ class DistributedExtractor:
     def load_snapshot(
         self,
         ctx: LoadContext,
-        source: Source,
+        source: SqlSource,
         plan: TablePlan,
         name: str,
         *,
@@ -101,7 +102,7 @@ class DistributedExtractor:
     def _load(
         self,
         ctx: LoadContext,
-        source: Source,
+        source: SqlSource,
         plan: TablePlan,
         name: str,
         schema: pa.Schema,

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pymysql
 
-    from lakeforge.sources.base import Source
+    from lakeforge.sources.sql import SqlSource
 
 _NO_PRIVILEGE = (1227, 1045, 1044)
 _STATUS = "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = '{}'"
@@ -43,7 +43,7 @@ class SnapshotMoved(SourceError):
 
 
 class MySQLSnapshot(Snapshot):
-    def __init__(self, source: Source, token: str, *, timeout: float) -> None:
+    def __init__(self, source: SqlSource, token: str, *, timeout: float) -> None:
         super().__init__(source, token, timeout=timeout)
         self._conn: pymysql.connections.Connection[Any] | None = None
         self.locked = False
@@ -166,7 +166,7 @@ class MySQLSnapshot(Snapshot):
 
     # -- worker side ----------------------------------------------------------------------------------
     @staticmethod
-    def stream(source: Source, ticket: Ticket, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+    def stream(source: SqlSource, ticket: Ticket, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
         import connectorx as cx
 
         src: Any = source

@@ -14,17 +14,17 @@ if TYPE_CHECKING:
     import psycopg
     import pyarrow as pa
 
-    from lakeforge.sources.base import Source
+    from lakeforge.sources.sql import SqlSource
 
 
 class PostgresSnapshot(Snapshot):
-    def __init__(self, source: Source, token: str, *, timeout: float) -> None:
+    def __init__(self, source: SqlSource, token: str, *, timeout: float) -> None:
         super().__init__(source, token, timeout=timeout)
         self._conn: psycopg.Connection[Any] | None = None
         self._id = ""
 
     @classmethod
-    def adopt(cls, source: Source, token: str, shared: dict[str, str], *, timeout: float) -> Snapshot | None:
+    def adopt(cls, source: SqlSource, token: str, shared: dict[str, str], *, timeout: float) -> Snapshot | None:
         """The snapshot a replication slot exported (CDC's initial load), shared by the range tasks: it stays
         valid while the CDC reader keeps its replication connection open."""
         if not shared.get("snapshot"):
@@ -68,7 +68,7 @@ class PostgresSnapshot(Snapshot):
             self._conn = None
 
     @staticmethod
-    def stream(source: Source, ticket: Ticket, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+    def stream(source: SqlSource, ticket: Ticket, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
         """ADBC in a transaction that imports the snapshot (the same settings as the source's own reader)."""
         import adbc_driver_manager as adbc
         import adbc_driver_postgresql

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lakeforge.distributed.snapshot import Snapshot
-    from lakeforge.sources.base import Source, TablePlan
+    from lakeforge.sources.base import TablePlan
+    from lakeforge.sources.sql import SqlSource
 
 
 def key_ranges(low: int, high: int, parts: int) -> list[tuple[int, int]]:
@@ -17,7 +18,7 @@ def key_ranges(low: int, high: int, parts: int) -> list[tuple[int, int]]:
     return [(start, min(start + step, high + 1)) for start in range(low, high + 1, step)]
 
 
-def range_queries(source: Source, plan: TablePlan, snapshot: Snapshot, partitions: int) -> list[str]:
+def range_queries(source: SqlSource, plan: TablePlan, snapshot: Snapshot, partitions: int) -> list[str]:
     """One query per range (a single query when the table has no single integer key, or is empty)."""
     guard = snapshot.where()
     key = _int_key(plan)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from lakeforge.sources.base import Source
+    from lakeforge.sources.sql import SqlSource
 
 log = logging.getLogger("lakeforge.distributed")
 
@@ -44,7 +44,7 @@ class Ticket:
 class Snapshot(ABC):
     """One consistent view of a source, opened by the driver and joined by every range task."""
 
-    def __init__(self, source: Source, token: str, *, timeout: float) -> None:
+    def __init__(self, source: SqlSource, token: str, *, timeout: float) -> None:
         self.source = source
         self.token = token
         self.timeout = timeout
@@ -54,7 +54,7 @@ class Snapshot(ABC):
         """Warnings for the run's report (a weaker snapshot than asked for)."""
 
     @classmethod
-    def adopt(cls, source: Source, token: str, shared: dict[str, str], *, timeout: float) -> Snapshot | None:
+    def adopt(cls, source: SqlSource, token: str, shared: dict[str, str], *, timeout: float) -> Snapshot | None:
         """A snapshot someone else took (a CDC reader's, at its log position), joined instead of taken;
         None when this source cannot share one that way."""
         return None
@@ -94,7 +94,7 @@ class Snapshot(ABC):
     # -- worker side ----------------------------------------------------------------------------------
     @staticmethod
     @abstractmethod
-    def stream(source: Source, ticket: Ticket, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+    def stream(source: SqlSource, ticket: Ticket, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
         """Join the ticket's snapshot on a new connection and stream ``sql``'s batches."""
 
 

@@ -102,9 +102,11 @@ def _run(task: RangeTask) -> RangeResult:
     from lakeforge.load.batches import rechunk, stamp_and_cast
     from lakeforge.sources import create_source
     from lakeforge.sources.convert import conform
+    from lakeforge.sources.sql import SqlSource
 
     started = time.perf_counter()
     source = create_source(task.source_name, task.source_config)
+    assert isinstance(source, SqlSource), "range tasks read SQL sources only"
     reader = snapshot_class(task.ticket.kind)
     assert reader is not None
     fs, _ = task.storage.filesystem()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,6 +28,10 @@ class LoadContext:
     """``engine: {type: ray}``: full loads of large tables run as range tasks on the cluster."""
     notes: list[str] = field(default_factory=list)
     """What a strategy did beyond its mode (a full reload, a rewrite): reported as the table's reason."""
+    follow: bool = False
+    """Stream sources keep reading (``lakeforge run --follow``), committing every N seconds or N records."""
+    stop: threading.Event | None = None
+    """Set to end a followed stream (SIGINT/SIGTERM, a scheduler stopping)."""
 
     def note(self, text: str) -> None:
         self.notes.append(text)

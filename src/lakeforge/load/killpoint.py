@@ -20,6 +20,15 @@ Points, in the order a table load passes them:
     the table's commit (data + checkpoint) has landed; the run history has not recorded it and the next
     table has not started: a kill *between tables*.
 
+Record source points (``load/records.py``: files, streams, python), for a bronze table ``<name>``:
+
+``quarantined``
+    the bad records of a commit interval are committed to ``quarantine.<table>``; the bronze commit that
+    carries the same position has not been made.
+``interval_committed``
+    one commit interval (rows + position) has landed; the rest of the read has not (a kill between the
+    commits of one run).
+
 Publish points (``serve/publish.py``, ``serve/destinations/mysql.py``), for a lake table ``<name>``:
 
 ``publish``

@@ -20,7 +20,7 @@ from lakeforge.sources.base import ColumnPlan, TablePlan, TableRef
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from lakeforge.sources.base import Source
+    from lakeforge.sources.sql import SqlSource
 
 Op = Literal["insert", "update", "delete", "truncate"]
 
@@ -90,7 +90,7 @@ class CdcReader(ABC):
     LOG_NAME: ClassVar[str]
     """What the position is called in messages (LSN, GTID)."""
 
-    def __init__(self, source: Source, plans: list[TablePlan]) -> None:
+    def __init__(self, source: SqlSource, plans: list[TablePlan]) -> None:
         self.source = source
         self.plans = {p.ref: p for p in plans}
 

@@ -187,6 +187,7 @@ def source_counter(open_source: Callable[[str], Source]) -> SourceCounter:
 
     def count(spec: str, where: str | None) -> int:
         from lakeforge.errors import ConfigError
+        from lakeforge.sources.sql import SqlSource
 
         source_name, _, table = spec.partition(".")
         source = open_source(source_name)
@@ -194,6 +195,8 @@ def source_counter(open_source: Callable[[str], Source]) -> SourceCounter:
             refs = [r for r in source.list_tables() if table.lower() in (r.name.lower(), r.qualified.lower())]
             if not refs:
                 raise ConfigError(f"row_count: source '{source_name}' has no table '{table}'")
+            if not isinstance(source, SqlSource):
+                raise ConfigError(f"row_count: source '{source_name}' is not read with SQL ({source.type_name})")
             sql = f"SELECT count(*) FROM {source.table_sql(refs[0])}" + (f" WHERE {where}" if where else "")
             return int(source.query(sql)[0][0])
         finally:
