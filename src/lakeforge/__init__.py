@@ -21,6 +21,7 @@ from lakeforge.errors import (
     TableNotFound,
 )
 from lakeforge.project import Project
+from lakeforge.sources.python.state import State
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,7 @@ __all__ = [
     "SchemaDriftError",
     "SourceError",
     "SourceUnreachable",
+    "State",
     "TableNotFound",
     "__version__",
 ]

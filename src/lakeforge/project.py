@@ -124,7 +124,7 @@ class Project:
         if name not in self.config.sources:
             valid = ", ".join(self.config.sources) or "(none configured)"
             raise ConfigError(f"{self.path / CONFIG_FILE}: no source '{name}'; sources: {valid}")
-        return create_source(name, self.config.sources[name])
+        return create_source(name, self.config.sources[name], self.path)
 
     # -- commands -----------------------------------------------------------------------------------
     def check(self) -> list[SourceCheck]:
@@ -199,7 +199,14 @@ class Project:
                         mine = [p for p in chosen if p.source == name]
                         stamp = Stamp(name, run_id, dt.datetime.now(dt.UTC))
                         halt = self._load_tables(
-                            source, [p for p in mine if p.mode != "cdc"], stamp, history, results, progress
+                            source,
+                            [p for p in mine if p.mode != "cdc"],
+                            stamp,
+                            history,
+                            results,
+                            progress,
+                            follow=follow,
+                            stop=stop,
                         )
                         cdc_items = [(p.ref, p.options, p.table) for p in mine if p.mode == "cdc"]
                         if cdc_items and not halt:
@@ -307,8 +314,35 @@ class Project:
         history: Any,
         results: list[TableResult],
         progress: Progress,
+        *,
+        follow: bool = False,
+        stop: Any = None,
     ) -> bool:
-        """Load ``items`` of one source in turn, recording each in the history; True: stop the run."""
+        """Load ``items`` of one source in turn, recording each in the history; True: stop the run. With
+        ``follow``, a stream source's table keeps reading until SIGINT/SIGTERM or ``stop`` (tables of one
+        source are followed one after the other)."""
+        import contextlib
+        import threading
+
+        from lakeforge.load.cdc_run import stop_on_signals
+
+        streaming = follow and source.SUPPORTS_STREAM
+        stop = stop or (threading.Event() if streaming else None)
+        with stop_on_signals(stop) if streaming else contextlib.nullcontext():
+            return self._load_each(source, items, stamp, history, results, progress, follow=streaming, stop=stop)
+
+    def _load_each(
+        self,
+        source: Source,
+        items: list[PlannedTable],
+        stamp: Any,
+        history: Any,
+        results: list[TableResult],
+        progress: Progress,
+        *,
+        follow: bool,
+        stop: Any,
+    ) -> bool:
         from lakeforge import interrupt
         from lakeforge.load.context import LoadContext
         from lakeforge.load.table import load_table, record_interrupted
@@ -322,6 +356,8 @@ class Project:
                 stamp,
                 functools.partial(_rows, progress, item.table),
                 self.config.lake.maintenance,
+                follow=follow,
+                stop=stop,
             )
             table_started = dt.datetime.now(dt.UTC)
             try:
@@ -402,6 +438,13 @@ class Project:
 
         cfg = self.config.sources[source.name]
         return cdc_items(source, cfg, select_tables(source.name, cfg, source.list_tables()))
+
+    def quarantine(self, tables: list[str] | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest bad records of record sources (source, file and line or partition and offset, reason,
+        raw text, run id), from the ``quarantine.*`` tables matching ``tables`` (globs; all by default)."""
+        from lakeforge.load.quarantine import read_quarantine
+
+        return read_quarantine(self.lake, tables, limit)
 
     def tables(self, layers: list[str] | None = None) -> list[TableInfo]:
         return [self.lake.info(name) for name in self.lake.names(layers)]

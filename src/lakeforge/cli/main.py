@@ -13,6 +13,7 @@ COMMANDS = [
     "lakeforge.cli.transform",
     "lakeforge.cli.ops",
     "lakeforge.cli.serve",
+    "lakeforge.cli.quarantine",
 ]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from lakeforge.config.models import ProjectConfig
+from lakeforge.config.models import ProjectConfig, SourceBase
 from lakeforge.errors import ConfigError
 
 CONFIG_FILE = "lakeforge.yml"
@@ -127,7 +127,7 @@ def _apply_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> None:
 def format_validation_error(exc: ValidationError, path: Path, data: dict[str, Any]) -> str:
     lines = [f"{path}: {exc.error_count()} problem(s)"]
     for err in exc.errors():
-        loc = [str(p) for p in err["loc"] if not _is_union_tag(p, err)]
+        loc = [str(p) for p in err["loc"]]
         key = ".".join(loc) or "(top level)"
         kind = err["type"]
         if kind == "extra_forbidden":
@@ -140,8 +140,10 @@ def format_validation_error(exc: ValidationError, path: Path, data: dict[str, An
                 f"  {key}.type: '{ctx.get('tag')}' is not a valid source type; "
                 f"valid choices: {ctx.get('expected_tags', '')}"
             )
+        elif kind == "source_type":
+            lines.append(f"  {key}.type: {err['msg']}")
         elif kind == "union_tag_not_found":
-            lines.append(f"  {key}.type: missing; valid choices: 'postgres', 'mysql'")
+            lines.append(f"  {key}.type: missing; valid choices: {err.get('ctx', {}).get('expected_tags', '')}")
         elif kind == "literal_error":
             lines.append(f"  {key}: {err['input']!r} is not valid; valid choices: {err['ctx']['expected']}")
         elif kind == "missing":
@@ -178,10 +180,6 @@ def _secrets(value: Any) -> list[str]:
         for item in value:
             found += _secrets(item)
     return [s for s in found if len(s) >= 3]
-
-
-def _is_union_tag(part: object, err: Any) -> bool:
-    return part in ("postgres", "mysql") and err["type"] != "union_tag_invalid"
 
 
 def _safe_input(loc: list[str], value: object) -> str:
@@ -235,6 +233,11 @@ def _pick(annotation: Any, node: Any) -> Any:
 
     while typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
+    if annotation is SourceBase and isinstance(node, dict) and isinstance(node.get("type"), str):
+        from lakeforge.sources import config_class
+
+        with contextlib.suppress(ConfigError):
+            return config_class(node["type"])
     args = typing.get_args(annotation)
     if not args or typing.get_origin(annotation) is dict:
         return annotation

@@ -7,17 +7,27 @@ Every model forbids unknown keys, so a typo fails with the key's path and the va
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 
 from lakeforge.config.urls import split_into
 from lakeforge.serve.config import PublishTarget, ServeConfig
 
-Mode = Literal["full", "incremental", "cdc"]
+Mode = Literal["full", "incremental", "cdc", "append"]
 """How a table is loaded: ``full`` replaces the table atomically, ``incremental`` merges rows past a
-cursor, ``cdc`` applies the database log."""
+cursor, ``cdc`` applies the database log, ``append`` (record sources: files, streams, python) appends the
+records past the committed position, each exactly once."""
 
 SOURCE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 """What a source name may be: it becomes part of lake table names and environment variable names."""
@@ -62,6 +72,10 @@ class TableConfig(Strict):
     Added, dropped and widened columns always evolve."""
     soft_delete: bool = False
     """CDC only: keep deleted rows, flagged in ``_lf_deleted``, instead of removing them."""
+    max_bad_fraction: float | None = Field(default=None, ge=0, le=1)
+    """Record sources: fail the table (commit nothing) when more than this fraction of the records read
+    is malformed; below it, bad records go to ``quarantine.<table>`` and the good ones load. Unset: the
+    source's ``defaults.max_bad_fraction`` (itself unset: any fraction is quarantined, none fails)."""
 
     @field_validator("cursor", "primary_key", "merge_key", mode="before")
     @classmethod
@@ -88,17 +102,18 @@ class TableConfig(Strict):
 class TableDefaults(Strict):
     mode: Mode = "full"
     """Mode of every table that does not set its own."""
+    max_bad_fraction: float | None = Field(default=None, ge=0, le=1)
+    """Record sources: ``max_bad_fraction`` of every table that does not set its own."""
 
 
 class SourceBase(Strict):
-    url: str | None = None
-    """Connection URL; a password in it is moved to ``password`` and kept secret."""
-    host: str = "127.0.0.1"
-    port: int | None = None
-    user: str | None = None
-    password: SecretStr | None = None
-    """Use ``${ENV_VAR}``; never write the password itself in the file."""
-    database: str | None = None
+    """What every source's configuration has, whatever its type. A source type brings its own subclass
+    (the ``CONFIG`` of its :class:`lakeforge.sources.base.Source` class), found through the source registry
+    by ``type`` (see :func:`lakeforge.sources.config_class`)."""
+
+    type: str
+    """A built-in type (``postgres``, ``mysql``, ``files``, ``python``, ...), an entry point of the group
+    ``lakeforge.sources``, or a dotted path ``package.module:SourceClass``."""
     include: list[str] = Field(default_factory=lambda: ["*"])
     """Glob patterns of tables to load (``orders``, ``sales.*``)."""
     exclude: list[str] = Field(default_factory=list)
@@ -109,11 +124,34 @@ class SourceBase(Strict):
     defaults: TableDefaults = Field(default_factory=TableDefaults)
     prefix: str | None = None
     """Lake names are ``bronze.<prefix>_<table>``; default: the source's name. ``""`` for none."""
+
+    def secret_values(self) -> list[str]:
+        """Strings that must be scrubbed from third-party messages: every ``SecretStr`` field's value (and
+        its URL-encoded form)."""
+        found: list[str] = []
+        for value in self.__dict__.values():
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                secret = value.get_secret_value()
+                found += [secret, quote(secret, safe="")]
+        return found
+
+
+class DatabaseSourceBase(SourceBase):
+    """A database reached by URL or host/port/user/password (PostgreSQL, MySQL/MariaDB)."""
+
+    url: str | None = None
+    """Connection URL; a password in it is moved to ``password`` and kept secret."""
+    host: str = "127.0.0.1"
+    port: int | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    """Use ``${ENV_VAR}``; never write the password itself in the file."""
+    database: str | None = None
     connect_timeout: int = 10
     """Seconds to wait for a connection."""
 
     @model_validator(mode="after")
-    def _split_url(self) -> SourceBase:
+    def _split_url(self) -> DatabaseSourceBase:
         split_into(self)
         return self
 
@@ -125,15 +163,8 @@ class SourceBase(Strict):
         port = f":{self.port}" if self.port else ""
         return f"{scheme}://{auth}@{self.host}{port}/{quote(self.database or '', safe='')}"
 
-    def secret_values(self) -> list[str]:
-        """Strings that must be scrubbed from third-party messages."""
-        if self.password is None or not self.password.get_secret_value():
-            return []
-        secret = self.password.get_secret_value()
-        return [secret, quote(secret, safe="")]
 
-
-class PostgresSource(SourceBase):
+class PostgresSource(DatabaseSourceBase):
     type: Literal["postgres"]
     schemas: list[str] = Field(default_factory=lambda: ["public"])
     """Schemas to read; tables outside ``public`` get the schema in their lake name."""
@@ -145,13 +176,34 @@ class PostgresSource(SourceBase):
     """CDC: warn when the slot holds back more WAL than this."""
 
 
-class MySQLSource(SourceBase):
+class MySQLSource(DatabaseSourceBase):
     type: Literal["mysql"]
     server_id: int | None = None
     """CDC: replica server id lakeforge uses to read the binlog."""
 
 
-SourceConfig = Annotated[PostgresSource | MySQLSource, Field(discriminator="type")]
+def _resolve_source(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A source's raw mapping validated by the config class its ``type`` registers (the registry is open:
+    built-ins, entry points, dotted paths); an unknown type names the valid choices."""
+    if isinstance(value, dict):
+        from pydantic_core import PydanticCustomError
+
+        from lakeforge.errors import ConfigError
+        from lakeforge.sources import config_class, valid_types
+
+        kind = value.get("type")
+        if not isinstance(kind, str) or not kind:
+            raise PydanticCustomError("source_type", "missing; valid choices: {valid}", {"valid": valid_types()})
+        try:
+            cls = config_class(kind)
+        except ConfigError as exc:
+            raise PydanticCustomError("source_type", "{why}", {"why": str(exc)}) from None
+        return cls.model_validate(value)
+    return handler(value)
+
+
+SourceConfig = Annotated[SourceBase, WrapValidator(_resolve_source)]
+"""Any source's configuration: the class is chosen by ``type`` through the source registry."""
 
 
 class StorageConfig(Strict):
@@ -262,10 +314,18 @@ class RunConfig(Strict):
     """CDC: commit a micro-batch at least this often."""
     cdc_commit_changes: int = Field(default=100_000, gt=0)
     """CDC: commit a micro-batch after this many changes."""
+    commit_bytes: int = Field(default=256 * 2**20, gt=0)
+    """Record sources (files, streams, python): commit at the source's next safe point (the end of a file,
+    a stream batch) once this many bytes of Arrow data are waiting; bounds memory for huge inputs."""
+    stream_commit_seconds: float = Field(default=5.0, gt=0)
+    """``--follow`` on a stream source: commit what arrived at least this often."""
+    stream_commit_records: int = Field(default=100_000, gt=0)
+    """``--follow`` on a stream source: commit after this many records."""
 
 
 class ProjectConfig(Strict):
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    """Sources by name; each ``type`` brings its own options (docs/sources.md)."""
     lake: LakeConfig = Field(default_factory=LakeConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     models_path: str = "models"

@@ -212,6 +212,8 @@ def source_marks(project_dir: str | Path, tables: Iterable[str]) -> dict[str, st
     """A cheap mark of each table's data in its source: its row count, and for an incremental table the
     highest value of its cursor columns (so appended and updated rows show). A table whose source cannot be
     read is left out. A sensor compares marks between ticks to see new data without loading anything."""
+    from lakeforge.sources.sql import SqlSource
+
     project = Project(project_dir)
     wanted = set(tables)
     sources, planned, _errors = project._plan()
@@ -221,6 +223,8 @@ def source_marks(project_dir: str | Path, tables: Iterable[str]) -> dict[str, st
             if item.table not in wanted:
                 continue
             source = sources[item.source]
+            if not isinstance(source, SqlSource):
+                continue  # a record source's news shows as new files or messages only when it is read
             cursor = item.options.cursor if item.mode == "incremental" else None
             columns = ["count(*)", *(f"max({source.quote(c)})" for c in cursor or [])]
             try:

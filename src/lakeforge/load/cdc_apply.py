@@ -242,10 +242,10 @@ def _widened(ctx: LoadContext, name: str, evolution: Evolution) -> pa.Schema:
     """The schema to write with; a widened column type (int -> bigint in the log), or a new source column that
     must stand before the metadata columns, first rewrites the table, keeping its checkpoint (as incremental
     loads do)."""
-    from lakeforge.load.incremental import _rewrite_widened
+    from lakeforge.load.incremental import rewrite_widened
 
     if evolution.rewrite and ctx.lake.exists(name):
-        _rewrite_widened(ctx, name, evolution.schema, ctx.lake.checkpoint(name))
+        rewrite_widened(ctx, name, evolution.schema, ctx.lake.checkpoint(name))
     return evolution.schema
 
 

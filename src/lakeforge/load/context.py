@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +22,10 @@ class LoadContext:
     """``lake.maintenance``: with ``compact_every``, a table is maintained after every N checkpointed commits."""
     notes: list[str] = field(default_factory=list)
     """What a strategy did beyond its mode (a full reload, a rewrite): reported as the table's reason."""
+    follow: bool = False
+    """Stream sources keep reading (``lakeforge run --follow``), committing every N seconds or N records."""
+    stop: threading.Event | None = None
+    """Set to end a followed stream (SIGINT/SIGTERM, a scheduler stopping)."""
 
     def note(self, text: str) -> None:
         self.notes.append(text)

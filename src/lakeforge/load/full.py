@@ -16,13 +16,14 @@ from lakeforge.lake.schema import Evolution, evolve
 from lakeforge.load import killpoint
 from lakeforge.load.batches import counted, rechunk, stamp_and_cast, with_meta
 from lakeforge.load.context import LoadContext
-from lakeforge.sources.base import Source, TablePlan
+from lakeforge.sources.base import TablePlan
+from lakeforge.sources.sql import SqlSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 
-def load_full(ctx: LoadContext, source: Source, plan: TablePlan, name: str) -> Checkpoint:
+def load_full(ctx: LoadContext, source: SqlSource, plan: TablePlan, name: str) -> Checkpoint:
     evolution = plan_evolution(name, ctx.lake.schema(name), plan)
     checkpoint = Checkpoint(
         run_id=ctx.stamp.run_id,

@@ -18,7 +18,8 @@ from lakeforge.lake.checkpoint import Checkpoint, encode_value
 from lakeforge.load.batches import META_COLUMNS
 from lakeforge.load.context import LoadContext
 from lakeforge.load.full import _partitions, plan_evolution, stream
-from lakeforge.sources.base import ColumnPlan, Source, TablePlan
+from lakeforge.sources.base import ColumnPlan, TablePlan
+from lakeforge.sources.sql import SqlSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -44,7 +45,7 @@ def cursor_columns(plan: TablePlan) -> list[ColumnPlan]:
     return [plan.column(c) for c in plan.options.cursor]
 
 
-def load_incremental(ctx: LoadContext, source: Source, plan: TablePlan, name: str) -> Checkpoint | None:
+def load_incremental(ctx: LoadContext, source: SqlSource, plan: TablePlan, name: str) -> Checkpoint | None:
     """Load the new window; returns the committed checkpoint, or None when nothing changed (no commit)."""
     keys = merge_keys(plan)
     cursor = cursor_columns(plan)
@@ -85,7 +86,7 @@ def load_incremental(ctx: LoadContext, source: Source, plan: TablePlan, name: st
         )
         return checkpoint
     if evolution.rewrite:
-        _rewrite_widened(ctx, name, evolution.schema, previous)
+        rewrite_widened(ctx, name, evolution.schema, previous)
         ctx.note(evolution.rewrite_reason())
     batches = source.read(plan, where=where, batch_size=ctx.run.batch_size)
     metrics = ctx.lake.merge(
@@ -133,7 +134,7 @@ def _changed_cursor(previous: Checkpoint | None, cursor: list[ColumnPlan]) -> li
     return columns if columns != [c.name for c in cursor] else None
 
 
-def _upper_bound(source: Source, plan: TablePlan, cursor: list[ColumnPlan]) -> list[Any] | None:
+def _upper_bound(source: SqlSource, plan: TablePlan, cursor: list[ColumnPlan]) -> list[Any] | None:
     cols = ", ".join(source.cursor_expr(c) for c in cursor)
     not_null = " AND ".join(f"{source.cursor_expr(c)} IS NOT NULL" for c in cursor)
     order = ", ".join(f"{source.cursor_expr(c)} DESC" for c in cursor)
@@ -142,7 +143,7 @@ def _upper_bound(source: Source, plan: TablePlan, cursor: list[ColumnPlan]) -> l
 
 
 def _window(
-    source: Source, plan: TablePlan, cursor: list[ColumnPlan], lower: list[Any] | None, upper: list[Any]
+    source: SqlSource, plan: TablePlan, cursor: list[ColumnPlan], lower: list[Any] | None, upper: list[Any]
 ) -> str:
     cols = "(" + ", ".join(source.cursor_expr(c) for c in cursor) + ")"
     upper_lit = "(" + ", ".join(source.literal(v, c) for v, c in zip(upper, cursor, strict=True)) + ")"
@@ -157,7 +158,7 @@ def _window(
     return f"{cols} > {lower_lit} AND {where}"
 
 
-def _rewrite_widened(ctx: LoadContext, name: str, schema: Any, previous: Checkpoint | None) -> None:
+def rewrite_widened(ctx: LoadContext, name: str, schema: Any, previous: Checkpoint | None) -> None:
     """Rewrite the table with widened column types, keeping its checkpoint (one commit)."""
     from lakeforge.sources.convert import conform
 

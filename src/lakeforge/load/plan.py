@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from lakeforge.config.models import SourceBase, TableConfig
 from lakeforge.errors import ConfigError
-from lakeforge.lake.naming import bronze_table_name
 from lakeforge.sources.base import Source, TableRef
 
 
@@ -34,8 +33,7 @@ def lake_name(source: Source, ref: TableRef, options: TableConfig) -> str:
     the source's ``prefix`` option, else its name."""
     if options.name:
         return f"bronze.{options.name}"
-    prefix = source.config.prefix if source.config.prefix is not None else source.name
-    return "bronze." + bronze_table_name(prefix, ref.schema, ref.name, source.DEFAULT_SCHEMA or ref.schema)
+    return "bronze." + source.lake_table(ref)
 
 
 def plan_source(source: Source, config: SourceBase, refs: Iterable[TableRef]) -> list[PlannedTable]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lakeforge.errors import LakeforgeError
+from lakeforge.errors import ConfigError, LakeforgeError
 from lakeforge.interrupt import RunInterrupted
 from lakeforge.load import killpoint
 from lakeforge.load.context import LoadContext, maybe_maintain
@@ -52,7 +53,7 @@ def load_table(ctx: LoadContext, source: Source, item: PlannedTable) -> TableRes
     while True:
         attempt += 1
         rows = 0
-        attempt_ctx = LoadContext(ctx.lake, ctx.run, ctx.stamp, on_rows, ctx.maintenance)
+        attempt_ctx = dataclasses.replace(ctx, on_rows=on_rows, notes=[])
         try:
             committed = _load_once(attempt_ctx, source, item)
             if committed:
@@ -129,8 +130,20 @@ def record_interrupted(lake: Lake, item: PlannedTable, run_id: str, why: str) ->
 def _load_once(ctx: LoadContext, source: Source, item: PlannedTable) -> bool:
     from lakeforge.load.full import load_full
     from lakeforge.load.incremental import load_incremental
+    from lakeforge.load.records import load_records
+    from lakeforge.sources.records import RecordSource
+    from lakeforge.sources.sql import SqlSource
 
     plan = source.describe(item.ref, item.options)
+    if isinstance(source, RecordSource):
+        return load_records(ctx, source, plan, item.table, item.mode)
+    if not isinstance(source, SqlSource):
+        raise LakeforgeError(f"table {item.table}: source type {source.type_name} is neither a SQL nor a record source")
+    if item.mode == "append":
+        raise ConfigError(
+            f"table {item.table}: mode append is for record sources (files, streams, python); "
+            "a database table is loaded with full, incremental or cdc"
+        )
     if item.mode == "full":
         load_full(ctx, source, plan, item.table)
         return True

@@ -1,8 +1,14 @@
-"""What every source offers: table discovery, an exact type plan per table, and streamed reads.
+"""What every source offers: table discovery, a type plan per table, capability flags.
 
-A source maps each column to a *plan*: the SQL expression that reads it safely and the Arrow type it lands
-as. Readers alias columns ``_c0, _c1, ...`` so that odd identifiers never reach a driver's result
-handling; :func:`lakeforge.sources.convert.conform` then casts each batch to the plan's schema and names.
+Two kinds of source build on :class:`Source`:
+
+- :class:`lakeforge.sources.sql.SqlSource` (PostgreSQL, MySQL): reads are SQL, windows and cursors are
+  pushed down as SQL, each column planned as the SQL expression that reads it exactly;
+- :class:`lakeforge.sources.records.RecordSource` (files, streams, HTTP, Python): reads yield Arrow batches
+  with the *position* reached after them and the bad records to quarantine (docs/sources.md, "Writing a
+  source").
+
+Load strategies read the capability flags instead of asking which database a source is.
 """
 
 from __future__ import annotations
@@ -10,8 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lakeforge.config.models import SourceBase, TableConfig
@@ -40,9 +46,9 @@ class ColumnPlan:
     lake_name: str
     """Name in the lake (normalised)."""
     source_type: str
-    """Type as the source catalog spells it, e.g. ``numeric(12,2)``."""
+    """Type as the source spells it, e.g. ``numeric(12,2)`` (a record source: the declared type)."""
     select_expr: str
-    """SQL expression that reads the column so that the driver returns it exactly."""
+    """SQL expression that reads the column so that the driver returns it exactly ("" for record sources)."""
     arrow_type: Any
     """Arrow type stored in the lake (``pa.DataType``)."""
     kind: str = "plain"
@@ -76,102 +82,54 @@ CursorValue = int | decimal.Decimal | float | str | dt.datetime | dt.date
 
 
 class Source(ABC):
-    """A database the lake is filled from. Subclasses set the capability flags."""
+    """Something the lake is filled from. Subclasses set ``CONFIG`` and the capability flags."""
 
     type_name: ClassVar[str]
+    CONFIG: ClassVar[type[SourceBase]]
+    """The pydantic model of this type's options (a subclass of ``SourceBase``)."""
+    SUPPORTS_SQL_PUSHDOWN: ClassVar[bool] = False
+    """Reads are SQL: full and incremental windows run in the source (a :class:`SqlSource`)."""
+    SUPPORTS_CURSOR: ClassVar[bool] = False
+    """The source filters an incremental cursor itself; otherwise the loader filters it in Arrow."""
     SUPPORTS_CDC: ClassVar[bool] = False
-    SUPPORTS_PARALLEL_READ: ClassVar[bool] = True
-    DEFAULT_SCHEMA: ClassVar[str]
+    """The source has a change log (``mode: cdc``)."""
+    SUPPORTS_STREAM: ClassVar[bool] = False
+    """Unbounded: ``--follow`` keeps reading and commits every N seconds or N records."""
+    SUPPORTS_FILE_LISTING: ClassVar[bool] = False
+    """Reads files listed from a folder or prefix; its position is the set of files read."""
+    SUPPORTS_PARALLEL_READ: ClassVar[bool] = False
+    """Large tables are read in parallel key ranges."""
+    DEFAULT_SCHEMA: ClassVar[str] = ""
+    project_dir: Path = Path(".")
+    """The project folder: relative paths in the source's options start there (set by ``create_source``)."""
 
     def __init__(self, name: str, config: SourceBase) -> None:
         self.name = name
         self.config = config
 
-    # -- connection ---------------------------------------------------------------------------------
     @abstractmethod
     def check(self) -> dict[str, str]:
-        """Connect and return facts about the server (version, ...); raises SourceError."""
+        """Reach the source and return facts about it (version, files, ...); raises SourceError."""
 
     @abstractmethod
     def list_tables(self) -> list[TableRef]:
-        """Base tables, views and materialized views readable by the configured user in the configured
-        schemas (each with its ``kind``)."""
+        """The tables this source offers (each with its ``kind``)."""
 
     @abstractmethod
     def describe(self, ref: TableRef, options: TableConfig) -> TablePlan:
-        """Read the catalog and plan every column's type."""
+        """Plan the table's columns and types."""
 
-    @abstractmethod
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        """Run a small query on the catalog connection (cursor bounds, counts)."""
+    def lake_table(self, ref: TableRef) -> str:
+        """The lake table's name without its layer: ``<prefix>_[<schema>_]<table>`` (the prefix is the
+        ``prefix`` option, else the source's name; the schema only outside ``DEFAULT_SCHEMA``)."""
+        from lakeforge.lake.naming import bronze_table_name
 
-    @abstractmethod
-    def stream(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
-        """Run a SELECT with the fast reader and stream its record batches."""
+        prefix = self.config.prefix if self.config.prefix is not None else self.name
+        return bronze_table_name(prefix, ref.schema, ref.name, self.DEFAULT_SCHEMA or ref.schema)
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to close by default
-        """Close catalog connections (readers close their own)."""
+        """Close connections (readers close their own)."""
 
-    # -- SQL dialect --------------------------------------------------------------------------------
-    @abstractmethod
-    def quote(self, identifier: str) -> str: ...
-
-    @abstractmethod
-    def literal(self, value: CursorValue, column: ColumnPlan) -> str:
-        """A SQL literal comparable with ``column`` in this dialect."""
-
-    @abstractmethod
-    def minus(self, literal: str, amount: float, column: ColumnPlan) -> str:
-        """``literal`` minus a lookback (seconds for time columns, units otherwise)."""
-
-    def cursor_expr(self, column: ColumnPlan) -> str:
-        """Expression that compares a cursor column (sources override for special types)."""
-        return self.quote(column.name)
-
-    def table_sql(self, ref: TableRef) -> str:
-        return f"{self.quote(ref.schema)}.{self.quote(ref.name)}"
-
-    def select_sql(self, plan: TablePlan, where: str | None = None) -> str:
-        cols = ", ".join(f"{c.select_expr} AS _c{i}" for i, c in enumerate(plan.columns))
-        sql = f"SELECT {cols} FROM {self.table_sql(plan.ref)}"
-        return f"{sql} WHERE {where}" if where else sql
-
-    # -- reading ------------------------------------------------------------------------------------
-    def read(
-        self, plan: TablePlan, *, where: str | None = None, batch_size: int, partitions: int = 1
-    ) -> Iterator[pa.RecordBatch]:
-        """Stream the table's rows as batches of ``plan.arrow_schema()``."""
-        from lakeforge.sources.convert import conform
-        from lakeforge.sources.parallel import read_partitioned
-
-        schema = plan.arrow_schema()
-        queries = self._partition_queries(plan, where, partitions)
-        # always in reader threads, even for one query: fetching overlaps the consumer's work (the writer)
-        yield from read_partitioned(self, queries, batch_size, lambda batch: conform(batch, schema))
-
-    def _partition_queries(self, plan: TablePlan, where: str | None, partitions: int) -> list[str]:
-        """Split on a single integer primary key into ``partitions`` ranges; else one query."""
-        if partitions <= 1 or len(plan.primary_key) != 1 or not self.SUPPORTS_PARALLEL_READ:
-            return [self.select_sql(plan, where)]
-        key = plan.column(plan.primary_key[0])
-        if key.kind != "number" or "int" not in str(key.arrow_type):
-            return [self.select_sql(plan, where)]
-        qkey = self.quote(key.name)
-        bounds_sql = f"SELECT MIN({qkey}), MAX({qkey}) FROM {self.table_sql(plan.ref)}"
-        if where:
-            bounds_sql += f" WHERE {where}"
-        low, high = self.query(bounds_sql)[0]
-        if low is None or high is None or high - low < partitions:
-            return [self.select_sql(plan, where)]
-        step = (high - low + 1) // partitions + 1
-        queries = []
-        for i in range(partitions):
-            start, end = low + i * step, min(low + (i + 1) * step, high + 1)
-            cond = f"{qkey} >= {start} AND {qkey} < {end}"
-            queries.append(self.select_sql(plan, f"({where}) AND {cond}" if where else cond))
-        return queries
-
-    # -- errors -------------------------------------------------------------------------------------
     def scrub(self, text: str) -> str:
         """Remove this source's secrets from a third-party message."""
         for secret in self.config.secret_values():

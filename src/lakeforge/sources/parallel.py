@@ -18,13 +18,13 @@ from lakeforge import interrupt
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from lakeforge.sources.base import Source
+    from lakeforge.sources.sql import SqlSource
 
 _DONE = object()
 
 
 def read_partitioned(
-    source: Source,
+    source: SqlSource,
     queries: list[str],
     batch_size: int,
     transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,

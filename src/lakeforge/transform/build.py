@@ -172,6 +172,7 @@ def _quiet_view(session: Session, model: Model, ctx: BuildContext) -> None:
 def _source_counter(project: Project) -> Callable[[str, str | None], int]:
     def count(spec: str, where: str | None) -> int:
         from lakeforge.errors import ConfigError
+        from lakeforge.sources.sql import SqlSource
 
         source_name, _, table = spec.partition(".")
         source = project.source(source_name)
@@ -179,6 +180,8 @@ def _source_counter(project: Project) -> Callable[[str, str | None], int]:
             refs = [r for r in source.list_tables() if table.lower() in (r.name.lower(), r.qualified.lower())]
             if not refs:
                 raise ConfigError(f"row_count: source '{source_name}' has no table '{table}'")
+            if not isinstance(source, SqlSource):
+                raise ConfigError(f"row_count: source '{source_name}' is not read with SQL ({source.type_name})")
             sql = f"SELECT count(*) FROM {source.table_sql(refs[0])}" + (f" WHERE {where}" if where else "")
             return int(source.query(sql)[0][0])
         finally:

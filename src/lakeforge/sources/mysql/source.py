@@ -12,8 +12,9 @@ from lakeforge.config.models import MySQLSource as MySQLConfig
 from lakeforge.config.models import TableConfig
 from lakeforge.errors import SourceError, SourceUnreachable, TableNotFound
 from lakeforge.lake.naming import lake_column_names
-from lakeforge.sources.base import ColumnPlan, CursorValue, Source, TablePlan, TableRef
+from lakeforge.sources.base import ColumnPlan, CursorValue, TablePlan, TableRef
 from lakeforge.sources.mysql.types import map_type
+from lakeforge.sources.sql import SqlSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -31,8 +32,9 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _TERMINAL_CODES = {1044, 1045, 1049, 1142, 1143, 1146, 1698}
 
 
-class MySQLSource(Source):
+class MySQLSource(SqlSource):
     type_name: ClassVar[str] = "mysql"
+    CONFIG: ClassVar[type[MySQLConfig]] = MySQLConfig
     SUPPORTS_CDC: ClassVar[bool] = True
     DEFAULT_SCHEMA: ClassVar[str] = ""
     config: MySQLConfig

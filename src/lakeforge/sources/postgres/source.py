@@ -12,8 +12,9 @@ from lakeforge.config.models import PostgresSource as PostgresConfig
 from lakeforge.config.models import TableConfig
 from lakeforge.errors import SourceError, SourceUnreachable, TableNotFound
 from lakeforge.lake.naming import lake_column_names
-from lakeforge.sources.base import ColumnPlan, CursorValue, Source, TablePlan, TableRef
+from lakeforge.sources.base import ColumnPlan, CursorValue, TablePlan, TableRef
 from lakeforge.sources.postgres.types import map_type, render
+from lakeforge.sources.sql import SqlSource
 
 if TYPE_CHECKING:
     import psycopg
@@ -59,8 +60,9 @@ _TERMINAL = (
 )
 
 
-class PostgresSource(Source):
+class PostgresSource(SqlSource):
     type_name: ClassVar[str] = "postgres"
+    CONFIG: ClassVar[type[PostgresConfig]] = PostgresConfig
     SUPPORTS_CDC: ClassVar[bool] = True
     DEFAULT_SCHEMA: ClassVar[str] = "public"
     config: PostgresConfig

@@ -1,0 +1,244 @@
+"""Record sources (files, streams, HTTP, Python) into bronze: ``append`` (default), ``full`` or ``incremental``.
+
+The source's chunks are gathered into *commit intervals*. At a safe point (a chunk carrying a position), once
+``run.commit_bytes`` of Arrow data wait (or, following a stream, ``run.stream_commit_seconds`` /
+``run.stream_commit_records`` have passed), the interval is committed: its bad records to
+``quarantine.<table>`` first (idempotently, see load/quarantine.py), then its rows in one bronze commit that
+carries the position (and the cursor). A bounded read ends with one last commit, so a small input is one
+commit per run. A crash before a bronze commit leaves the previous position in the lake: the next run reads
+the same records again from there, so nothing is lost and nothing is loaded twice.
+
+- ``append``: rows are appended; the next run starts at the committed position.
+- ``full``: the read starts from nothing and the run's first commit replaces the table.
+- ``incremental``: rows past the committed cursor (filtered in Arrow unless the source does it,
+  ``SUPPORTS_CURSOR``) are merged by ``merge_key``/``primary_key``; the position advances too.
+
+``max_bad_fraction`` is checked before every commit over the records this run has read: above it the table
+fails and the interval is not committed (neither its rows nor its bad records).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lakeforge.errors import ConfigError, SchemaDriftError, SourceError
+from lakeforge.lake.checkpoint import Checkpoint, encode_value
+from lakeforge.lake.schema import evolve, wider
+from lakeforge.load import killpoint
+from lakeforge.load.batches import with_meta
+from lakeforge.load.context import LoadContext
+from lakeforge.load.cursor_filter import CursorFilter
+from lakeforge.load.quarantine import quarantine_table, write_quarantine
+from lakeforge.sources.base import TablePlan
+from lakeforge.sources.records import BadRecord, Chunk, Position, ReadRequest, RecordSource
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass
+class _Interval:
+    batches: list[pa.RecordBatch] = field(default_factory=list)
+    bad: list[BadRecord] = field(default_factory=list)
+    nbytes: int = 0
+    records: int = 0
+    started: float = field(default_factory=time.monotonic)
+    position: Position | None = None
+
+    def add(self, chunk: Chunk) -> None:
+        if chunk.batch is not None and chunk.batch.num_rows:
+            self.batches.append(chunk.batch)
+            self.nbytes += chunk.batch.nbytes
+            self.records += chunk.batch.num_rows
+        self.bad += chunk.bad
+        self.records += len(chunk.bad)
+
+
+@dataclass
+class _Totals:
+    good: int = 0
+    bad: int = 0
+    commits: int = 0
+
+
+def load_records(ctx: LoadContext, source: RecordSource, plan: TablePlan, name: str, mode: str) -> bool:
+    """Read ``source``'s table into ``name``; True when something was committed."""
+    if mode == "cdc":
+        raise ConfigError(f"table {name}: mode cdc needs a database log; source type {source.type_name} has none")
+    previous = ctx.lake.checkpoint(name)
+    start = dict(previous.position) if previous is not None and mode != "full" else {}
+    cursor = _cursor_filter(source, plan, previous if mode != "full" else None)
+    keys = _merge_keys(plan, name) if mode == "incremental" else []
+    request = ReadRequest(start, ctx.run.batch_size, follow=ctx.follow and source.SUPPORTS_STREAM, stop=ctx.stop)
+    totals = _Totals()
+    interval = _Interval()
+    committed_position: Position = start
+    for chunk in source.read(plan, request):
+        if chunk.batch is not None and cursor is not None and chunk.batch.num_rows:
+            totals.good += chunk.batch.num_rows
+            chunk = Chunk(cursor.apply(chunk.batch), chunk.bad, chunk.position)
+        elif chunk.batch is not None:
+            totals.good += chunk.batch.num_rows
+        totals.bad += len(chunk.bad)
+        interval.add(chunk)
+        if chunk.position is not None:
+            interval.position = chunk.position
+            if _due(ctx, interval, request.follow):
+                _check_bad(source, plan, name, totals)
+                if _commit(ctx, source, plan, name, mode, interval, totals, cursor, keys, committed_position):
+                    committed_position = interval.position
+                interval = _Interval()
+    if interval.records and interval.position is None:
+        raise SourceError(source.name, f"table {plan.ref.name}: the read ended without a position (a source bug)")
+    if interval.position is not None:
+        _check_bad(source, plan, name, totals)
+        _commit(ctx, source, plan, name, mode, interval, totals, cursor, keys, committed_position)
+    if totals.bad:
+        ctx.note(f"{totals.bad} bad record(s) quarantined in {quarantine_table(name)}")
+    return totals.commits > 0
+
+
+def _due(ctx: LoadContext, interval: _Interval, follow: bool) -> bool:
+    if interval.nbytes >= ctx.run.commit_bytes:
+        return True
+    if not follow:
+        return False
+    return (
+        interval.records >= ctx.run.stream_commit_records
+        or time.monotonic() - interval.started >= ctx.run.stream_commit_seconds
+    )
+
+
+def _check_bad(source: RecordSource, plan: TablePlan, name: str, totals: _Totals) -> None:
+    limit = plan.options.max_bad_fraction
+    if limit is None:
+        limit = source.config.defaults.max_bad_fraction
+    read = totals.good + totals.bad
+    if limit is None or not read or totals.bad / read <= limit:
+        return
+    raise SourceError(
+        plan.source,
+        f"table {name}: {totals.bad} of {read} records ({totals.bad / read:.1%}) are malformed, more than "
+        f"max_bad_fraction {limit}: nothing more was committed (fix the input or raise the threshold)",
+    )
+
+
+def _commit(
+    ctx: LoadContext,
+    source: RecordSource,
+    plan: TablePlan,
+    name: str,
+    mode: str,
+    interval: _Interval,
+    totals: _Totals,
+    cursor: CursorFilter | None,
+    keys: list[str],
+    committed: Position,
+) -> bool:
+    """Commit one interval (quarantine, then bronze); False when there was nothing to commit."""
+    position = interval.position or {}
+    overwrite = mode == "full" and totals.commits == 0
+    if not interval.batches and not interval.bad and position == committed and not overwrite:
+        return False
+    sequence = ctx.lake.next_sequence(name)
+    if interval.bad:
+        write_quarantine(
+            ctx.lake, name, interval.bad, source=source.name, run_id=ctx.stamp.run_id, for_sequence=sequence
+        )
+        killpoint.kill_at("quarantined", name)
+    lake_schema = None if overwrite else ctx.lake.schema(name)
+    evolution = evolve(name, lake_schema, with_meta(_interval_schema(name, plan, interval.batches)))
+    checkpoint = Checkpoint(
+        run_id=ctx.stamp.run_id,
+        mode=mode,
+        sequence=sequence,
+        cursor=_cursor_state(cursor),
+        position=position,
+        source=source.name,
+        source_table=plan.ref.qualified,
+    )
+    if evolution.rewrite and lake_schema is not None:
+        from lakeforge.load.incremental import rewrite_widened
+
+        rewrite_widened(ctx, name, evolution.schema, ctx.lake.checkpoint(name))
+        ctx.note(evolution.rewrite_reason())
+        checkpoint = Checkpoint(**{**checkpoint.__dict__, "sequence": ctx.lake.next_sequence(name)})
+    from lakeforge.load.full import stream
+
+    rows = stream(ctx, name, _batches(interval), evolution.schema)
+    if mode == "incremental" and lake_schema is not None:
+        counts = ctx.lake.merge(name, rows, schema=evolution.schema, keys=keys, checkpoint=checkpoint)
+        if not any(int(v or 0) for v in counts.values()):
+            ctx.lake.commit_checkpoint(name, checkpoint, evolution.schema)
+    else:
+        ctx.lake.write(
+            name,
+            rows,
+            schema=evolution.schema,
+            mode="overwrite" if overwrite else "append",
+            checkpoint=checkpoint,
+            schema_mode="overwrite" if overwrite else "merge",
+        )
+    totals.commits += 1
+    source.acknowledge(plan, position)
+    return True
+
+
+def _batches(interval: _Interval) -> Iterator[pa.RecordBatch]:
+    while interval.batches:
+        yield interval.batches.pop(0)  # the writer's copy is the only one left: memory goes down as it writes
+
+
+def _interval_schema(name: str, plan: TablePlan, batches: list[pa.RecordBatch]) -> pa.Schema:
+    """The declared columns, then every other column the batches have, each at the widest type they bring."""
+    import pyarrow as pa
+
+    fields: dict[str, pa.DataType] = {c.lake_name: c.arrow_type for c in plan.columns}
+    declared = set(fields)
+    for batch in batches:
+        for f in batch.schema:
+            if f.name in declared or f.type == pa.null():
+                fields.setdefault(f.name, f.type)
+                continue
+            if fields.get(f.name, pa.null()) == pa.null():
+                fields[f.name] = f.type
+                continue
+            target = wider(fields[f.name], f.type)
+            if target is None:
+                raise SchemaDriftError(name, f.name, str(fields[f.name]), f"{f.type} (declare it under schema:)")
+            fields[f.name] = target
+    # a column that was NULL in every record read so far is a string (no format stores a NULL type)
+    return pa.schema([pa.field(n, pa.string() if t == pa.null() else t, nullable=True) for n, t in fields.items()])
+
+
+def _cursor_filter(source: RecordSource, plan: TablePlan, previous: Checkpoint | None) -> CursorFilter | None:
+    from lakeforge.lake.naming import normalize
+
+    if not plan.options.cursor or source.SUPPORTS_CURSOR:
+        return None
+    columns = [normalize(c) for c in plan.options.cursor]
+    lower = None
+    if previous is not None and previous.cursor and previous.cursor.get("columns") == columns:
+        lower = previous.cursor_values()
+    return CursorFilter(columns, lower, highest=lower)
+
+
+def _cursor_state(cursor: CursorFilter | None) -> dict[str, Any] | None:
+    if cursor is None or cursor.highest is None:
+        return None
+    return {"columns": cursor.columns, "values": [encode_value(v) for v in cursor.highest]}
+
+
+def _merge_keys(plan: TablePlan, name: str) -> list[str]:
+    from lakeforge.lake.naming import normalize
+
+    keys = plan.options.merge_key or plan.options.primary_key
+    if not keys:
+        raise ConfigError(
+            f"table {name}: mode incremental merges by key: set tables.{plan.ref.name}.merge_key "
+            f"(or primary_key) in lakeforge.yml"
+        )
+    return [normalize(k) for k in keys]
