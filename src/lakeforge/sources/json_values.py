@@ -209,7 +209,9 @@ def _decimal(value: Any, kind: str, target: Any) -> decimal.Decimal:
     exponent = number.as_tuple().exponent
     assert isinstance(exponent, int)
     if -exponent > target.scale and number != number.quantize(decimal.Decimal(1).scaleb(-target.scale)):
-        raise ValueError(f"{value} has more than {target.scale} decimal places (decimal({target.precision},{target.scale}))")
+        raise ValueError(
+            f"{value} has more than {target.scale} decimal places (decimal({target.precision},{target.scale}))"
+        )
     digits = len(number.quantize(decimal.Decimal(1).scaleb(-target.scale)).as_tuple().digits)
     if digits > target.precision:
         raise ValueError(f"{value} does not fit decimal({target.precision},{target.scale})")

@@ -101,11 +101,12 @@ class JsonClient:
 
         client = self._open()
         merged = {**self.params, **params}
+        url = with_params(url, merged)  # httpx's params= would replace a query the URL already has
         attempt = 0
         while True:
             wait: float | None
             try:
-                response = client.get(url, params=merged)
+                response = client.get(url)
             except httpx.TransportError as exc:
                 wait, why = self._backoff(attempt), f"{type(exc).__name__}: {self.scrub(str(exc))}"
             else:
@@ -153,6 +154,17 @@ class JsonClient:
         return min(max((when - dt.datetime.now(dt.UTC)).total_seconds(), 0.0), self.retry.max_wait)
 
 
+def with_params(url: str, params: dict[str, str]) -> str:
+    """``url`` with ``params`` set in its query string (kept in order, replacing same-named ones)."""
+    from urllib.parse import parse_qsl, urlencode
+
+    if not params:
+        return url
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    return urlunsplit(parts._replace(query=urlencode([*query, *params.items()])))
+
+
 def link_next(headers: dict[str, str]) -> str | None:
     """The ``rel="next"`` URL of a ``Link`` header (RFC 8288), or None."""
     value = next((v for k, v in headers.items() if k.lower() == "link"), None)
@@ -162,14 +174,18 @@ def link_next(headers: dict[str, str]) -> str | None:
         section = part.split(";")
         target = section[0].strip()
         rels = [s.strip() for s in section[1:]]
-        if target.startswith("<") and target.endswith(">") and any(
-            r.replace(" ", "").lower() in ('rel="next"', "rel=next") for r in rels
+        if (
+            target.startswith("<")
+            and target.endswith(">")
+            and any(r.replace(" ", "").lower() in ('rel="next"', "rel=next") for r in rels)
         ):
             return target[1:-1]
     return None
 
 
-def pages(client: JsonClient, first: tuple[str, dict[str, str]], follow: Callable[[Page], tuple[str, dict[str, str]] | None]) -> Iterator[Page]:
+def pages(
+    client: JsonClient, first: tuple[str, dict[str, str]], follow: Callable[[Page], tuple[str, dict[str, str]] | None]
+) -> Iterator[Page]:
     """Every page from ``first``, asking ``follow`` for the next request after each."""
     request: tuple[str, dict[str, str]] | None = first
     while request is not None:

@@ -23,9 +23,7 @@ def parse(path: str) -> list[str | int]:
     while position < len(text):
         match = _STEP.match(text, position)
         if match is None:
-            raise ValueError(
-                f"'{path}': cannot read from '{text[position:]}'; supported: $, .name, ['name'], [n], [*]"
-            )
+            raise ValueError(f"'{path}': cannot read from '{text[position:]}'; supported: $, .name, ['name'], [n], [*]")
         name, index = match.groups()
         if name is not None:
             steps.append(name)

@@ -83,7 +83,9 @@ class HttpSource(RecordSource):
                 bad: list[BadRecord] = []
                 for record in records:
                     if not isinstance(record, dict):
-                        bad.append(BadRecord(f"not a JSON object: a {type(record).__name__}", _text(record), file=page.url))
+                        bad.append(
+                            BadRecord(f"not a JSON object: a {type(record).__name__}", _text(record), file=page.url)
+                        )
                         continue
                     value = record.get(cfg.incremental.field) if cfg.incremental else None
                     if cfg.incremental is not None and since is not None and value is not None and _le(value, since):

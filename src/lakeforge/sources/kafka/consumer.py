@@ -11,7 +11,7 @@ bounded read ends when the assigned partitions stay quiet for ``idle_seconds``.
 
 from __future__ import annotations
 
-import time
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +104,10 @@ class KafkaReader:
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     continue
-                if error.fatal() or error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.TOPIC_AUTHORIZATION_FAILED):
+                if error.fatal() or error.code() in (
+                    KafkaError.UNKNOWN_TOPIC_OR_PART,
+                    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                ):
                     raise SourceError(self.settings.source, f"kafka {self.settings.brokers}: {error.str()}")
                 continue
             topic, partition, offset = message.topic(), message.partition(), message.offset()
@@ -123,7 +126,5 @@ class KafkaReader:
         if self._consumer is None or not offsets:
             return
         parts = [TopicPartition(t, int(p), o) for t, by_part in offsets.items() for p, o in by_part.items()]
-        try:
+        with contextlib.suppress(KafkaException):  # a mirror only: the lake holds the offsets
             self._consumer.commit(offsets=parts, asynchronous=True)
-        except KafkaException:
-            pass  # a mirror only: the lake holds the offsets

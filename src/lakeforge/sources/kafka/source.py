@@ -45,21 +45,28 @@ class KafkaSource(RecordSource):
 
         cfg = self.config
         secret = {"sasl.password": cfg.sasl_password.get_secret_value()} if cfg.sasl_password else None
-        return KafkaSettings(self.name, cfg.brokers, list(cfg.topics), cfg.group(self.name), cfg.start, cfg.options, secret)
+        return KafkaSettings(
+            self.name, cfg.brokers, list(cfg.topics), cfg.group(self.name), cfg.start, cfg.options, secret
+        )
 
     def check(self) -> dict[str, str]:
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import AdminClient
 
         settings = self.settings()
-        admin = AdminClient({"bootstrap.servers": settings.brokers, **(settings.options or {}), **(settings.secret_options or {})})
+        admin = AdminClient(
+            {"bootstrap.servers": settings.brokers, **(settings.options or {}), **(settings.secret_options or {})}
+        )
         try:
             topics = admin.list_topics(timeout=self.config.assign_timeout).topics
         except KafkaException as exc:
-            raise SourceError(self.name, f"kafka {settings.brokers} is unreachable: {self.scrub(str(exc))}", transient=True) from None
+            raise SourceError(
+                self.name, f"kafka {settings.brokers} is unreachable: {self.scrub(str(exc))}", transient=True
+            ) from None
         missing = [t for t in settings.topics if t not in topics]
         if missing:
-            raise SourceError(self.name, f"kafka {settings.brokers}: no topic {', '.join(missing)}; topics: {', '.join(sorted(topics)) or 'none'}")
+            known = ", ".join(sorted(topics)) or "none"
+            raise SourceError(self.name, f"kafka {settings.brokers}: no topic {', '.join(missing)}; topics: {known}")
         return {"type": "kafka", "brokers": settings.brokers, "format": self.config.format}
 
     def list_tables(self) -> list[TableRef]:
@@ -77,7 +84,8 @@ class KafkaSource(RecordSource):
             return describe_topic(self, ref, options)
         if mode == "cdc":
             raise ConfigError(f"source '{self.name}': mode cdc needs format: debezium (this source's format is json)")
-        return super().describe(ref, options)
+        plan: TablePlan = super().describe(ref, options)
+        return plan
 
     # -- reading ------------------------------------------------------------------------------------
     def read(self, plan: TablePlan, request: ReadRequest) -> Iterator[Chunk]:
@@ -166,12 +174,12 @@ def message_columns(messages: list[Message]) -> dict[str, pa.Array]:
         "_kafka_topic": pa.array([m.topic() for m in messages], pa.string()),
         "_kafka_partition": pa.array([m.partition() for m in messages], pa.int32()),
         "_kafka_offset": pa.array([m.offset() for m in messages], pa.int64()),
-        "_kafka_timestamp": pa.array(timestamps, pa.int64()).cast(pa.timestamp("ms", tz="UTC")).cast(
-            pa.timestamp("us", tz="UTC")
-        ),
+        "_kafka_timestamp": pa.array(timestamps, pa.int64())
+        .cast(pa.timestamp("ms", tz="UTC"))
+        .cast(pa.timestamp("us", tz="UTC")),
         "_kafka_key": pa.array([m.key() for m in messages], pa.binary()),
         "_kafka_headers": pa.array(
-            [[{"key": k, "value": v} for k, v in (m.headers() or [])] for m in messages], header_type
+            [[{"key": h[0], "value": h[1]} for h in (m.headers() or [])] for m in messages], header_type
         ),
     }
 

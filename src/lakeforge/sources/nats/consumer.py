@@ -12,6 +12,7 @@ nats-py is asyncio: the reader runs its own event loop and calls it synchronousl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +98,9 @@ class NatsReader:
         try:
             self._nc = await nats.connect(**options)
         except Exception as exc:  # nats-py raises OSError, TimeoutError, NoServersError...
-            raise SourceError(s.source, f"nats {s.url} is unreachable: {type(exc).__name__}: {exc}", transient=True) from None
+            raise SourceError(
+                s.source, f"nats {s.url} is unreachable: {type(exc).__name__}: {exc}", transient=True
+            ) from None
         return self._nc
 
     async def _start(self, sequence: int) -> int:
@@ -141,10 +144,8 @@ class NatsReader:
     def close(self) -> None:
         if self._nc is not None:
             nc, self._nc = self._nc, None
-            try:
+            with contextlib.suppress(Exception):  # closing a dead connection: nothing left to do
                 self._run(nc.close())
-            except Exception:  # noqa: BLE001 - closing a dead connection: nothing left to do
-                pass
         self._loop.close()
 
     # -- reading -------------------------------------------------------------------------------------
