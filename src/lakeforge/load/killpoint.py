@@ -24,6 +24,12 @@ Publish points (``serve/publish.py``, ``serve/destinations/mysql.py``), for a la
 ``publish_swapped``
     MariaDB ``replace``: the shadow table has been renamed in; ``_lakeforge_published`` not yet updated.
 
+Record-source point (``load/records.py``), for a bronze table ``<name>``:
+
+``acknowledge``
+    a commit interval has committed (data + position); the source has not been told (a NATS ack, the Kafka
+    group offsets mirror): the broker still holds the messages as unacknowledged.
+
 CDC points (``mode: cdc``, ``load/cdc.py`` and ``load/cdc_apply.py``), for a current-state table ``<name>``:
 
 ``cdc_snapshot``

@@ -183,6 +183,7 @@ def _commit(
             schema_mode="overwrite" if overwrite else "merge",
         )
     totals.commits += 1
+    killpoint.kill_at("acknowledge", name)
     source.acknowledge(plan, position)
     return True
 
