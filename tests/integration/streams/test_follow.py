@@ -59,7 +59,8 @@ def test_nats_follow_commits_as_messages_arrive_and_stops_on_sigterm(tmp_path: P
 
         _wait_for(ids, [0])
         for step in range(1, 4):
-            nats_publish(nats_url, stream, [], [(f"{stream}.a", json.dumps({"id": step * 10 + i}).encode()) for i in range(5)])
+            batch = [(f"{stream}.a", json.dumps({"id": step * 10 + i}).encode()) for i in range(5)]
+            nats_publish(nats_url, stream, [], batch)
             _wait_for(ids, sorted([0] + [s * 10 + i for s in range(1, step + 1) for i in range(5)]))
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
