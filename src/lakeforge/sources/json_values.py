@@ -46,6 +46,79 @@ class Parsed:
     """Input index -> reason."""
 
 
+def fast_batch(raws: Sequence[bytes | str | None], declared: list[ColumnPlan]) -> pa.RecordBatch | None:
+    """The batch :func:`parse_objects` + :func:`to_batch` would build, parsed by Arrow's JSON reader (C++, ~10x
+    faster), or None when this batch needs the per-value path: a null value, a value over several lines,
+    a value that is not an object, nested objects or arrays, or a value that does not fit its column. The
+    per-value path then gives each refused value its own reason."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    from lakeforge.sources.typed import cast_exact
+
+    if not raws or any(r is None or not isinstance(r, bytes) or b"\n" in r for r in raws):
+        return None
+    data = b"\n".join(raws)  # type: ignore[arg-type]
+    explicit = pa.schema([pa.field(c.name, pa.string()) for c in declared])
+    options = pj.ParseOptions(explicit_schema=explicit, unexpected_field_behavior="infer")
+    try:
+        table = pj.read_json(io.BytesIO(data), parse_options=options)
+        strings = [f.name for f in table.schema if f.name not in explicit.names and _needs_text(f.type)]
+        if strings:  # an ISO 8601 string Arrow read as a timestamp: keep the text, as the per-value path does
+            wanted = pa.schema([*explicit, *(pa.field(n, pa.string()) for n in strings)])
+            options = pj.ParseOptions(explicit_schema=wanted, unexpected_field_behavior="infer")
+            table = pj.read_json(io.BytesIO(data), parse_options=options)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    if table.num_rows != len(raws) or any(not _plain(f.type) for f in table.schema):
+        return None
+    by_name = {c.name: c for c in declared}
+    arrays, fields = [], []
+    from lakeforge.lake.naming import lake_column_names
+
+    names = [*(c.name for c in declared), *(n for n in table.column_names if n not in by_name)]
+    for name, lake in zip(names, lake_column_names(names, table="message"), strict=True):
+        column = table.column(name).combine_chunks()
+        plan = by_name.get(name)
+        if plan is not None:
+            column, bad = cast_exact(column, plan.arrow_type)
+            if bad:
+                return None
+            lake = plan.lake_name
+        elif pa.types.is_null(column.type):
+            column = column.cast(pa.string())
+        arrays.append(column)
+        fields.append(pa.field(lake, column.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def with_columns(batch: pa.RecordBatch, extra: dict[str, pa.Array]) -> pa.RecordBatch:
+    """``batch`` with the ``extra`` columns (message metadata) appended."""
+    for name, array in extra.items():
+        batch = batch.append_column(name, array)
+    return batch
+
+
+def _needs_text(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_timestamp(kind) or pa.types.is_date(kind) or pa.types.is_time(kind))
+
+
+def _plain(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_null(kind)
+    )
+
+
 def parse_objects(raws: Sequence[bytes | str | None]) -> tuple[list[dict[str, Any] | None], dict[int, str]]:
     """Each raw value as a JSON object (None for a null value: a Kafka tombstone), and why the others were
     refused."""

@@ -126,9 +126,12 @@ class KafkaSource(RecordSource):
                 return
 
     def _chunk(self, plan: TablePlan, messages: list[Message], reader: KafkaReader) -> Chunk:
-        from lakeforge.sources.json_values import parse_objects, to_batch
+        from lakeforge.sources.json_values import fast_batch, parse_objects, to_batch, with_columns
 
         values = [m.value() for m in messages]
+        fast = fast_batch(values, plan.columns)
+        if fast is not None:
+            return Chunk(with_columns(fast, message_columns(messages)), [], {"offsets": _copy(reader.offsets)})
         rows, refused = parse_objects(values)
         for i, row in enumerate(rows):
             if row is None and i not in refused:

@@ -100,9 +100,18 @@ class NatsSource(RecordSource):
                 return
 
     def _chunk(self, plan: TablePlan, messages: list[Msg]) -> Chunk:
-        from lakeforge.sources.json_values import parse_objects, to_batch
+        from lakeforge.sources.json_values import fast_batch, parse_objects, to_batch, with_columns
 
         values = [m.data for m in messages]
+        last = messages[-1]
+        sequence = last.metadata.sequence.stream
+        if last.reply:
+            self._replies[sequence] = last.reply
+        fast = fast_batch(values, plan.columns)
+        if fast is not None:
+            return Chunk(
+                with_columns(fast, message_columns(messages)), [], {"stream": self.config.stream, "sequence": sequence}
+            )
         rows, refused = parse_objects(values)
         parsed = to_batch(rows, plan.columns, refused, message_columns(messages))
         bad = [
@@ -114,10 +123,6 @@ class NatsSource(RecordSource):
             )
             for i, reason in sorted(parsed.refused.items())
         ]
-        last = messages[-1]
-        sequence = last.metadata.sequence.stream
-        if last.reply:
-            self._replies[sequence] = last.reply
         return Chunk(parsed.batch, bad, {"stream": self.config.stream, "sequence": sequence})
 
     def acknowledge(self, plan: TablePlan, position: dict[str, Any]) -> None:
@@ -141,10 +146,11 @@ def message_columns(messages: list[Msg]) -> dict[str, pa.Array]:
     import pyarrow as pa
 
     header_type = pa.list_(pa.struct([pa.field("key", pa.string()), pa.field("value", pa.string())]))
+    metas = [m.metadata for m in messages]  # parsed from the reply subject on each access
     return {
         "_nats_subject": pa.array([m.subject for m in messages], pa.string()),
-        "_nats_sequence": pa.array([m.metadata.sequence.stream for m in messages], pa.int64()),
-        "_nats_timestamp": pa.array([m.metadata.timestamp for m in messages], pa.timestamp("us", tz="UTC")),
+        "_nats_sequence": pa.array([m.sequence.stream for m in metas], pa.int64()),
+        "_nats_timestamp": pa.array([m.timestamp for m in metas], pa.timestamp("us", tz="UTC")),
         "_nats_headers": pa.array(
             [[{"key": k, "value": v} for k, v in (m.headers or {}).items()] for m in messages], header_type
         ),
