@@ -103,7 +103,6 @@ def kafka_ingest(brokers: str, n: int, work: Path) -> dict[str, Any]:
 
 def kafka_delay(brokers: str, work: Path, rate: float, seconds: float) -> dict[str, Any]:
     from confluent_kafka import Producer
-
     from tests.stream_servers import create_topic
 
     topic = f"delay{int(time.time())}"
@@ -150,7 +149,6 @@ def nats_delay(url: str, work: Path, rate: float, seconds: float) -> dict[str, A
     import asyncio
 
     import nats
-
     from tests.stream_servers import nats_publish
 
     stream = f"DELAY{int(time.time())}"
