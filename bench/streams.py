@@ -183,7 +183,9 @@ def _ingest(n: int, raw: Any, lf: Any, verdict: str, fixed: float) -> dict[str, 
     }
 
 
-def _delay(work: Path, send: Callable[[int], None], done: Callable[[], None], rate: float, seconds: float) -> dict[str, Any]:
+def _delay(
+    work: Path, send: Callable[[int], None], done: Callable[[], None], rate: float, seconds: float
+) -> dict[str, Any]:
     from deltalake import DeltaTable
 
     child = subprocess.Popen([LAKEFORGE, "run", "--follow", "--project", str(work)],
