@@ -10,6 +10,8 @@
    endpoint and the dashboards are reached;
 6. operations: starts the scheduler once (``lakeforge serve --once``: the due ``refresh`` job runs and builds)
    and prints ``lakeforge status`` (jobs, last and next runs, late tables);
+   files: partner order drops (CSV) and deliveries (JSON lines) joined with PostgreSQL customers in gold
+   (demo/files_demo.py), checked against the drops;
 7. unless ``--no-cdc``: change data capture on throwaway CDC-enabled servers (demo/cdc_demo.py).
 """
 
@@ -94,6 +96,9 @@ def main() -> int:
     if setup_sources.main() != 0:
         return 1
     shutil.rmtree(PROJECT / "lakehouse", ignore_errors=True)
+    import files_demo
+
+    files_demo.write_drops()
     project = Project(PROJECT)
     bars = _RichProgress()
     try:
@@ -121,6 +126,10 @@ def main() -> int:
     print(f"lake and sources agree: {len(lake)} countries, total revenue {total:,.2f}")
 
     code = build_and_report(project) if (PROJECT / "models").is_dir() else 0
+    if not code:
+        import files_demo
+
+        code = files_demo.report(project)
     if not code and project.config.publish:
         import serve_demo
 

@@ -21,7 +21,9 @@ def test_demo_twice_matches_sources(demo: tuple[Path, dict[str, str]]) -> None:
         outputs.append(done.stdout)
     for out in outputs:
         assert "lake and sources agree: 22 countries, total revenue 9,604,190.61" in out
-        assert "published 16 tables" in out and "MISMATCH" not in out  # gold -> MariaDB, silver -> PostgreSQL
+        assert "published 17 tables" in out and "MISMATCH" not in out  # gold -> MariaDB, silver -> PostgreSQL
+        assert "files: gold equals the drops joined with PostgreSQL for 12 customers" in out
+        assert "quarantine.partners: 1 bad row(s): orders-2024-03-a.csv:14 column amount: 'n/a'" in out
         assert "open http://127.0.0.1:8080/d/sales" in out and "psql -h 127.0.0.1 -p 5433" in out
     # the figures table is identical on both runs (run ids and timings aside)
     table = [re.findall(r"│ (\w[\w ]*?) +│ ([\d,.]+) +│ (\d+) +│", o) for o in outputs]

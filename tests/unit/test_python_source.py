@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from lakeforge.project import Project
 
-PIPELINE = '''
+PIPELINE = """
 import datetime as dt
 
 import pandas as pd
@@ -44,7 +44,7 @@ def mixed(state):
 def broken(state):
     yield {"id": 1}
     raise ValueError("the site changed its layout")
-'''
+"""
 
 
 def _project(root: Path, function: str, options: str = "") -> Project:
@@ -101,7 +101,7 @@ def test_dicts_arrow_pandas_polars_and_bad_records(tmp_path: Path) -> None:
     assert [(r["offset"], r["reason"]) for r in bad] == [
         (4, "column price: 'cheap' is not a valid decimal(6,2)"),
         (5, "a str is not a record (a dict)"),
-        (6, "column id: \"six\" is not a int64 like the column's first value"),
+        (6, 'column id: "six" is not a int64 like the column\'s first value'),
     ]
     assert bad[1]["raw"] == '"not a record"' and bad[0]["source"] == "scraped"
     again = project.run()

@@ -47,8 +47,9 @@ class CountingSource(RecordSource):
         for start in range(first, self.config.upto + 1, self.config.batch):
             ids = list(range(start, min(start + self.config.batch, self.config.upto + 1)))
             good = [i for i in ids if not (self.config.bad_every and i % self.config.bad_every == 0)]
-            bad = [BadRecord(f"id {i} is cursed", f'{{"id": {i}}}', partition="p0", offset=i) for i in ids
-                   if i not in good]
+            bad = [
+                BadRecord(f"id {i} is cursed", f'{{"id": {i}}}', partition="p0", offset=i) for i in ids if i not in good
+            ]
             batch = pa.record_batch(
                 {
                     "id": pa.array(good, pa.int64()),
@@ -113,7 +114,7 @@ def test_positions_commit_with_the_data_and_the_next_run_reads_only_new(tmp_path
     table = project.lake.read("bronze.counts")
     assert table.schema.field("id").type == pa.int64()
     assert table.schema.field("amount").type == pa.decimal128(12, 2)
-    assert table.schema.names == ["amount", "id", "label", "_lf_source", "_lf_extracted_at", "_lf_run_id"]
+    assert table.schema.names == ["id", "label", "amount", "_lf_source", "_lf_extracted_at", "_lf_run_id"]
     rows = sorted(table.to_pylist(), key=lambda r: r["id"])
     assert [r["id"] for r in rows] == list(range(1, 11))
     assert rows[2]["label"] is None and rows[3]["label"] == "n4"

@@ -17,18 +17,22 @@ Points, in the order a table load passes them:
     the table's commit (data + checkpoint) has landed; the run history has not recorded it and the next
     table has not started: a kill *between tables*.
 
+Record source points (``load/records.py``: files, streams, python), for a bronze table ``<name>``:
+
+``quarantined``
+    the bad records of a commit interval are committed to ``quarantine.<table>``; the bronze commit that
+    carries the same position has not been made.
+``interval_committed``
+    one commit interval (rows + position) has landed; the rest of the read has not (a kill between the
+    commits of one run), and the source has not been told (a NATS ack, the Kafka group offsets mirror):
+    the broker still holds the messages as unacknowledged.
+
 Publish points (``serve/publish.py``, ``serve/destinations/mysql.py``), for a lake table ``<name>``:
 
 ``publish``
     the first record batch has been handed to the target's bulk load; the load has not finished.
 ``publish_swapped``
     MariaDB ``replace``: the shadow table has been renamed in; ``_lakeforge_published`` not yet updated.
-
-Record-source point (``load/records.py``), for a bronze table ``<name>``:
-
-``acknowledge``
-    a commit interval has committed (data + position); the source has not been told (a NATS ack, the Kafka
-    group offsets mirror): the broker still holds the messages as unacknowledged.
 
 CDC points (``mode: cdc``, ``load/cdc.py`` and ``load/cdc_apply.py``), for a current-state table ``<name>``:
 

@@ -76,7 +76,9 @@ def load_records(ctx: LoadContext, source: RecordSource, plan: TablePlan, name: 
     totals = _Totals()
     interval = _Interval()
     committed_position: Position = start
-    for chunk in source.read(plan, request):
+    for chunk in prefetched(source.read(plan, request)):
+        if chunk.batch is not None:
+            chunk = Chunk(_lake_names(chunk.batch, source, name), chunk.bad, chunk.position)
         if chunk.batch is not None and cursor is not None and chunk.batch.num_rows:
             totals.good += chunk.batch.num_rows
             chunk = Chunk(cursor.apply(chunk.batch), chunk.bad, chunk.position)
@@ -99,6 +101,58 @@ def load_records(ctx: LoadContext, source: RecordSource, plan: TablePlan, name: 
     if totals.bad:
         ctx.note(f"{totals.bad} bad record(s) quarantined in {quarantine_table(name)}")
     return totals.commits > 0
+
+
+def prefetched(chunks: Iterator[Chunk], depth: int = 4) -> Iterator[Chunk]:
+    """``chunks`` read ahead by a thread (at most ``depth`` waiting), so the source parses the next records
+    while the lake writes a commit interval; the source's exception is raised here, in order."""
+    import queue
+    import threading
+
+    ahead: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    done = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not done.is_set():
+            try:
+                ahead.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for chunk in chunks:
+                if not put(("chunk", chunk)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(("error", exc))
+
+    thread = threading.Thread(target=run, name="record-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = ahead.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        done.set()
+        thread.join(timeout=5)
+
+
+def _lake_names(batch: pa.RecordBatch, source: RecordSource, name: str) -> pa.RecordBatch:
+    from lakeforge.lake.naming import lake_column_names
+
+    data = [n for n in batch.schema.names if n not in source.META_COLUMNS]
+    renamed = dict(zip(data, lake_column_names(data, table=name), strict=True))
+    if all(k == v for k, v in renamed.items()):
+        return batch
+    return batch.rename_columns([renamed.get(n, n) for n in batch.schema.names])
 
 
 def _due(ctx: LoadContext, interval: _Interval, follow: bool) -> bool:
@@ -183,7 +237,7 @@ def _commit(
             schema_mode="overwrite" if overwrite else "merge",
         )
     totals.commits += 1
-    killpoint.kill_at("acknowledge", name)
+    killpoint.kill_at("interval_committed", name)
     source.acknowledge(plan, position)
     return True
 
@@ -194,15 +248,16 @@ def _batches(interval: _Interval) -> Iterator[pa.RecordBatch]:
 
 
 def _interval_schema(name: str, plan: TablePlan, batches: list[pa.RecordBatch]) -> pa.Schema:
-    """The declared columns, then every other column the batches have, each at the widest type they bring."""
+    """Every column the batches have, in their order, each at its declared type or the widest type the batches
+    bring; then the declared columns no batch had."""
     import pyarrow as pa
 
-    fields: dict[str, pa.DataType] = {c.lake_name: c.arrow_type for c in plan.columns}
-    declared = set(fields)
+    declared: dict[str, pa.DataType] = {c.lake_name: c.arrow_type for c in plan.columns}
+    fields: dict[str, pa.DataType] = {}
     for batch in batches:
         for f in batch.schema:
             if f.name in declared or f.type == pa.null():
-                fields.setdefault(f.name, f.type)
+                fields.setdefault(f.name, declared.get(f.name, f.type))
                 continue
             if fields.get(f.name, pa.null()) == pa.null():
                 fields[f.name] = f.type
@@ -211,6 +266,8 @@ def _interval_schema(name: str, plan: TablePlan, batches: list[pa.RecordBatch]) 
             if target is None:
                 raise SchemaDriftError(name, f.name, str(fields[f.name]), f"{f.type} (declare it under schema:)")
             fields[f.name] = target
+    for column, kind in declared.items():
+        fields.setdefault(column, kind)
     # a column that was NULL in every record read so far is a string (no format stores a NULL type)
     return pa.schema([pa.field(n, pa.string() if t == pa.null() else t, nullable=True) for n, t in fields.items()])
 

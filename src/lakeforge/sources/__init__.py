@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 SOURCES: dict[str, str] = {
     "postgres": "lakeforge.sources.postgres.source:PostgresSource",
     "mysql": "lakeforge.sources.mysql.source:MySQLSource",
+    "files": "lakeforge.sources.files.source:FilesSource",
     "python": "lakeforge.sources.python.source:PythonSource",
     "kafka": "lakeforge.sources.kafka.source:KafkaSource",
     "nats": "lakeforge.sources.nats.source:NatsSource",

@@ -101,6 +101,9 @@ class RecordSource(Source):
 
     CONFIG: ClassVar[type[SourceBase]] = RecordSourceConfig
     SUPPORTS_PARALLEL_READ: ClassVar[bool] = False
+    META_COLUMNS: ClassVar[tuple[str, ...]] = ()
+    """The source's own metadata columns (``_lf_file``...), kept as named; every other column is named by the
+    lake's rules (``lake.naming``: ``Order ID`` -> ``order_id``, a data column ``_lf_x`` -> ``src_lf_x``)."""
     config: RecordSourceConfig
 
     def check(self) -> dict[str, str]:

@@ -32,13 +32,16 @@ def apply_types(batch: pa.RecordBatch, columns: list[ColumnPlan]) -> tuple[pa.Re
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if not columns or not batch.num_columns:
+        return batch, []
     errors: dict[int, str] = {}
     arrays = {name: batch.column(name) for name in batch.schema.names}
     for column in columns:
-        if column.lake_name not in arrays:
+        name = column.name if column.name in arrays else column.lake_name
+        if name not in arrays:
             continue
-        cast, bad = cast_exact(arrays[column.lake_name], column.arrow_type)
-        arrays[column.lake_name] = cast
+        cast, bad = cast_exact(arrays[name], column.arrow_type)
+        arrays[name] = cast
         for row, value in bad:
             errors.setdefault(row, f"column {column.name}: {value!r} is not a valid {column.source_type}")
     table = pa.RecordBatch.from_arrays(list(arrays.values()), names=list(arrays))

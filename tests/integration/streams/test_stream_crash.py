@@ -44,7 +44,7 @@ def _values(first: int, last: int) -> list[bytes]:
     return [json.dumps({"id": i, "payload": "x" * 30}).encode() for i in range(first, last)]
 
 
-@pytest.mark.parametrize("point", ["write", "acknowledge"])
+@pytest.mark.parametrize("point", ["write", "interval_committed"])
 def test_nats_killed_then_rerun_loads_each_message_once(tmp_path: Path, nats_url: str, point: str) -> None:
     stream = f"CR{uuid.uuid4().hex[:6].upper()}"
     nats_publish(nats_url, stream, [f"{stream}.>"], [(f"{stream}.e", v) for v in _values(0, 300)])
@@ -60,7 +60,7 @@ def test_nats_killed_then_rerun_loads_each_message_once(tmp_path: Path, nats_url
     assert _ids(tmp_path, "bronze.events") == list(range(400))
 
 
-@pytest.mark.parametrize("point", ["write", "acknowledge"])
+@pytest.mark.parametrize("point", ["write", "interval_committed"])
 def test_kafka_killed_then_rerun_loads_each_message_once(tmp_path: Path, kafka: str, point: str) -> None:
     topic = f"crash_{uuid.uuid4().hex[:8]}"
     create_topic(kafka, topic, partitions=2)
@@ -77,7 +77,7 @@ def test_kafka_killed_then_rerun_loads_each_message_once(tmp_path: Path, kafka: 
     assert _ids(tmp_path, "bronze.clicks") == list(range(400))
 
 
-@pytest.mark.parametrize("point", ["write", "acknowledge"])
+@pytest.mark.parametrize("point", ["write", "interval_committed"])
 def test_http_killed_then_rerun_loads_each_record_once(tmp_path: Path, point: str) -> None:
     api = Api(records=[{"id": i, "updated_at": f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}Z"} for i in range(120)],
               page_size=10)

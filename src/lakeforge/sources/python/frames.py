@@ -69,43 +69,57 @@ def _empty(schema: pa.Schema) -> pa.RecordBatch:
 
 
 def _from_rows(rows: list[Any], first: int) -> tuple[pa.RecordBatch | None, list[BadRecord]]:
-    """Dicts as rows: the columns are every key of every dict (a missing key is NULL), each value's type
-    inferred over all the rows; a record whose value cannot share its column's type goes to quarantine."""
-    import pyarrow as pa
-
     good = [(i, r) for i, r in enumerate(rows) if isinstance(r, dict)]
     bad = [
         BadRecord(f"a {type(r).__name__} is not a record (a dict)", _text(r), offset=first + i)
         for i, r in enumerate(rows)
         if not isinstance(r, dict)
     ]
-    if not good:
-        return None, bad
+    batch, refused = rows_to_batch([r for _, r in good])
+    bad += [BadRecord(reason, _text(good[n][1]), offset=first + good[n][0]) for n, reason in refused]
+    bad.sort(key=lambda b: b.offset or 0)
+    return batch, bad
+
+
+def rows_to_batch(rows: list[dict[str, Any]]) -> tuple[pa.RecordBatch | None, list[tuple[int, str]]]:
+    """Dicts as rows: the columns are every key of every dict (a missing key is NULL), each value's type
+    inferred over all the rows. When a column's values have different types, the type of its first value
+    wins and the rows with another are refused: ``(index, reason)``."""
+    import pyarrow as pa
+
+    if not rows:
+        return None, []
+    errors = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
     try:
-        return pa.RecordBatch.from_struct_array(pa.array([r for _, r in good])), bad
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return plain_types(pa.RecordBatch.from_struct_array(pa.array(rows))), []
+    except errors:
         pass
-    # values of different types in one column: the type of its first value wins, the others are bad records
-    keys = list(dict.fromkeys(k for _, r in good for k in r))
+    keys = list(dict.fromkeys(k for r in rows for k in r))
     refused: dict[int, str] = {}
     for key in keys:
-        values = [r.get(key) for _, r in good]
+        values = [r.get(key) for r in rows]
         try:
             pa.array(values)
             continue
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        except errors:
             pass
-        kind = pa.array([next(v for v in values if v is not None)]).type
+        present = [v for v in values if v is not None]
+        try:
+            kind = pa.array(present[:1]).type
+        except errors:
+            kind = pa.string()
         for n, value in enumerate(values):
             try:
                 pa.array([value], type=kind)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            except errors:
                 refused.setdefault(n, f"column {key}: {_text(value)} is not a {kind} like the column's first value")
-    bad += [BadRecord(refused[n], _text(good[n][1]), offset=first + good[n][0]) for n in sorted(refused)]
-    kept = [r for n, (_, r) in enumerate(good) if n not in refused]
+    kept = [r for n, r in enumerate(rows) if n not in refused]
     if not kept:
-        return None, bad
-    return pa.RecordBatch.from_struct_array(pa.array(kept)), bad
+        return None, sorted(refused.items())
+    try:
+        return plain_types(pa.RecordBatch.from_struct_array(pa.array(kept))), sorted(refused.items())
+    except errors as exc:  # e.g. an integer beyond int64 inside a nested value: every such row is refused
+        return None, [(n, refused.get(n, f"cannot be stored: {exc}")) for n in range(len(rows))]
 
 
 def _text(value: Any) -> str:

@@ -1,0 +1,286 @@
+"""CSV files, streamed with pyarrow's CSV reader, every record either loaded or reported with its line.
+
+Every field is read as raw bytes (so no value is changed or refused by the parser), then:
+
+- a row with the wrong number of fields is reported by pyarrow's ``invalid_row_handler`` (with its record
+  number) and goes to quarantine with its text;
+- a field that is not valid text in the file's encoding puts its row in quarantine;
+- a field equal to one of ``null_values`` (exactly; default only the empty field) becomes NULL;
+- a row whose fields are all empty (a blank line) is skipped and counted, not loaded.
+
+Types are applied afterwards by the files source (declared, or inferred from the first ``sample_bytes``).
+Each record's physical line is computed from the record numbers and the newlines inside quoted fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lakeforge.sources.files.config import CsvOptions
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass
+class Block:
+    """Records of a part of a file, in file order."""
+
+    batch: pa.RecordBatch | None
+    """Good records, every column a string (NULL where a null value was)."""
+    records: Any
+    """Record number (1-based, data records only) of each good row (a numpy int64 array or a list)."""
+    lines: Any
+    """Physical line where each good row starts (0: unknown), like ``records``."""
+    bad: list[tuple[int, int, str, str]] = field(default_factory=list)
+    """(record number, line, reason, raw text) of each bad record."""
+    last_record: int = 0
+    blank: int = 0
+
+
+@dataclass
+class _Invalid:
+    number: int
+    text: str
+    expected: int
+    actual: int
+
+
+def header_and_types(sample: bytes, options: CsvOptions) -> tuple[list[str], dict[str, Any]]:
+    """Column names and the types pyarrow infers from ``sample`` (the first bytes of the file, cut at a line
+    end); types are only what a lake can keep exactly or nearly so: int64, float64, bool, date, timestamp (UTC)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    text_opts = _read_options(options, None, 1 << 20)
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(sample),
+            read_options=text_opts,
+            parse_options=_parse_options(options, lambda row: "skip"),
+            convert_options=pacsv.ConvertOptions(
+                null_values=options.null_values, strings_can_be_null=True, quoted_strings_can_be_null=False
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError, LookupError):
+        names = _names_only(sample, options)
+        return names, {}
+    inferred: dict[str, Any] = {}
+    for f in table.schema:
+        t = f.type
+        if t in (pa.int64(), pa.float64(), pa.bool_(), pa.date32()):
+            inferred[f.name] = t
+        elif pa.types.is_timestamp(t):
+            inferred[f.name] = pa.timestamp("us", tz="UTC")
+    return table.schema.names, inferred
+
+
+def _names_only(sample: bytes, options: CsvOptions) -> list[str]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        reader = pacsv.open_csv(
+            pa.BufferReader(sample),
+            read_options=_read_options(options, None, 1 << 20),
+            parse_options=_parse_options(options, lambda row: "skip"),
+            convert_options=pacsv.ConvertOptions(column_types={}, null_values=[], strings_can_be_null=False),
+        )
+        return list(reader.schema.names)
+    except (pa.ArrowInvalid, UnicodeDecodeError, LookupError, StopIteration):
+        return list(options.columns or [])
+
+
+def read_csv(stream: Any, options: CsvOptions, names: list[str], block_size: int = 4 << 20) -> Iterator[Block]:
+    """Blocks of ``stream``'s records (see the module docstring); ``names`` from :func:`header_and_types`."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    invalid: list[_Invalid] = []
+
+    def on_invalid(row: Any) -> str:
+        number = row.number if row.number is not None else -1
+        invalid.append(_Invalid(number, row.text, row.expected_columns, row.actual_columns))
+        return "skip"
+
+    reader = pacsv.open_csv(
+        stream,
+        read_options=_read_options(options, names, block_size),
+        parse_options=_parse_options(options, on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.binary() for n in names}, null_values=[], strings_can_be_null=False
+        ),
+    )
+    state = _State(first_line=1 + options.skip_rows + (1 if options.header else 0), offset=_offset(options))
+    for batch in reader:
+        yield state.block(batch, invalid, options, final=False)
+    if invalid:
+        yield state.block(None, invalid, options, final=True)
+
+
+@dataclass
+class _State:
+    first_line: int
+    """Physical line of data record 1."""
+    offset: int
+    """pyarrow's record numbers count the header and skipped rows: subtract this."""
+    last_record: int = 0
+    newlines_before: int = 0
+
+    def block(self, batch: pa.RecordBatch | None, invalid: list[_Invalid], options: CsvOptions, final: bool) -> Block:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = batch.num_rows if batch is not None else 0
+        pending = sorted(invalid, key=lambda r: r.number)
+        numbers = [r.number - self.offset for r in pending]
+        window = np.arange(self.last_record + 1, self.last_record + 1 + n + len(numbers), dtype=np.int64)
+        good_numbers = np.setdiff1d(window, np.array(numbers, dtype=np.int64), assume_unique=True)[:n]
+        top = int(good_numbers[-1]) if n else self.last_record
+        mine = [r for r, num in zip(pending, numbers, strict=True) if final or num <= top or num < 0]
+        invalid[:] = [r for r in pending if r not in mine]
+        good_nl = _newlines(batch) if batch is not None else np.zeros(0, dtype=np.int64)
+        bad_numbers = np.array([r.number - self.offset for r in mine], dtype=np.int64)
+        all_numbers = np.concatenate([good_numbers, bad_numbers])
+        all_nl = np.concatenate([good_nl, np.array([r.text.count("\n") for r in mine], dtype=np.int64)])
+        order = np.argsort(all_numbers, kind="stable")
+        before = np.cumsum(all_nl[order]) - all_nl[order] + self.newlines_before
+        lines_sorted = self.first_line + (all_numbers[order] - 1) + before
+        lines = np.empty_like(lines_sorted)
+        lines[order] = lines_sorted
+        self.newlines_before += int(all_nl.sum())
+        if len(all_numbers):
+            self.last_record = max(self.last_record, int(all_numbers.max()))
+        bad = [
+            (int(num), int(line), _field_count_reason(r), r.text)
+            for r, num, line in zip(mine, bad_numbers, lines[n:], strict=True)
+        ]
+        block = Block(None, np.zeros(0, np.int64), np.zeros(0, np.int64), bad, self.last_record)
+        if batch is None or n == 0:
+            return block
+        keep = np.ones(n, dtype=bool)
+        blank = _blank(batch)
+        keep &= ~blank
+        block.blank = int(blank.sum())
+        texts: dict[str, pa.Array] = {}
+        for name in batch.schema.names:
+            texts[name], bad_rows = _text_column(batch.column(name), options)
+            for row in bad_rows:
+                if keep[row]:
+                    keep[row] = False
+                    raw = _raw_row(batch, row, options)
+                    block.bad.append(
+                        (int(good_numbers[row]), int(lines[row]), f"column {name}: not valid {options.encoding}", raw)
+                    )
+        good = pa.RecordBatch.from_arrays(list(texts.values()), names=list(texts))
+        if not keep.all():
+            from lakeforge.sources.files.buffers import bool_array
+
+            good = pc.filter(good, bool_array(keep))
+        block.batch = good
+        block.records = good_numbers[keep]
+        block.lines = lines[:n][keep]
+        block.bad.sort()
+        return block
+
+
+def _text_column(column: pa.Array, options: CsvOptions) -> tuple[pa.Array, list[int]]:
+    """Bytes as text (rows that are not valid text listed), with the null values as NULL."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from lakeforge.sources.typed import cast_exact
+
+    text, bad = cast_exact(column, pa.string())
+    if options.null_values:
+        # no pa.scalar(): building a scalar from a Python value imports pandas (~1.5 s, docs/benchmarks.md)
+        from lakeforge.sources.files.buffers import string_array
+
+        is_null = pc.is_in(text, value_set=string_array(options.null_values))
+        if pc.any(is_null).as_py():
+            text = pc.if_else(is_null, pa.nulls(len(text), pa.string()), text)
+    return text, [row for row, _ in bad]
+
+
+def _newlines(batch: pa.RecordBatch) -> Any:
+    import numpy as np
+    import pyarrow.compute as pc
+
+    total = np.zeros(batch.num_rows, dtype=np.int64)
+    for column in batch.columns:  # raw bytes, never NULL (strings_can_be_null=False)
+        total += _ints(pc.count_substring(column, "\n"))
+    return total
+
+
+def _ints(array: pa.Array) -> Any:
+    """A NULL-free integer array as numpy, from its buffer (``to_numpy`` makes pyarrow import pandas)."""
+    import numpy as np
+
+    dtype = np.int32 if array.type.bit_width == 32 else np.int64
+    return np.frombuffer(array.buffers()[1], dtype=dtype)[array.offset : array.offset + len(array)]
+
+
+def _blank(batch: pa.RecordBatch) -> Any:
+    import numpy as np
+    import pyarrow.compute as pc
+
+    total = np.zeros(batch.num_rows, dtype=np.int64)
+    for column in batch.columns:
+        total += _ints(pc.binary_length(column))
+    return total == 0
+
+
+def _raw_row(batch: pa.RecordBatch, row: int, options: CsvOptions) -> str:
+    """The record's fields joined again (undecodable bytes as ``\\xNN``)."""
+    fields = []
+    for column in batch.columns:
+        value = column[row].as_py() or b""
+        text = value.decode("utf-8", errors="backslashreplace")
+        quote = options.quote or ""
+        if quote and any(c in text for c in (options.delimiter, quote, "\n", "\r")):
+            text = quote + text.replace(quote, quote * 2) + quote
+        fields.append(text)
+    return options.delimiter.join(fields)
+
+
+def _field_count_reason(row: _Invalid) -> str:
+    return f"expected {row.expected} fields, found {row.actual}"
+
+
+def _offset(options: CsvOptions) -> int:
+    return options.skip_rows + (1 if options.header else 0)
+
+
+def _read_options(options: CsvOptions, names: list[str] | None, block_size: int) -> Any:
+    import pyarrow.csv as pacsv
+
+    # one thread: pyarrow numbers invalid rows only then (their line in quarantine)
+    kwargs: dict[str, Any] = {"skip_rows": options.skip_rows, "block_size": block_size, "use_threads": False}
+    if options.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        kwargs["encoding"] = options.encoding
+    if names is not None:
+        kwargs["column_names"] = names
+        kwargs["skip_rows_after_names"] = 1 if options.header else 0
+    elif not options.header:
+        if options.columns:
+            kwargs["column_names"] = options.columns
+        else:
+            kwargs["autogenerate_column_names"] = True
+    return pacsv.ReadOptions(**kwargs)
+
+
+def _parse_options(options: CsvOptions, handler: Any) -> Any:
+    import pyarrow.csv as pacsv
+
+    return pacsv.ParseOptions(
+        delimiter=options.delimiter,
+        quote_char=options.quote if options.quote is not None else False,
+        escape_char=options.escape if options.escape is not None else False,
+        double_quote=True,
+        newlines_in_values=True,
+        ignore_empty_lines=False,
+        invalid_row_handler=handler,
+    )
