@@ -50,7 +50,8 @@ def make_file(path: Path, fmt: str, rows: int) -> Decimal:
             seconds = 1_700_000_000 + rng.integers(0, 30_000_000, n)
             when = pc.strftime(pa.array(seconds * 1_000_000, pa.timestamp("us", tz="UTC")), "%Y-%m-%dT%H:%M:%SZ")
             customer = np.char.add("customer-", (ids % 50_000).astype(str))
-            amount = np.char.add(np.char.add((cents // 100).astype(str), "."), np.char.zfill((cents % 100).astype(str), 2))
+            whole = np.char.add((cents // 100).astype(str), ".")
+            amount = np.char.add(whole, np.char.zfill((cents % 100).astype(str), 2))
             status = statuses[rng.integers(0, 4, n)]
             when_list = when.to_pylist()
             if fmt == "csv":

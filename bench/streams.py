@@ -98,6 +98,8 @@ def kafka_ingest(brokers: str, n: int, work: Path) -> dict[str, Any]:
     raw = measure([sys.executable, "-c", RAW_KAFKA, brokers, topic, str(n)])
     src = f"    type: kafka\n    brokers: {brokers}\n    topics: [{topic}]\n    idle_seconds: 0.5\n"
     lf = measure([LAKEFORGE, "run", "--output", "json", "--project", str(project(work, src))], timeout=1800)
+    if lf.returncode:
+        raise SystemExit(f"lakeforge run failed: {lf.output or lf.error}")
     return _ingest(n, raw, lf, check(work, n), fixed=3.5)
 
 
@@ -188,8 +190,9 @@ def _delay(
 ) -> dict[str, Any]:
     from deltalake import DeltaTable
 
+    log_file = (work / "follow.log").open("w")  # a pipe nobody reads would fill and block the follower
     child = subprocess.Popen([LAKEFORGE, "run", "--follow", "--project", str(work)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             stdout=log_file, stderr=subprocess.STDOUT, text=True)
     seen: dict[int, float] = {}
     sent: dict[int, float] = {}
     stop = threading.Event()
@@ -228,6 +231,7 @@ def _delay(
     poller.join()
     child.send_signal(signal.SIGTERM)
     child.wait(60)
+    log_file.close()
     delays = sorted(seen[k] - sent[k] for k in sent if k in seen)
     return {
         "messages": len(sent),

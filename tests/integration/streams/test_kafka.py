@@ -69,16 +69,16 @@ def test_values_keys_headers_exact_then_only_new_messages(tmp_path: Path, kafka:
     assert types["id"] == pa.int64() and types["user"] == pa.string() and types["ok"] == pa.bool_()
     assert types["amount"] == pa.decimal128(10, 2) and types["at"] == pa.timestamp("us", tz="UTC")
     assert types["score"] == pa.float64() and types["tags"] == pa.string()
-    assert types["_kafka_partition"] == pa.int32() and types["_kafka_offset"] == pa.int64()
-    assert types["_kafka_key"] == pa.binary() and types["_kafka_timestamp"] == pa.timestamp("us", tz="UTC")
+    assert types["kafka_partition"] == pa.int32() and types["kafka_offset"] == pa.int64()
+    assert types["kafka_key"] == pa.binary() and types["kafka_timestamp"] == pa.timestamp("us", tz="UTC")
     rows = {r["id"]: r for r in table.to_pylist()}
     assert sorted(rows) == list(range(10))
     r7 = rows[7]
     assert r7["amount"] == decimal.Decimal("7.25") and r7["score"] == 1.75 and r7["ok"] is False
     assert r7["at"] == dt.datetime(2024, 5, 3, 8, 0, tzinfo=dt.UTC) and r7["tags"] == '["a",7]'
-    assert r7["_kafka_key"] == b"k7" and r7["_kafka_topic"] == topic
-    assert r7["_kafka_headers"] == [{"key": "trace", "value": b"t7"}, {"key": "trace", "value": b"\xff"}]
-    offsets = sorted((r["_kafka_partition"], r["_kafka_offset"]) for r in rows.values())
+    assert r7["kafka_key"] == b"k7" and r7["kafka_topic"] == topic
+    assert r7["kafka_headers"] == [{"key": "trace", "value": b"t7"}, {"key": "trace", "value": b"\xff"}]
+    offsets = sorted((r["kafka_partition"], r["kafka_offset"]) for r in rows.values())
     assert len(set(offsets)) == 10
     checkpoint = project.lake.checkpoint("bronze.clicks")
     assert checkpoint is not None

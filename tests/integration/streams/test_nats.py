@@ -65,12 +65,12 @@ def test_values_sequence_acks_and_only_new_messages(tmp_path: Path, nats_url: st
     table = project.lake.read("bronze.events")
     types = {f.name: f.type for f in table.schema}
     assert types["price"] == pa.decimal128(8, 3) and types["day"] == pa.date32() and types["id"] == pa.int64()
-    assert types["n"] == pa.string() and types["_nats_sequence"] == pa.int64()
-    assert types["_nats_timestamp"] == pa.timestamp("us", tz="UTC")
+    assert types["n"] == pa.string() and types["nats_sequence"] == pa.int64()
+    assert types["nats_timestamp"] == pa.timestamp("us", tz="UTC")
     rows = {r["id"]: r for r in table.to_pylist()}
     assert rows[3]["price"] == decimal.Decimal("3.125") and rows[3]["day"] == dt.date(2024, 2, 13)
-    assert rows[3]["n"] is None and rows[3]["_nats_subject"] == subject and rows[3]["_nats_sequence"] == 3
-    assert abs(rows[3]["_nats_timestamp"] - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=5)
+    assert rows[3]["n"] is None and rows[3]["nats_subject"] == subject and rows[3]["nats_sequence"] == 3
+    assert abs(rows[3]["nats_timestamp"] - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=5)
     checkpoint = project.lake.checkpoint("bronze.events")
     assert checkpoint is not None and checkpoint.position == {"stream": stream, "sequence": 5}
     assert _consumer(nats_url, stream, "lakeforge-events") == (5, 0)  # acked after the commit
@@ -90,7 +90,7 @@ def test_values_sequence_acks_and_only_new_messages(tmp_path: Path, nats_url: st
     assert [(t.status, t.rows) for t in second.tables] == [("success", 1)], second.tables
     assert sorted(r["id"] for r in project.lake.read("bronze.events").to_pylist()) == [1, 2, 3, 4, 5, 6]
     by_id = {r["id"]: r for r in project.lake.read("bronze.events").to_pylist()}
-    assert by_id[6]["price"] == decimal.Decimal("6.500") and by_id[6]["_nats_sequence"] == 6
+    assert by_id[6]["price"] == decimal.Decimal("6.500") and by_id[6]["nats_sequence"] == 6
     bad = sorted(project.quarantine(), key=lambda r: r["offset"])
     assert [(r["offset"], r["partition"]) for r in bad] == [(7, subject), (8, subject), (9, subject)]
     assert bad[0]["reason"] == "column 'price': \"x\" is not a decimal number"

@@ -2,9 +2,9 @@
 every partition's next offset (``{"offsets": {"topic": {"0": 42}}}``). ``format: debezium``: one table per
 topic, applied as change data capture by :mod:`lakeforge.sources.kafka.debezium` through lakeforge's CDC loader.
 
-Each message becomes a row of its value's fields plus ``_kafka_topic``, ``_kafka_partition`` (int32),
-``_kafka_offset`` (int64), ``_kafka_timestamp`` (UTC, ms precision), ``_kafka_key`` (binary) and
-``_kafka_headers`` (list of key/value structs, values binary): keys and header values are bytes on the wire
+Each message becomes a row of its value's fields plus ``kafka_topic``, ``kafka_partition`` (int32),
+``kafka_offset`` (int64), ``kafka_timestamp`` (UTC, ms precision), ``kafka_key`` (binary) and
+``kafka_headers`` (list of key/value structs, values binary): keys and header values are bytes on the wire
 and are kept as bytes. A value that is not a JSON object or does not fit a declared column goes to
 ``quarantine.<table>`` with its topic/partition, offset and raw text.
 """
@@ -117,8 +117,8 @@ class KafkaSource(RecordSource):
                 continue
             quiet_since = quiet_since if quiet_since is not None else now
             position = {"offsets": _copy(reader.offsets)}
-            if request.follow:
-                yield Chunk(None, [], position)
+            if request.follow:  # no position before the first message: an empty table would be committed
+                yield Chunk(None, [], position if position["offsets"] != offsets else None)
                 if request.stopped():
                     return
             elif now - quiet_since >= self.config.idle_seconds:
@@ -174,14 +174,14 @@ def message_columns(messages: list[Message]) -> dict[str, pa.Array]:
         kind, ms = m.timestamp()
         timestamps.append(ms if kind else None)
     return {
-        "_kafka_topic": pa.array([m.topic() for m in messages], pa.string()),
-        "_kafka_partition": pa.array([m.partition() for m in messages], pa.int32()),
-        "_kafka_offset": pa.array([m.offset() for m in messages], pa.int64()),
-        "_kafka_timestamp": pa.array(timestamps, pa.int64())
+        "kafka_topic": pa.array([m.topic() for m in messages], pa.string()),
+        "kafka_partition": pa.array([m.partition() for m in messages], pa.int32()),
+        "kafka_offset": pa.array([m.offset() for m in messages], pa.int64()),
+        "kafka_timestamp": pa.array(timestamps, pa.int64())
         .cast(pa.timestamp("ms", tz="UTC"))
         .cast(pa.timestamp("us", tz="UTC")),
-        "_kafka_key": pa.array([m.key() for m in messages], pa.binary()),
-        "_kafka_headers": pa.array(
+        "kafka_key": pa.array([m.key() for m in messages], pa.binary()),
+        "kafka_headers": pa.array(
             [[{"key": h[0], "value": h[1]} for h in (m.headers() or [])] for m in messages], header_type
         ),
     }

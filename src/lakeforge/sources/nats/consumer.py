@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,9 +46,14 @@ class NatsReader:
         self._sub: Any = None
         self._inbox: str | None = None
         self._messages: Any = None
+        self._lock = threading.Lock()
+        """The loop runs in one thread at a time: the loader reads ahead in a thread and acks from another."""
+        self._acks: list[str] = []
+        """Acks asked for while a fetch held the loop: sent before the next fetch, or on close."""
 
     def _run(self, coro: Any) -> Any:
-        return self._loop.run_until_complete(coro)
+        with self._lock:
+            return self._loop.run_until_complete(coro)
 
     # -- life cycle ----------------------------------------------------------------------------------
     def start(self, sequence: int) -> int:
@@ -142,6 +148,8 @@ class NatsReader:
         return int(info.num_pending or 0) if info is not None else 0
 
     def close(self) -> None:
+        if self._acks:
+            self._run(self._send_acks())
         if self._nc is not None:
             nc, self._nc = self._nc, None
             with contextlib.suppress(Exception):  # closing a dead connection: nothing left to do
@@ -160,6 +168,7 @@ class NatsReader:
         below 3)."""
         import json
 
+        await self._send_acks()
         nc = await self._connect()
         s = self.settings
         if self._inbox is None:
@@ -200,14 +209,22 @@ class NatsReader:
         return int(self._run(ask()))
 
     def ack(self, reply: str) -> None:
-        """Acknowledge (AckAll) the message whose reply subject is ``reply`` and all before it."""
+        """Acknowledge (AckAll) the message whose reply subject is ``reply`` and all before it: now, or, when a
+        fetch in the reading thread holds the loop, right before its next fetch (or on close)."""
+        self._acks.append(reply)
+        if self._lock.acquire(blocking=False):
+            try:
+                self._loop.run_until_complete(self._send_acks())
+            finally:
+                self._lock.release()
 
-        async def send() -> None:
-            nc = await self._connect()
-            await nc.publish(reply, b"+ACK")
-            await nc.flush(timeout=5)
-
-        self._run(send())
+    async def _send_acks(self) -> None:
+        if not self._acks:
+            return
+        replies, self._acks = self._acks, []
+        nc = await self._connect()
+        await nc.publish(replies[-1], b"+ACK")  # AckAll: the last one covers the others
+        await nc.flush(timeout=5)
 
 
 async def _quiet(exc: Exception) -> None:

@@ -1,7 +1,7 @@
 """``type: nats``: a JetStream stream, read from the stream sequence committed in the lake.
 
-Each message becomes a row of its JSON value's fields plus ``_nats_subject``, ``_nats_sequence`` (the
-stream sequence, int64), ``_nats_timestamp`` (UTC) and ``_nats_headers`` (list of key/value structs). The
+Each message becomes a row of its JSON value's fields plus ``nats_subject``, ``nats_sequence`` (the
+stream sequence, int64), ``nats_timestamp`` (UTC) and ``nats_headers`` (list of key/value structs). The
 position is ``{"stream": name, "sequence": last stream sequence}``; messages are acknowledged (AckAll)
 only after the lake commit that holds them (see consumer.py). A value that is not a JSON object or does not
 fit a declared column goes to ``quarantine.<table>`` with its subject, sequence and raw text.
@@ -73,7 +73,7 @@ class NatsSource(RecordSource):
                 f"the lake's position is in stream '{stream}', the source now reads '{self.config.stream}': "
                 "load it into a new table (tables.<t>.name) or start over with a full run",
             )
-        sequence = int(request.position.get("sequence", 0))
+        sequence = start = int(request.position.get("sequence", 0))
         self.close()
         reader = self._reader = NatsReader(self.settings())
         reader.start(sequence)
@@ -91,8 +91,8 @@ class NatsSource(RecordSource):
             now = time.monotonic()
             quiet_since = quiet_since if quiet_since is not None else now
             position = {"stream": self.config.stream, "sequence": sequence}
-            if request.follow:
-                yield Chunk(None, [], position)
+            if request.follow:  # no position before the first message: an empty table would be committed
+                yield Chunk(None, [], position if sequence != start else None)
                 if request.stopped():
                     return
             elif now - quiet_since >= self.config.idle_seconds and reader.pending() == 0:
@@ -148,10 +148,10 @@ def message_columns(messages: list[Msg]) -> dict[str, pa.Array]:
     header_type = pa.list_(pa.struct([pa.field("key", pa.string()), pa.field("value", pa.string())]))
     metas = [m.metadata for m in messages]  # parsed from the reply subject on each access
     return {
-        "_nats_subject": pa.array([m.subject for m in messages], pa.string()),
-        "_nats_sequence": pa.array([m.sequence.stream for m in metas], pa.int64()),
-        "_nats_timestamp": pa.array([m.timestamp for m in metas], pa.timestamp("us", tz="UTC")),
-        "_nats_headers": pa.array(
+        "nats_subject": pa.array([m.subject for m in messages], pa.string()),
+        "nats_sequence": pa.array([m.sequence.stream for m in metas], pa.int64()),
+        "nats_timestamp": pa.array([m.timestamp for m in metas], pa.timestamp("us", tz="UTC")),
+        "nats_headers": pa.array(
             [[{"key": k, "value": v} for k, v in (m.headers or {}).items()] for m in messages], header_type
         ),
     }
