@@ -54,11 +54,12 @@ def make_file(path: Path, fmt: str, rows: int) -> Decimal:
             amount = np.char.add(whole, np.char.zfill((cents % 100).astype(str), 2))
             status = statuses[rng.integers(0, 4, n)]
             when_list = when.to_pylist()
+            fields = zip(ids, customer, amount, when_list, status, strict=True)
             if fmt == "csv":
-                lines = [f"{i},{c},{a},{w},{s}\n" for i, c, a, w, s in zip(ids, customer, amount, when_list, status)]
+                lines = [f"{i},{c},{a},{w},{s}\n" for i, c, a, w, s in fields]
             else:
                 lines = [f'{{"id": {i}, "customer": "{c}", "amount": {a}, "ordered_at": "{w}", "status": "{s}"}}\n'
-                         for i, c, a, w, s in zip(ids, customer, amount, when_list, status)]
+                         for i, c, a, w, s in fields]
             out.write("".join(lines))
     return Decimal(total) / 100
 
@@ -97,7 +98,10 @@ def _run_duckdb(fmt: str, file: Path, out: Path) -> None:
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    columns = "{'id': 'BIGINT', 'customer': 'VARCHAR', 'amount': 'DECIMAL(12,2)', 'ordered_at': 'TIMESTAMPTZ', 'status': 'VARCHAR'}"
+    columns = (
+        "{'id': 'BIGINT', 'customer': 'VARCHAR', 'amount': 'DECIMAL(12,2)', 'ordered_at': 'TIMESTAMPTZ', "
+        "'status': 'VARCHAR'}"
+    )
     if fmt == "csv":
         rel = con.sql(f"SELECT * FROM read_csv('{file}', header = true, columns = {columns})")
     else:
@@ -105,7 +109,8 @@ def _run_duckdb(fmt: str, file: Path, out: Path) -> None:
     reader = rel.to_arrow_reader(131_072)
     import pyarrow as pa
 
-    schema = pa.schema([f.with_type(pa.timestamp("us", tz="UTC")) if pa.types.is_timestamp(f.type) else f for f in reader.schema])
+    utc = pa.timestamp("us", tz="UTC")
+    schema = pa.schema([f.with_type(utc) if pa.types.is_timestamp(f.type) else f for f in reader.schema])
 
     def batches() -> Any:
         for batch in reader:
@@ -121,8 +126,16 @@ def _run_polars(fmt: str, file: Path, out: Path) -> None:
               "ordered_at": pl.Datetime("us", "UTC"), "status": pl.String}
     if fmt == "csv":
         frame = pl.scan_csv(file, schema=schema).collect(engine="streaming")
-    else:
-        frame = pl.scan_ndjson(file, schema=schema).collect(engine="streaming")
+    else:  # scan_ndjson cannot build a Decimal from a JSON number: read its text, then cast exactly
+        text = {**schema, "amount": pl.String, "ordered_at": pl.String}
+        frame = (
+            pl.scan_ndjson(file, schema=text)
+            .with_columns(
+                pl.col("amount").cast(pl.Decimal(12, 2)),
+                pl.col("ordered_at").str.to_datetime(time_unit="us", time_zone="UTC"),
+            )
+            .collect(engine="streaming")
+        )
     frame.write_delta(_target(out), mode="overwrite")
 
 
@@ -195,7 +208,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_results(folder: Path, args: argparse.Namespace, results: list[dict[str, Any]]) -> None:
+    """files.json/.md; the runs of formats not measured this time are kept from the previous file (same size)."""
     folder.mkdir(parents=True, exist_ok=True)
+    previous = folder / "files.json"
+    if previous.is_file():
+        old = json.loads(previous.read_text())
+        measured = {r["format"] for r in results}
+        if old.get("mb") == args.mb:
+            results = [r for r in old["runs"] if r["format"] not in measured] + results
     (folder / "files.json").write_text(json.dumps({"mb": args.mb, "runs": results}, indent=2))
     lines = [f"# Files into the lake ({args.mb} MB per file, median of {args.repetitions} runs)", "",
              "| format | contender | rows | median s | M rows/s | vs best of DuckDB/Polars | peak RSS MB | checked |",
@@ -212,7 +232,8 @@ def write_results(folder: Path, args: argparse.Namespace, results: list[dict[str
             ratio = f"{best / med[c]:.2f}x" if best else "-"
             rss = max(r["peak_rss_mb"] for r in runs)
             ok = "yes" if all(r["ok"] for r in runs) else "NO: " + runs[0]["error"][:60]
-            lines.append(f"| {fmt} | {c} | {rows:,} | {med[c]:.2f} | {rows / med[c] / 1e6:.2f} | {ratio} | {rss} | {ok} |")
+            rate = rows / med[c] / 1e6
+            lines.append(f"| {fmt} | {c} | {rows:,} | {med[c]:.2f} | {rate:.2f} | {ratio} | {rss} | {ok} |")
     (folder / "files.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -246,3 +246,27 @@ def test_bad_options_name_the_key(tmp_path: Path) -> None:
     missing = _project(tmp_path / "m", "    type: files\n    path: nowhere\n    format: csv\n")
     result = missing.run()
     assert result.tables[0].status == "failed" and "is not a folder" in (result.tables[0].error or "")
+
+
+def test_full_mode_replaces_and_incremental_merges_by_key(tmp_path: Path) -> None:
+    drops = tmp_path / "drops"
+    drops.mkdir()
+    (drops / "a.csv").write_text("id,v,at\n1,a,2024-01-01T00:00:00Z\n2,b,2024-01-01T00:00:00Z\n")
+    base = "    type: files\n    path: drops\n    format: csv\n"
+    full = _project(tmp_path, base + "    defaults: {mode: full}\n")
+    assert [(t.mode, t.rows) for t in full.run().tables] == [("full", 2)]
+    (drops / "b.csv").write_text("id,v,at\n3,c,2024-01-02T00:00:00Z\n")
+    assert [(t.mode, t.rows) for t in full.run().tables] == [("full", 3)]
+    assert sorted(r["id"] for r in full.lake.read("bronze.drops").to_pylist()) == [1, 2, 3]  # replaced, not 1,2,1,2,3
+
+    inc_dir = tmp_path / "inc"
+    (inc_dir / "drops").mkdir(parents=True)
+    (inc_dir / "drops" / "a.csv").write_text("id,v,at\n1,a,2024-01-01T00:00:00Z\n2,b,2024-01-01T00:00:00Z\n")
+    options = "    tables: {drops: {mode: incremental, merge_key: id, cursor: at}}\n"
+    inc = _project(inc_dir, base + options)
+    assert [(t.mode, t.rows) for t in inc.run().tables] == [("incremental", 2)]
+    # a corrected export: row 2 changed and newer, row 1 resent unchanged with an old cursor (filtered out)
+    (inc_dir / "drops" / "b.csv").write_text("id,v,at\n1,a,2024-01-01T00:00:00Z\n2,B,2024-01-03T00:00:00Z\n")
+    assert [(t.mode, t.rows) for t in inc.run().tables] == [("incremental", 1)]
+    got = sorted((r["id"], r["v"]) for r in inc.lake.read("bronze.drops").to_pylist())
+    assert got == [(1, "a"), (2, "B")]

@@ -180,3 +180,58 @@ def test_commit_intervals_bound_memory_and_each_carries_its_position(tmp_path: P
     assert project.lake.version("bronze.counts") == 9  # 10 intervals of 4 records: versions 0..9 (Delta)
     assert project.lake.checkpoint("bronze.counts").position == {"next": 41}  # type: ignore[union-attr]
     assert project.lake.checkpoint("bronze.counts").sequence == 10  # type: ignore[union-attr]
+
+
+class TickingConfig(RecordSourceConfig):
+    every: float = 0.02
+
+
+class TickingSource(RecordSource):
+    """An endless stream: 10 records every ``every`` seconds, each batch a safe point."""
+
+    type_name: ClassVar[str] = "ticking"
+    CONFIG: ClassVar[type[SourceBase]] = TickingConfig
+    SUPPORTS_STREAM: ClassVar[bool] = True
+    config: TickingConfig
+
+    def read(self, plan: TablePlan, request: ReadRequest) -> Iterator[Chunk]:
+        import time
+
+        n = start = int(request.position.get("next", 0))
+        while not request.stopped():
+            yield Chunk(pa.record_batch({"n": pa.array(range(n, n + 10), pa.int64())}), [], {"next": n + 10})
+            n += 10
+            if not request.follow and n - start >= 30:
+                return
+            time.sleep(self.config.every)
+
+
+@pytest.mark.slow
+def test_follow_commits_every_n_records_until_stopped(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    (tmp_path / "lakeforge.yml").write_text(
+        "sources:\n  ticks: {type: tests.unit.test_record_seam:TickingSource}\n"
+        "lake: {path: lh}\nrun: {stream_commit_records: 25, stream_commit_seconds: 60}\n"
+    )
+    project = Project(tmp_path)
+    stop = threading.Event()
+    results = []
+    runner = threading.Thread(target=lambda: results.append(project.run(follow=True, stop=stop)))
+    runner.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (
+        project.lake.exists("bronze.ticks") and project.lake.version("bronze.ticks") >= 3
+    ):
+        time.sleep(0.05)
+    stop.set()
+    runner.join(60)
+    assert results and results[0].ok, results
+    values = sorted(project.lake.read("bronze.ticks").column("n").to_pylist())
+    assert values == list(range(len(values))) and len(values) >= 90  # every record once, in >= 4 commits
+    assert project.lake.version("bronze.ticks") >= 3
+    assert project.lake.checkpoint("bronze.ticks").position == {"next": len(values)}  # type: ignore[union-attr]
+    # without --follow a stream reads what is there and stops: 30 more records, one commit
+    again = Project(tmp_path).run()
+    assert [(t.status, t.rows) for t in again.tables] == [("success", 30)]

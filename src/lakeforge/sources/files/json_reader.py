@@ -70,7 +70,7 @@ def _block(chunk: bytes, first_line: int, declared: pa.Schema) -> Block:
         try:
             table = pajson.read_json(
                 pa.BufferReader(chunk),
-                read_options=pajson.ReadOptions(use_threads=True, block_size=max(len(chunk), 1 << 20)),
+                read_options=pajson.ReadOptions(use_threads=True, block_size=1 << 20),  # blocks parse in parallel
                 parse_options=pajson.ParseOptions(explicit_schema=declared, unexpected_field_behavior="infer"),
             )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
