@@ -224,7 +224,7 @@ def convert_value(value: Any, target: pa.DataType) -> Any:
 
     kind = _kind(value)
     if pa.types.is_string(target) or pa.types.is_large_string(target):
-        return value if kind == "str" else json.dumps(value, default=str, separators=(",", ":"))
+        return value if kind == "str" else json_text(value)
     if pa.types.is_boolean(target):
         if kind != "bool":
             raise TypeError(f"{_show(value)} is not a boolean")
@@ -253,6 +253,18 @@ def convert_value(value: Any, target: pa.DataType) -> Any:
             raise TypeError(f"{_show(value)} is not a string")
         return value.encode()
     raise TypeError(f"no conversion from JSON to {target}")
+
+
+def json_text(value: Any) -> str:
+    """``value`` as compact JSON text, numbers with the digits they were written with (``json.dumps`` would
+    turn an exact ``Decimal`` into a string)."""
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{json_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(json_text(v) for v in value) + "]"
+    return json.dumps(value)
 
 
 def _show(value: Any) -> str:
