@@ -207,6 +207,8 @@ def _stream(
 ) -> None:
     start = min(min(t.state_at, t.log_at) for t in tables.values())
     texts = {v: text for t in tables.values() for v, text in t.texts.items()}
+    ahead = sorted({v for t in tables.values() for v in (t.state_at, t.log_at) if v > start})
+    reader.resume_points([Position(v, texts.get(v, "")) for v in ahead])
     pending = 0
     first_at: float | None = None
     last: Txn | None = None

@@ -232,6 +232,9 @@ class DebeziumCdc(CdcReader):
         """Connect schema of each topic's row fields, as the last event carried it."""
         self._reader: KafkaReader | None = None
         self.tombstones = 0
+        self._targets: list[dict[str, dict[str, int]]] = []
+        """Offsets some tables committed past the start (see :meth:`resume_points`), in order."""
+        self._held: list[Message] = []
 
     def check(self) -> list[Problem]:
         try:
@@ -274,15 +277,47 @@ class DebeziumCdc(CdcReader):
                 quiet_since = now
                 yield None
 
+    def resume_points(self, positions: list[Position]) -> None:
+        """Replay exactly the messages up to each committed position first: partitions interleave differently
+        on every read, and the position value (a sum of offsets) must name the same set of messages."""
+        self._targets = [json.loads(p.text) for p in positions if p.text]
+
+    def _in_window(self, topic: str, partition: int, offset: int, offsets: dict[str, dict[str, int]]) -> bool:
+        """Whether the message belongs before the first pending target; pops the targets already reached."""
+        while self._targets:
+            target = self._targets[0]
+            reached = all(offsets.get(t, {}).get(p, 0) >= o for t, parts in target.items() for p, o in parts.items())
+            if not reached:
+                return offset < target.get(topic, {}).get(str(partition), offsets.get(topic, {}).get(str(partition), 0))
+            self._targets.pop(0)
+        return True
+
     def _txns(self, messages: list[Message], offsets: dict[str, dict[str, int]]) -> Iterator[Txn]:
-        for message in messages:
+        pending = [*self._held, *messages] if self._held else messages
+        self._held = []
+        for i, message in enumerate(pending):
             topic, partition, offset = message.topic(), message.partition(), message.offset()
             assert topic is not None and partition is not None and offset is not None
+            if self._targets and not self._in_window(topic, partition, offset, offsets):
+                self._held.append(message)  # past the target in its partition: after the window is complete
+                continue
             offsets.setdefault(topic, {})[str(partition)] = offset + 1
             text = json.dumps(offsets, sort_keys=True)
             position = Position(sum(o for parts in offsets.values() for o in parts.values()), text)
             change, commit_time = self._change(message, topic)
             yield Txn(position, commit_time, [change] if change is not None else [])
+            if self._held and not self._targets_pending(offsets):
+                rest, self._held = [*self._held, *pending[i + 1 :]], []
+                yield from self._txns(rest, offsets)
+                return
+
+    def _targets_pending(self, offsets: dict[str, dict[str, int]]) -> bool:
+        while self._targets:
+            target = self._targets[0]
+            if not all(offsets.get(t, {}).get(p, 0) >= o for t, parts in target.items() for p, o in parts.items()):
+                return True
+            self._targets.pop(0)
+        return False
 
     def _change(self, message: Message, topic: str) -> tuple[Change | None, dt.datetime | None]:
         value = _json(message.value(), message)
