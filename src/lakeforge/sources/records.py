@@ -11,6 +11,7 @@ it in the same lake commit as the data up to that point, and hands it back to th
 - a stream (``SUPPORTS_STREAM``) read with ``request.follow`` keeps going until ``request.stopped()``, and
   yields a chunk (possibly empty, with its position) at least every second or so, so time-based commits
   happen while the stream is idle.
+- ``read`` runs in a reader thread (the loader reads ahead while it writes); ``acknowledge`` in the loader's.
 
 See docs/sources.md, "Writing a source".
 """
