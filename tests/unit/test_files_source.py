@@ -270,3 +270,13 @@ def test_full_mode_replaces_and_incremental_merges_by_key(tmp_path: Path) -> Non
     assert [(t.mode, t.rows) for t in inc.run().tables] == [("incremental", 1)]
     got = sorted((r["id"], r["v"]) for r in inc.lake.read("bronze.drops").to_pylist())
     assert got == [(1, "a"), (2, "B")]
+
+
+def test_nested_secrets_are_scrubbed(tmp_path: Path) -> None:
+    from lakeforge.sources import create_source
+
+    source = "    type: files\n    path: s3://b/p/\n    format: csv\n"
+    project = _project(tmp_path, source + "    storage: {access_key_id: AKIAKEY, secret_access_key: 'S3cr3t/+x'}\n")
+    files = create_source("drops", project.config.sources["drops"])
+    assert files.scrub("denied for S3cr3t/+x (S3cr3t%2F%2Bx)") == "denied for *** (***)"
+    assert "S3cr3t" not in repr(project.config)

@@ -126,13 +126,24 @@ class SourceBase(Strict):
     """Lake names are ``bronze.<prefix>_<table>``; default: the source's name. ``""`` for none."""
 
     def secret_values(self) -> list[str]:
-        """Strings that must be scrubbed from third-party messages: every ``SecretStr`` field's value (and
-        its URL-encoded form)."""
+        """Strings that must be scrubbed from third-party messages: the value of every ``SecretStr`` in the
+        source's options, nested ones too (``storage.secret_access_key``, ``auth.bearer``), and its URL-encoded
+        form."""
         found: list[str] = []
-        for value in self.__dict__.values():
-            if isinstance(value, SecretStr) and value.get_secret_value():
+
+        def walk(value: object) -> None:
+            if isinstance(value, SecretStr):
                 secret = value.get_secret_value()
-                found += [secret, quote(secret, safe="")]
+                if secret:
+                    found.extend([secret, quote(secret, safe="")])
+            elif isinstance(value, BaseModel):
+                for item in value.__dict__.values():
+                    walk(item)
+            elif isinstance(value, dict | list | tuple):
+                for item in value.values() if isinstance(value, dict) else value:
+                    walk(item)
+
+        walk(self)
         return found
 
 
