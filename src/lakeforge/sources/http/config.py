@@ -77,10 +77,6 @@ class Auth(Strict):
             raise ValueError(f"auth: choose exactly one of bearer, api_key, basic (got {', '.join(chosen) or 'none'})")
         return self
 
-    def secrets(self) -> list[str]:
-        values = [self.bearer, self.api_key, self.basic.password if self.basic else None]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
-
 
 class Incremental(Strict):
     field: str
@@ -134,11 +130,3 @@ class HttpConfig(RecordSourceConfig):
 
         parse(value)
         return value
-
-    def secret_values(self) -> list[str]:
-        from urllib.parse import quote
-
-        found = super().secret_values()
-        for secret in self.auth.secrets() if self.auth else []:
-            found += [secret, quote(secret, safe="")]
-        return found
