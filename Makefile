@@ -9,7 +9,7 @@ STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e ".[dev,cdc,bench,serve,airflow,dagster,iceberg,s3,scale]"
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e ".[dev,cdc,bench,serve,airflow,dagster,iceberg,s3,scale,streams]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)

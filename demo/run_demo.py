@@ -12,7 +12,8 @@
    and prints ``lakeforge status`` (jobs, last and next runs, late tables);
    files: partner order drops (CSV) and deliveries (JSON lines) joined with PostgreSQL customers in gold
    (demo/files_demo.py), checked against the drops;
-7. unless ``--no-cdc``: change data capture on throwaway CDC-enabled servers (demo/cdc_demo.py).
+7. unless ``--no-streams``: events from a NATS JetStream stream into bronze and gold (demo/stream_demo.py);
+8. unless ``--no-cdc``: change data capture on throwaway CDC-enabled servers (demo/cdc_demo.py).
 """
 
 from __future__ import annotations
@@ -135,6 +136,10 @@ def main() -> int:
 
         code = serve_demo.main(project)
     code = code or operations()
+    if not code and "--no-streams" not in sys.argv:
+        import stream_demo
+
+        code = stream_demo.main()
     if code or "--no-cdc" in sys.argv:
         return code
     import cdc_demo

@@ -36,6 +36,7 @@ from lakeforge.sources.cdc import CdcReader, Position, Txn
 READERS = {
     "postgres": "lakeforge.sources.postgres.cdc:PostgresCdc",
     "mysql": "lakeforge.sources.mysql.cdc:MySQLCdc",
+    "kafka": "lakeforge.sources.kafka.debezium:DebeziumCdc",
 }
 
 
@@ -212,8 +213,12 @@ def _distributed_snapshot(
 ) -> int | None:
     """``engine: {type: ray}``: a large table's snapshot read by range tasks inside the log reader's own
     snapshot (docs/scale-out.md); None when it is read in this process."""
-    extractor = ctx.extractor
-    if extractor is None or not shared or extractor.refuses(ctx.lake, reader.source, t.plan, ctx.run) is not None:
+    from lakeforge.sources.sql import SqlSource
+
+    extractor, source = ctx.extractor, reader.source
+    if extractor is None or not shared or not isinstance(source, SqlSource):
+        return None
+    if extractor.refuses(ctx.lake, source, t.plan, ctx.run) is not None:
         return None
     constants = {
         "_lf_op": "snapshot",
@@ -222,7 +227,7 @@ def _distributed_snapshot(
         "_lf_deleted": False,
     }
     return extractor.load_snapshot(
-        ctx, reader.source, t.plan, t.name, schema=schema, shared=shared, checkpoint=lambda: cp, constants=constants
+        ctx, source, t.plan, t.name, schema=schema, shared=shared, checkpoint=lambda: cp, constants=constants
     )
 
 
@@ -237,6 +242,8 @@ def _stream(
 ) -> None:
     start = min(min(t.state_at, t.log_at) for t in tables.values())
     texts = {v: text for t in tables.values() for v, text in t.texts.items()}
+    ahead = sorted({v for t in tables.values() for v in (t.state_at, t.log_at) if v > start})
+    reader.resume_points([Position(v, texts.get(v, "")) for v in ahead])
     pending = 0
     first_at: float | None = None
     last: Txn | None = None

@@ -27,7 +27,8 @@ Record source points (``load/records.py``: files, streams, python), for a bronze
     carries the same position has not been made.
 ``interval_committed``
     one commit interval (rows + position) has landed; the rest of the read has not (a kill between the
-    commits of one run).
+    commits of one run), and the source has not been told (a NATS ack, the Kafka group offsets mirror):
+    the broker still holds the messages as unacknowledged.
 
 Publish points (``serve/publish.py``, ``serve/destinations/mysql.py``), for a lake table ``<name>``:
 

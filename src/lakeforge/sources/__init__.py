@@ -32,6 +32,9 @@ SOURCES: dict[str, str] = {
     "mysql": "lakeforge.sources.mysql.source:MySQLSource",
     "files": "lakeforge.sources.files.source:FilesSource",
     "python": "lakeforge.sources.python.source:PythonSource",
+    "kafka": "lakeforge.sources.kafka.source:KafkaSource",
+    "nats": "lakeforge.sources.nats.source:NatsSource",
+    "http": "lakeforge.sources.http.source:HttpSource",
 }
 ENTRY_POINT_GROUP = "lakeforge.sources"
 

@@ -20,7 +20,7 @@ from lakeforge.sources.base import ColumnPlan, TablePlan, TableRef
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from lakeforge.sources.sql import SqlSource
+    from lakeforge.sources.base import Source
 
 Op = Literal["insert", "update", "delete", "truncate"]
 
@@ -90,7 +90,7 @@ class CdcReader(ABC):
     LOG_NAME: ClassVar[str]
     """What the position is called in messages (LSN, GTID)."""
 
-    def __init__(self, source: SqlSource, plans: list[TablePlan]) -> None:
+    def __init__(self, source: Source, plans: list[TablePlan]) -> None:
         self.source = source
         self.plans = {p.ref: p for p in plans}
 
@@ -121,6 +121,12 @@ class CdcReader(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to close by default
         """Stop reading and close connections."""
+
+    def resume_points(self, positions: list[Position]) -> None:  # noqa: B027 - optional hook
+        """Positions some tables have committed past the start of :meth:`changes` (a table ahead of another
+        after a crash between their commits), in order. A log read again in the same order needs nothing; a
+        reader whose replay order may differ (Kafka partitions) must deliver exactly the changes up to each of
+        them before any later one."""
 
     def replan(self, ref: TableRef, columns: list[str]) -> TablePlan:
         """The plan of ``ref`` after its columns changed in the log: the catalog's types, and string for a

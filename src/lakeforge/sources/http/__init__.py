@@ -1,0 +1,1 @@
+"""``type: http``: records of a paginated JSON API."""

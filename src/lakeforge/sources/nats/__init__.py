@@ -1,0 +1,1 @@
+"""``type: nats``: a NATS JetStream stream read by a durable pull consumer."""

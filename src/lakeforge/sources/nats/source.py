@@ -1,0 +1,157 @@
+"""``type: nats``: a JetStream stream, read from the stream sequence committed in the lake.
+
+Each message becomes a row of its JSON value's fields plus ``nats_subject``, ``nats_sequence`` (the
+stream sequence, int64), ``nats_timestamp`` (UTC) and ``nats_headers`` (list of key/value structs). The
+position is ``{"stream": name, "sequence": last stream sequence}``; messages are acknowledged (AckAll)
+only after the lake commit that holds them (see consumer.py). A value that is not a JSON object or does not
+fit a declared column goes to ``quarantine.<table>`` with its subject, sequence and raw text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from lakeforge.errors import SourceError
+from lakeforge.sources.nats.config import NatsConfig
+from lakeforge.sources.records import BadRecord, Chunk, ReadRequest, RecordSource
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from nats.aio.msg import Msg
+
+    from lakeforge.sources.base import TablePlan
+    from lakeforge.sources.nats.consumer import NatsReader, NatsSettings
+
+
+class NatsSource(RecordSource):
+    type_name = "nats"
+    CONFIG: ClassVar[type[NatsConfig]] = NatsConfig
+    SUPPORTS_STREAM = True
+    config: NatsConfig
+
+    def __init__(self, name: str, config: Any) -> None:
+        super().__init__(name, config)
+        self._reader: NatsReader | None = None
+        self._replies: dict[int, str] = {}
+        """Reply subject of the last message of each chunk, by stream sequence: what to ack after a commit."""
+
+    def settings(self) -> NatsSettings:
+        from lakeforge.sources.nats.consumer import NatsSettings
+
+        cfg = self.config
+        return NatsSettings(
+            self.name,
+            cfg.url,
+            cfg.stream,
+            cfg.durable or f"lakeforge-{self.name}",
+            list(cfg.subjects),
+            token=cfg.token.get_secret_value() if cfg.token else None,
+            user=cfg.user,
+            password=cfg.password.get_secret_value() if cfg.password else None,
+            connect_timeout=cfg.connect_timeout,
+        )
+
+    def check(self) -> dict[str, str]:
+        from lakeforge.sources.nats.consumer import NatsReader
+
+        reader = NatsReader(self.settings())
+        try:
+            pending = reader.probe()
+        finally:
+            reader.close()
+        return {"type": "nats", "url": self.config.url, "stream": self.config.stream, "messages": str(pending)}
+
+    def read(self, plan: TablePlan, request: ReadRequest) -> Iterator[Chunk]:
+        from lakeforge.sources.nats.consumer import NatsReader
+
+        stream = request.position.get("stream")
+        if stream is not None and stream != self.config.stream:
+            raise SourceError(
+                self.name,
+                f"the lake's position is in stream '{stream}', the source now reads '{self.config.stream}': "
+                "load it into a new table (tables.<t>.name) or start over with a full run",
+            )
+        sequence = start = int(request.position.get("sequence", 0))
+        self.close()
+        reader = self._reader = NatsReader(self.settings())
+        reader.start(sequence)
+        quiet_since: float | None = None
+        while True:
+            messages = reader.fetch(self.config.fetch_batch, 0.5)
+            if messages:
+                quiet_since = None
+                chunk = self._chunk(plan, messages)
+                sequence = int(chunk.position["sequence"]) if chunk.position else sequence
+                yield chunk
+                if request.stopped():
+                    return
+                continue
+            now = time.monotonic()
+            quiet_since = quiet_since if quiet_since is not None else now
+            position = {"stream": self.config.stream, "sequence": sequence}
+            if request.follow:  # no position before the first message: an empty table would be committed
+                yield Chunk(None, [], position if sequence != start else None)
+                if request.stopped():
+                    return
+            elif now - quiet_since >= self.config.idle_seconds and reader.pending() == 0:
+                yield Chunk(None, [], position)
+                return
+
+    def _chunk(self, plan: TablePlan, messages: list[Msg]) -> Chunk:
+        from lakeforge.sources.json_values import fast_batch, parse_objects, to_batch, with_columns
+
+        values = [m.data for m in messages]
+        last = messages[-1]
+        sequence = last.metadata.sequence.stream
+        if last.reply:
+            self._replies[sequence] = last.reply
+        fast = fast_batch(values, plan.columns)
+        if fast is not None:
+            return Chunk(
+                with_columns(fast, message_columns(messages)), [], {"stream": self.config.stream, "sequence": sequence}
+            )
+        rows, refused = parse_objects(values)
+        parsed = to_batch(rows, plan.columns, refused, message_columns(messages))
+        bad = [
+            BadRecord(
+                reason,
+                values[i].decode("utf-8", errors="backslashreplace"),
+                partition=messages[i].subject,
+                offset=messages[i].metadata.sequence.stream,
+            )
+            for i, reason in sorted(parsed.refused.items())
+        ]
+        return Chunk(parsed.batch, bad, {"stream": self.config.stream, "sequence": sequence})
+
+    def acknowledge(self, plan: TablePlan, position: dict[str, Any]) -> None:
+        """The lake holds everything up to ``position``: ack (AckAll) the last message delivered up to it."""
+        sequence = int(position.get("sequence", 0))
+        done = [s for s in self._replies if s <= sequence]
+        if not done or self._reader is None:
+            return
+        self._reader.ack(self._replies[max(done)])
+        for s in done:
+            del self._replies[s]
+
+    def close(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            reader.close()
+        self._replies.clear()
+
+
+def message_columns(messages: list[Msg]) -> dict[str, pa.Array]:
+    import pyarrow as pa
+
+    header_type = pa.list_(pa.struct([pa.field("key", pa.string()), pa.field("value", pa.string())]))
+    metas = [m.metadata for m in messages]  # parsed from the reply subject on each access
+    return {
+        "nats_subject": pa.array([m.subject for m in messages], pa.string()),
+        "nats_sequence": pa.array([m.sequence.stream for m in metas], pa.int64()),
+        "nats_timestamp": pa.array([m.timestamp for m in metas], pa.timestamp("us", tz="UTC")),
+        "nats_headers": pa.array(
+            [[{"key": k, "value": v} for k, v in (m.headers or {}).items()] for m in messages], header_type
+        ),
+    }
