@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 from lakeforge import Project
-from lakeforge.transform.build import build, load_graph, source_counter
+from lakeforge.transform.build import BuildResult, build, load_graph, source_counter
 from tests.conftest import write_project
 
 pytest.importorskip("daft")
@@ -86,6 +86,15 @@ def test_demo_on_daft_equals_duckdb(demo: tuple[Path, dict[str, str]], monkeypat
         "gold.agg_customer_value": "skipped",
         "gold.agg_sales_monthly": "skipped",
     }
+
+    # checks on the stored tables ran on Daft too (row checks, row_count, the sql check), with DuckDB's results
+    def checks(result: BuildResult) -> dict[tuple[str, str], tuple[str, int, str]]:
+        return {(c.model, c.check): (c.status, c.failing_rows, c.message) for c in result.checks}
+
+    on_daft_checks = checks(first)
+    assert len(on_daft_checks) == 27
+    assert on_daft_checks == {k: v for k, v in checks(built).items() if k in on_daft_checks}
+    assert on_daft_checks[("gold.dim_customer", "one_current_version")] == ("pass", 0, "")
     assert_gap(on_daft, ["gold.dim_date", "gold.features_customer"], on_daft_folder)
     on_duckdb_too(on_daft, on_daft_folder, "gold.dim_date")
     assert_gap(on_daft, ["gold.fact_order_line"], on_daft_folder)
@@ -159,3 +168,47 @@ def test_incremental_and_view_models_on_daft_equal_duckdb(tmp_path: Path) -> Non
     assert events.schema.field("amount").type == pa.decimal128(10, 2)
     assert events.to_pylist()[1] == {"id": 1, "name": "changed", "amount": d("9.99")}
     assert events.to_pylist()[-1] == {"id": 7, "name": None, "amount": None}
+
+
+def test_failing_checks_on_daft_count_the_rows_duckdb_counts(tmp_path: Path) -> None:
+    lake = "lake:\n  path: ./lakehouse\n"
+    projects = [
+        Project(write_project(tmp_path / "duckdb", lake)),
+        Project(write_project(tmp_path / "daft", lake + "engine: {type: local, transforms: daft}\n")),
+    ]
+    table = pa.table(
+        {"id": [1, 1, 1, 2, 3, None], "ref": [10, 10, 11, 12, None, 10], "s": ["a", "b", "a", "z", None, "a"]}
+    )
+    refs = pa.table({"ref": [10, 12]})
+    text = """/* lakeforge
+checks:
+  - {type: unique, column: id, severity: warn}
+  - {type: unique, column: [id, s], severity: warn}
+  - {type: not_null, column: [id, ref], severity: warn}
+  - {type: accepted_values, column: s, values: [a, b], severity: warn}
+  - {type: relationships, column: ref, to: bronze.refs, severity: warn}
+  - {type: expression, name: small, expression: ref < 12, severity: warn}
+  - {type: row_count, compare_to: bronze.refs, severity: warn}
+  - {type: sql, name: many_a, sql: "select s from {this} where s = 'a'", severity: warn}
+*/
+select * from bronze.t"""
+    results = []
+    for project in projects:
+        project.lake.write("bronze.t", table.to_batches(), schema=table.schema, mode="overwrite")
+        project.lake.write("bronze.refs", refs.to_batches(), schema=refs.schema, mode="overwrite")
+        (project.path / "models" / "silver").mkdir(parents=True)
+        (project.path / "models" / "silver" / "t.sql").write_text(text)
+        built = project.build()
+        assert built.ok
+        results.append({c.check: (c.status, c.failing_rows, c.message) for c in built.checks})
+    assert results[1] == results[0]
+    assert {k: v[:2] for k, v in results[1].items()} == {
+        "unique_id": ("warn", 3),
+        "unique_id_s": ("warn", 2),
+        "not_null_id_ref": ("warn", 2),
+        "accepted_values_s": ("warn", 1),
+        "relationships_ref_bronze_refs": ("warn", 1),
+        "small": ("warn", 2),
+        "row_count_bronze_refs": ("warn", 4),
+        "many_a": ("warn", 3),
+    }

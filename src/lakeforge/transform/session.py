@@ -105,6 +105,14 @@ class Session:
         rows = self.con.execute(sql).fetchall()
         return rows[0][0] if rows else None
 
+    def query_scalar(self, sql: str) -> Any:
+        """The first value of ``sql`` (DuckDB's dialect) run on the model engine (DuckDB when none): checks on
+        stored tables. What the engine cannot run raises :class:`~lakeforge.engines.base.EngineError`."""
+        if self.engine is None:
+            return self.scalar(sql)
+        table = self.engine.query(sql, variables=self.variables).read_all()
+        return table.column(0)[0].as_py() if table.num_rows else None
+
     def arrow(self, sql: str) -> pa.Table:
         from lakeforge.engines.duckdb import to_arrow
 
