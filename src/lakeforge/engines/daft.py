@@ -132,7 +132,9 @@ class DaftEngine(ModelEngine):
         except ImportError:
             raise MissingExtraError("daft", "scale") from None
         if ray_address is not None:
-            daft.set_runner_ray(address=None if ray_address == "auto" else ray_address)
+            # "auto" joins the cluster this host belongs to (never None: that would start a Ray on every
+            # interface); a second build in the same process keeps the runner already set
+            daft.set_runner_ray(address=ray_address, noop_if_initialized=True)
         self._data: dict[str, pads.Dataset | pa.Table] = {}
         self._frames: dict[str, Any] = {}
         self._filters: dict[str, str] = {}
