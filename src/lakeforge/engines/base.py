@@ -17,7 +17,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
-from lakeforge.errors import LakeforgeError
+from lakeforge.errors import EngineError
+
+__all__ = ["EngineError", "ModelEngine", "model_engine"]
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,10 +49,6 @@ class ModelEngine(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the engine's resources."""
-
-
-class EngineError(LakeforgeError):
-    """The engine refused or failed a query; ``str()`` is the reason (the caller names the model's file)."""
 
 
 def model_engine(name: str, *, ray_address: str | None = None) -> ModelEngine | None:
