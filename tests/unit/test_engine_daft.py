@@ -60,9 +60,10 @@ def test_duckdb_sql_is_rewritten_for_daft() -> None:
     assert sql == (
         "SELECT ab, c, d, n FROM (SELECT CONCAT(CONCAT(STRIP(a), '-'), b) AS ab, "
         "CASE WHEN c = '' THEN NULL ELSE c END AS c, o.d AS d, CAST(COUNT(DISTINCT e) AS BIGINT) AS n, "
-        "CAST(ROW_NUMBER() OVER (PARTITION BY a ORDER BY b DESC) AS BIGINT) AS _w, a, b "
+        "CAST(ROW_NUMBER() OVER (PARTITION BY a ORDER BY b DESC) AS BIGINT) AS _lf_w0 "
         "FROM bronze__src AS o JOIN silver__other AS other USING (a) WHERE x = CAST('2024-01-02' AS DATE) "
-        "GROUP BY CONCAT(CONCAT(STRIP(a), '-'), b), CASE WHEN c = '' THEN NULL ELSE c END, o.d) AS _t WHERE _w = 1"
+        "GROUP BY CONCAT(CONCAT(STRIP(a), '-'), b), CASE WHEN c = '' THEN NULL ELSE c END, o.d) AS _lf_q "
+        "WHERE _lf_w0 = 1"
     )
 
 
@@ -108,3 +109,33 @@ def test_what_daft_cannot_run_is_an_engine_error_with_the_reason() -> None:
         engine.query("select * from bronze.nope")
     with pytest.raises(EngineError, match="getvariable\\('as_of'\\) is not set"):
         engine.query("select getvariable('as_of') from bronze.t")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # a window names `name`, also a trimmed select alias: DuckDB means the input column
+        "select id, trim(name) as name from bronze.t "
+        "qualify row_number() over (partition by id order by name desc) = 1",
+        # the condition names an input column the select drops, and a select alias
+        "select id as k, row_number() over (partition by id order by v) as rn from bronze.t qualify rn = 1 and v > 0",
+        "select id, count(*) over (partition by id) as n from bronze.t qualify n > 1",
+    ],
+)
+def test_qualify_gives_duckdbs_rows(sql: str) -> None:
+    import duckdb
+
+    data = pa.table({"id": [1, 1, 2, 3], "name": [" z", "b", " c ", "d"], "v": [2, 1, 5, -1]})
+    engine = DaftEngine()
+    engine.register("bronze.t", data)
+    con = duckdb.connect()
+    con.register("__t", data)
+    con.execute('CREATE SCHEMA bronze; CREATE VIEW bronze.t AS SELECT * FROM "__t"')
+    expected = con.sql(sql).to_arrow_table()
+    try:
+        got = engine.query(sql).read_all()
+    except EngineError as exc:  # Daft 0.7: aggregate window functions are not supported
+        assert "count(*) over" in sql and "window function expected" in str(exc).lower()
+        return
+    key = got.column_names[0]
+    assert got.sort_by(key).to_pylist() == expected.sort_by(key).to_pylist()

@@ -3,7 +3,7 @@
 User models are written in DuckDB's dialect. Each query is parsed once with sqlglot (``read="duckdb"``)
 and rewritten where Daft 0.7's SQL differs, then rendered for Daft:
 
-- ``QUALIFY`` becomes a subquery filter (``sqlglot.transforms.eliminate_qualify``);
+- ``QUALIFY`` becomes a subquery filter (:func:`_eliminate_qualify`);
 - ``layer.table`` becomes ``layer__table`` (Daft has no schemas without a catalog), bound to a Daft
   DataFrame over the table's pinned Arrow dataset;
 - ``trim(x)`` becomes ``strip(x)``; ``row_number()`` is cast to BIGINT (Daft returns uint64, DuckDB int64);
@@ -15,7 +15,7 @@ Anything else Daft cannot run fails with Daft's reason; the session names the mo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lakeforge.engines.base import EngineError, ModelEngine
 from lakeforge.errors import MissingExtraError
@@ -35,7 +35,7 @@ def bound_name(name: str) -> str:
 def to_daft_sql(sql: str, variables: dict[str, str] | None = None) -> tuple[str, set[str]]:
     """``sql`` (DuckDB's dialect) rendered for Daft, and the ``layer.table`` names it reads."""
     import sqlglot
-    from sqlglot import exp, transforms
+    from sqlglot import exp
 
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
@@ -43,7 +43,8 @@ def to_daft_sql(sql: str, variables: dict[str, str] | None = None) -> tuple[str,
         raise EngineError(f"sqlglot cannot parse it: {str(exc).splitlines()[0]}") from None
     for select in list(tree.find_all(exp.Select)):  # before QUALIFY adds the window's columns to the select
         _expand_group_by_all(select)
-    tree = tree.transform(transforms.eliminate_qualify)
+    # the copy makes every place of a node its own node (sqlglot's eliminate_qualify may share one)
+    tree = tree.transform(_eliminate_qualify).copy()
     for node in reversed(list(tree.walk(bfs=False))):  # children first: a rewritten node keeps rewritten parts
         if not isinstance(node, exp.Expression):
             continue
@@ -90,6 +91,35 @@ def _rewrite(node: exp.Expression, variables: dict[str, str]) -> exp.Expression:
             raise EngineError(f"getvariable('{key}') is not set")
         return _rewrite(exp.maybe_parse(variables[key], dialect="duckdb"), {})  # a TIMESTAMPTZ literal
     return node
+
+
+def _eliminate_qualify(node: exp.Expression) -> exp.Expression:
+    """``SELECT ... QUALIFY cond`` as ``SELECT outputs FROM (SELECT ..., window AS _lf_w0) WHERE cond``.
+
+    Unlike ``sqlglot.transforms.eliminate_qualify`` the windows are not rewritten: a name inside a window
+    keeps meaning the input column, as in DuckDB, even where a select alias has the same name (``trim(name)
+    AS name ... ORDER BY name``). With ``*``, ``DISTINCT``, ``ORDER BY`` or ``LIMIT`` sqlglot's rewrite is used.
+    """
+    from sqlglot import exp, transforms
+
+    qualify = node.args.get("qualify") if isinstance(node, exp.Select) else None
+    if not isinstance(node, exp.Select) or not isinstance(qualify, exp.Qualify):
+        return node
+    if node.is_star or any(node.args.get(k) for k in ("distinct", "order", "limit")):
+        return cast("exp.Expression", transforms.eliminate_qualify(node))
+    inner = node.copy()
+    inner.set("qualify", None)
+    outputs = [e.alias_or_name for e in inner.expressions]
+    condition = qualify.this.copy()
+    for i, window in enumerate(list(condition.find_all(exp.Window))):
+        inner.append("expressions", exp.alias_(window.copy(), f"_lf_w{i}"))
+        window.replace(exp.column(f"_lf_w{i}"))
+    for i, column in enumerate(list(condition.find_all(exp.Column))):
+        if column.name.startswith("_lf_w") or (column.name in outputs and not column.table):
+            continue  # a window's value, or a select alias
+        inner.append("expressions", exp.alias_(column.copy(), f"_lf_c{i}"))  # an input column, carried out
+        column.replace(exp.column(f"_lf_c{i}"))
+    return exp.select(*[exp.column(n) for n in outputs]).from_(inner.subquery("_lf_q")).where(condition)
 
 
 def _expand_group_by_all(select: exp.Select) -> None:
