@@ -12,6 +12,7 @@
     ├── ConversionError          a source value has no exact lake value (NaN in a decimal column): names both
     ├── LakeError                a lake table cannot be read or written
     ├── ModelError               a transform model failed: names the model's file
+    ├── EngineError              a model engine (Daft) cannot run a query: the reason (callers add the file)
     ├── CheckFailed              a data-quality check with severity ``error`` failed
     ├── PublishError             publishing to a target failed: names the target (and table), never its password
     └── RunInProgress            another lakeforge run holds the project's lock
@@ -110,6 +111,10 @@ class ConversionError(LakeforgeError):
 
 class LakeError(LakeforgeError):
     """A lake table cannot be read or written."""
+
+
+class EngineError(LakeforgeError):
+    """A model engine refused or failed a query; ``str()`` is the reason (the build names the model's file)."""
 
 
 class ModelError(LakeforgeError):

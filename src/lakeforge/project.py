@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from lakeforge.distributed.extract import DistributedExtractor
+    from lakeforge.engines.base import ModelEngine
     from lakeforge.lake.base import Lake, MaintainResult, TableInfo
     from lakeforge.load.cdc_ops import CdcSourceStatus
     from lakeforge.load.cdc_run import CdcItem
@@ -512,7 +513,17 @@ class Project:
             select=select,
             as_of=as_of,
             full_refresh=full_refresh,
+            engine=self._model_engine(),
         )
+
+    def _model_engine(self) -> ModelEngine | None:
+        """``engine.transforms``: where SQL models run (None: DuckDB)."""
+        from lakeforge.config.engine import RayEngine
+        from lakeforge.engines.base import model_engine
+
+        engine = self.config.engine
+        address = engine.address if isinstance(engine, RayEngine) else None
+        return model_engine(engine.transforms, ray_address=address)
 
     def _graph(self) -> Graph:
         from lakeforge.transform.build import load_graph

@@ -1,6 +1,8 @@
 """``engine:`` of ``lakeforge.yml``: where extraction and models run.
 
 - ``{type: local}`` (the default): one process; models on DuckDB.
+- ``transforms: daft`` (either type): SQL models run on Daft instead of DuckDB, locally for ``local`` and
+  on the Ray cluster for ``ray`` (docs/scale-out.md); checks, SCD2 and writes stay on DuckDB.
 - ``{type: ray, address: ...}``: full loads of large tables fan out as primary-key range tasks on a Ray
   cluster, each writing Parquet files into the lake's storage; the driver commits them in one table commit
   (docs/scale-out.md).
@@ -17,8 +19,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Transforms = Literal["duckdb", "daft"]
+
+
 class LocalEngine(_Strict):
     type: Literal["local"] = "local"
+    transforms: Transforms = "duckdb"
+    """Where SQL models run: ``duckdb`` (the default) or ``daft`` (``pip install 'lakeforge[scale]'``).
+    Models are written in DuckDB's dialect either way; for Daft they are transpiled with sqlglot."""
 
 
 class RayEngine(_Strict):
@@ -35,6 +43,8 @@ class RayEngine(_Strict):
     snapshot_timeout: float = Field(default=120.0, gt=0)
     """MariaDB: seconds to wait for every range task to open its snapshot while the global read lock is held."""
     namespace: str = "lakeforge"
+    transforms: Transforms = "duckdb"
+    """Where SQL models run: ``duckdb`` (on the driver, the default) or ``daft`` (Daft on this cluster)."""
 
 
 EngineConfig = Annotated[LocalEngine | RayEngine, Field(discriminator="type")]

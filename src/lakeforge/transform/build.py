@@ -27,6 +27,7 @@ from lakeforge.transform.session import Session, literal, model_error
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from lakeforge.engines.base import ModelEngine
     from lakeforge.lake.base import Lake
     from lakeforge.sources.base import Source
 
@@ -91,12 +92,13 @@ def build(
     select: list[str] | None = None,
     as_of: dt.datetime | None = None,
     full_refresh: bool = False,
+    engine: ModelEngine | None = None,
 ) -> BuildResult:
     """Build ``graph``'s selected models into ``lake``; ``count_source`` answers ``row_count`` checks that
-    name a source table."""
+    name a source table; SQL models run on ``engine`` (None: DuckDB; the build closes it)."""
     chosen = set(graph.select(select))
     with _build_lock(lake):
-        session = Session(lake)
+        session = Session(lake, engine=engine)
         try:
             ctx = BuildContext(new_build_id(), dt.datetime.now(dt.UTC), as_of, full_refresh)
             session.set_as_of(as_of or ctx.started)

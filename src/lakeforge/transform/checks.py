@@ -79,6 +79,20 @@ def row_filter(check: cfg.CheckBase) -> tuple[str, str]:
     raise TypeError(f"{check.type} is not a row check")
 
 
+def failing_count(check: cfg.CheckBase, table: str) -> str:
+    """The failing rows of a row check on ``table``, counted in SQL every engine runs (DuckDB's dialect,
+    rendered per engine by sqlglot): ``unique`` sums duplicate groups instead of ``count(*) OVER``."""
+    if isinstance(check, cfg.Unique):
+        cols = ", ".join('"' + c.replace('"', '""') + '"' for c in check.column)
+        present = " AND ".join(f"{c} IS NOT NULL" for c in cols.split(", "))
+        return (
+            f"SELECT sum(n) FROM (SELECT count(*) AS n FROM {table} WHERE {present} "
+            f"GROUP BY {cols} HAVING count(*) > 1) AS dup"
+        )
+    clause, condition = row_filter(check)
+    return f"SELECT count(*) FROM (SELECT * FROM {table} {clause} {condition}) AS bad"
+
+
 def describe(check: cfg.CheckBase) -> str:
     if isinstance(check, cfg.NotNull):
         return f"{', '.join(check.column)} is null"
@@ -185,12 +199,11 @@ def _one(
 ) -> CheckResult:
     table = quoted(model.name)
     if check.QUARANTINE:
-        clause, condition = row_filter(check)
-        bad = int(session.scalar(f"SELECT count(*) FROM (SELECT * FROM {table} {clause} {condition})"))
+        bad = int(session.query_scalar(failing_count(check, table)) or 0)
         return _result(ctx, model, check, bad, f"{bad} row(s) where {describe(check)}" if bad else "")
     if isinstance(check, cfg.Sql):
         sql = check.sql.replace("{this}", table)
-        bad = int(session.scalar(f"SELECT count(*) FROM ({sql})"))
+        bad = int(session.query_scalar(f"SELECT count(*) FROM ({sql})"))
         return _result(ctx, model, check, bad, f"the check query returned {bad} row(s)" if bad else "")
     if isinstance(check, cfg.RowCount):
         return _row_count(session, model, ctx, check, count_source)
@@ -203,9 +216,10 @@ def _row_count(
     session: Session, model: Model, ctx: BuildContext, check: cfg.RowCount, count_source: CountSource
 ) -> CheckResult:
     where = f" WHERE {check.where}" if check.where else ""
-    mine = int(session.scalar(f"SELECT count(*) FROM {quoted(model.name)}{where}"))
+    mine = int(session.query_scalar(f"SELECT count(*) FROM {quoted(model.name)}{where}"))
     if check.compare_to:
-        other, label = int(session.scalar(f"SELECT count(*) FROM {quoted(check.compare_to)}{where}")), check.compare_to
+        other = int(session.query_scalar(f"SELECT count(*) FROM {quoted(check.compare_to)}{where}"))
+        label = check.compare_to
     elif check.source:
         other, label = count_source(check.source, check.where), f"source table {check.source}"
     else:
@@ -217,7 +231,7 @@ def _row_count(
 
 
 def _freshness(session: Session, model: Model, ctx: BuildContext, check: cfg.Freshness) -> CheckResult:
-    newest = session.scalar(f'SELECT max("{check.column}") FROM {quoted(model.name)}')
+    newest = session.query_scalar(f'SELECT max("{check.column}") FROM {quoted(model.name)}')
     limit = dt.timedelta(seconds=parse_lookback(check.max_age))
     if newest is None:
         return _result(ctx, model, check, 1, f"{check.column} has no values")

@@ -1,6 +1,10 @@
 """One DuckDB connection for a build: lake tables as views ``layer.table``, pinned to the Delta version
 read when the build starts (or re-registered when the build rewrites them), and model views.
 
+With another model engine (``engine: {transforms: daft}``, :mod:`lakeforge.engines.base`) the same tables
+are registered in that engine too; SQL models run there, and their result comes back as Arrow into
+``__lf_result`` on this connection, where checks, SCD2, merges and writes run.
+
 A model may see a narrowed input (rows past an incremental watermark, rows before an as-of date): the
 input's view is swapped for a filtered one while the model runs, then restored.
 """
@@ -20,6 +24,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
+    from lakeforge.engines.base import ModelEngine
     from lakeforge.lake.base import Lake
     from lakeforge.transform.model import Model
 
@@ -54,10 +59,20 @@ def literal(value: Any) -> str:
 
 
 class Session:
-    def __init__(self, lake: Lake, *, versions: dict[str, int] | None = None, only: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        lake: Lake,
+        *,
+        versions: dict[str, int] | None = None,
+        only: set[str] | None = None,
+        engine: ModelEngine | None = None,
+    ) -> None:
         import duckdb
 
         self.lake = lake
+        self.engine = engine
+        """Where SQL models run; None: on :attr:`con` (DuckDB)."""
+        self.variables: dict[str, str] = {}
         self.con: duckdb.DuckDBPyConnection = duckdb.connect()
         self.con.execute("SET TimeZone = 'UTC'")
         self.versions: dict[str, int] = {}
@@ -74,16 +89,29 @@ class Session:
         self.con.register(f"__lf_{layer}__{table}", snapshot.dataset)
         self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
         self.con.execute(f"CREATE OR REPLACE VIEW {quoted(name)} AS SELECT * FROM {hidden(name)}")
+        if self.engine is not None:
+            self.engine.register(name, snapshot.dataset)
 
     def close(self) -> None:
         self.con.close()
+        if self.engine is not None:
+            self.engine.close()
 
     def set_as_of(self, as_of: dt.datetime) -> None:
+        self.variables["as_of"] = literal(as_of)
         self.con.execute(f"SET VARIABLE as_of = {literal(as_of)}")
 
     def scalar(self, sql: str) -> Any:
         rows = self.con.execute(sql).fetchall()
         return rows[0][0] if rows else None
+
+    def query_scalar(self, sql: str) -> Any:
+        """The first value of ``sql`` (DuckDB's dialect) run on the model engine (DuckDB when none): checks on
+        stored tables. What the engine cannot run raises :class:`~lakeforge.engines.base.EngineError`."""
+        if self.engine is None:
+            return self.scalar(sql)
+        table = self.engine.query(sql, variables=self.variables).read_all()
+        return table.column(0)[0].as_py() if table.num_rows else None
 
     def arrow(self, sql: str) -> pa.Table:
         from lakeforge.engines.duckdb import to_arrow
@@ -98,10 +126,14 @@ class Session:
                 self.con.execute(
                     f"CREATE OR REPLACE VIEW {quoted(name)} AS SELECT * FROM {hidden(name)} WHERE {condition}"
                 )
+                if self.engine is not None:
+                    self.engine.narrow(name, condition)
             yield
         finally:
             for name in filters:
                 self.con.execute(f"CREATE OR REPLACE VIEW {quoted(name)} AS SELECT * FROM {hidden(name)}")
+                if self.engine is not None:
+                    self.engine.narrow(name, None)
 
     # -- running models -----------------------------------------------------------------------------
     def compute(self, model: Model) -> int:
@@ -116,17 +148,38 @@ class Session:
                 self.con.register("__lf_py", run_python(model, self))
                 self.con.execute(f"CREATE TABLE {RESULT} AS SELECT * FROM __lf_py")
                 self.con.unregister("__lf_py")
+            elif self.engine is not None:
+                self.con.register("__lf_engine", self._on_engine(model).read_all())
+                self.con.execute(f"CREATE TABLE {RESULT} AS SELECT * FROM __lf_engine")
+                self.con.unregister("__lf_engine")
             else:
                 self.con.sql(strip_sql(model.sql)).create(RESULT)
         except duckdb.Error as exc:
             raise model_error(model, exc) from None
         return int(self.scalar(f"SELECT count(*) FROM {RESULT}"))
 
+    def _on_engine(self, model: Model) -> pa.RecordBatchReader:
+        from lakeforge.engines.base import EngineError
+
+        assert self.engine is not None
+        try:
+            return self.engine.query(strip_sql(model.sql), variables=self.variables)
+        except EngineError as exc:
+            raise ModelError(f"model {model.name} failed ({model.where(None)}) on {self.engine.NAME}: {exc}") from None
+
     def define_view(self, model: Model) -> None:
         import duckdb
 
-        layer, _ = split_name(model.name)
+        layer, table = split_name(model.name)
         self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
+        if self.engine is not None:  # a view on another engine: its rows, computed once per build
+            data = self._on_engine(model).read_all()
+            self.con.register(f"__lf_view_{layer}__{table}", data)
+            self.con.execute(
+                f'CREATE OR REPLACE VIEW {quoted(model.name)} AS SELECT * FROM "__lf_view_{layer}__{table}"'
+            )
+            self.engine.register(model.name, data)
+            return
         try:
             self.con.execute(f"CREATE OR REPLACE VIEW {quoted(model.name)} AS {strip_sql(model.sql)}")
             self.con.execute(f"SELECT * FROM {quoted(model.name)} LIMIT 0")

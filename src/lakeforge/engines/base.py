@@ -1,0 +1,64 @@
+"""The engine seam: where a build's SQL models run.
+
+An engine knows lake tables by name (``layer.table``, registered from the Arrow dataset the lake gives for a
+pinned version), runs one query into a stream of Arrow batches, and can narrow an input to the rows past a
+watermark. The build's own bookkeeping (the model's result ``__lf_result``, checks, SCD2, merges, writes)
+runs on an in-process DuckDB over that Arrow stream whatever the engine (docs/transforms.md, "Engines").
+
+Built-ins (``engine: {transforms: ...}`` in ``lakeforge.yml``):
+
+- ``duckdb`` (the default): models run on the build's DuckDB connection itself.
+- ``daft``: models are transpiled from DuckDB's dialect with sqlglot (:mod:`lakeforge.engines.daft`) and
+  run on Daft, locally or on a Ray cluster (``engine: {type: ray, transforms: daft}``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, ClassVar
+
+from lakeforge.errors import EngineError
+
+__all__ = ["EngineError", "ModelEngine", "model_engine"]
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+
+class ModelEngine(ABC):
+    NAME: ClassVar[str]
+    DIALECT: ClassVar[str]
+    """The sqlglot dialect user models are written in (always DuckDB's: docs/transforms.md)."""
+
+    @abstractmethod
+    def register(self, name: str, data: pads.Dataset | pa.Table) -> None:
+        """(Re-)register lake table or view ``name`` (``layer.table``) over ``data``."""
+
+    @abstractmethod
+    def narrow(self, name: str, condition: str | None) -> None:
+        """Let queries see only rows of ``name`` where ``condition`` (DuckDB SQL) holds; None restores it."""
+
+    @abstractmethod
+    def query(self, sql: str, *, variables: dict[str, str] | None = None) -> pa.RecordBatchReader:
+        """Run ``sql`` (DuckDB's dialect); ``variables`` replace ``getvariable(name)`` by a SQL literal.
+
+        Raises :class:`EngineError` when the engine cannot run it (the session names the model's file).
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the engine's resources."""
+
+
+def model_engine(name: str, *, ray_address: str | None = None) -> ModelEngine | None:
+    """The engine for ``engine.transforms``; None for DuckDB (models run on the build's own connection)."""
+    if name == "duckdb":
+        return None
+    if name == "daft":
+        from lakeforge.engines.daft import DaftEngine
+
+        return DaftEngine(ray_address=ray_address)
+    from lakeforge.errors import ConfigError
+
+    raise ConfigError(f"engine.transforms: unknown engine '{name}' (choose duckdb or daft)")

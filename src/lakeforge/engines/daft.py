@@ -1,0 +1,213 @@
+"""Daft as the engine of SQL models (``engine: {transforms: daft}``), locally or on Ray.
+
+User models are written in DuckDB's dialect. Each query is parsed once with sqlglot (``read="duckdb"``)
+and rewritten where Daft 0.7's SQL differs, then rendered for Daft:
+
+- ``QUALIFY`` becomes a subquery filter (:func:`_eliminate_qualify`);
+- ``layer.table`` becomes ``layer__table`` (Daft has no schemas without a catalog), bound to a Daft
+  DataFrame over the table's pinned Arrow dataset;
+- ``trim(x)`` becomes ``strip(x)``; ``row_number()`` is cast to BIGINT (Daft returns uint64, DuckDB int64);
+- ``getvariable('as_of')`` becomes the literal of the build's ``as_of``.
+
+Anything else Daft cannot run fails with Daft's reason; the session names the model's file
+(docs/scale-out.md lists what the demo's models hit).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from lakeforge.engines.base import EngineError, ModelEngine
+from lakeforge.errors import MissingExtraError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+    from sqlglot import exp
+
+
+def bound_name(name: str) -> str:
+    """The Daft binding of lake table ``layer.table``."""
+    layer, _, table = name.partition(".")
+    return f"{layer}__{table}"
+
+
+def to_daft_sql(sql: str, variables: dict[str, str] | None = None) -> tuple[str, set[str]]:
+    """``sql`` (DuckDB's dialect) rendered for Daft, and the ``layer.table`` names it reads."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise EngineError(f"sqlglot cannot parse it: {str(exc).splitlines()[0]}") from None
+    for select in list(tree.find_all(exp.Select)):  # before QUALIFY adds the window's columns to the select
+        _expand_group_by_all(select)
+    # the copy makes every place of a node its own node (sqlglot's eliminate_qualify may share one)
+    tree = tree.transform(_eliminate_qualify).copy()
+    for node in reversed(list(tree.walk(bfs=False))):  # children first: a rewritten node keeps rewritten parts
+        if not isinstance(node, exp.Expression):
+            continue
+        new = _rewrite(node, variables or {})
+        if new is not node:
+            tree = new if node is tree else tree
+            node.replace(new)
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    names: set[str] = set()
+    for table in tree.find_all(exp.Table):
+        if table.db and table.name.lower() not in ctes:
+            name = f"{table.db}.{table.name}"
+            names.add(name)
+            alias = table.alias
+            table.set("this", exp.to_identifier(bound_name(name)))
+            table.set("db", None)
+            if not alias:
+                table.set("alias", exp.TableAlias(this=exp.to_identifier(name.partition(".")[2])))
+    return tree.sql(dialect="duckdb"), names
+
+
+def _rewrite(node: exp.Expression, variables: dict[str, str]) -> exp.Expression:
+    from sqlglot import exp
+
+    if isinstance(node, exp.Trim) and not node.args.get("expression") and not node.args.get("position"):
+        return exp.Anonymous(this="strip", expressions=[node.this])
+    if isinstance(node, exp.DPipe):
+        return exp.Anonymous(this="concat", expressions=[node.this, node.expression])
+    if isinstance(node, exp.Nullif):
+        return exp.case().when(exp.EQ(this=node.this.copy(), expression=node.expression), exp.null()).else_(node.this)
+    if isinstance(node, exp.Window) and isinstance(node.this, exp.RowNumber):
+        return exp.cast(node.copy(), exp.DataType.build("BIGINT"))
+    if isinstance(node, exp.Count) and not isinstance(node.parent, exp.Window | exp.Cast):
+        return exp.cast(node.copy(), exp.DataType.build("BIGINT"))  # Daft counts in uint64, DuckDB in int64
+    if isinstance(node, exp.Select):
+        _name_columns(node)
+    if isinstance(node, exp.Cast) and node.to.is_type("timestamptz") and node.this.is_string:
+        # a watermark or as-of literal: Daft has no TIMESTAMPTZ cast; chrono's %+ reads ISO 8601 with offset
+        return exp.Anonymous(this="to_datetime", expressions=[node.this.copy(), exp.Literal.string("%+")])
+    name = node.name.lower() if isinstance(node, exp.Anonymous) else None
+    if name == "getvariable" and len(node.expressions) == 1:
+        key = node.expressions[0].name
+        if key not in variables:
+            raise EngineError(f"getvariable('{key}') is not set")
+        return _rewrite(exp.maybe_parse(variables[key], dialect="duckdb"), {})  # a TIMESTAMPTZ literal
+    return node
+
+
+def _eliminate_qualify(node: exp.Expression) -> exp.Expression:
+    """``SELECT ... QUALIFY cond`` as ``SELECT outputs FROM (SELECT ..., window AS _lf_w0) WHERE cond``.
+
+    Unlike ``sqlglot.transforms.eliminate_qualify`` the windows are not rewritten: a name inside a window
+    keeps meaning the input column, as in DuckDB, even where a select alias has the same name (``trim(name)
+    AS name ... ORDER BY name``). With ``*``, ``DISTINCT``, ``ORDER BY`` or ``LIMIT`` sqlglot's rewrite is used.
+    """
+    from sqlglot import exp, transforms
+
+    qualify = node.args.get("qualify") if isinstance(node, exp.Select) else None
+    if not isinstance(node, exp.Select) or not isinstance(qualify, exp.Qualify):
+        return node
+    if node.is_star or any(node.args.get(k) for k in ("distinct", "order", "limit")):
+        return cast("exp.Expression", transforms.eliminate_qualify(node))
+    inner = node.copy()
+    inner.set("qualify", None)
+    outputs = [e.alias_or_name for e in inner.expressions]
+    condition = qualify.this.copy()
+    for i, window in enumerate(list(condition.find_all(exp.Window))):
+        inner.append("expressions", exp.alias_(window.copy(), f"_lf_w{i}"))
+        window.replace(exp.column(f"_lf_w{i}"))
+    for i, column in enumerate(list(condition.find_all(exp.Column))):
+        if column.name.startswith("_lf_w") or (column.name in outputs and not column.table):
+            continue  # a window's value, or a select alias
+        inner.append("expressions", exp.alias_(column.copy(), f"_lf_c{i}"))  # an input column, carried out
+        column.replace(exp.column(f"_lf_c{i}"))
+    return exp.select(*[exp.column(n) for n in outputs]).from_(inner.subquery("_lf_q")).where(condition)
+
+
+def _expand_group_by_all(select: exp.Select) -> None:
+    """``GROUP BY ALL``: every selected expression without an aggregate (what DuckDB groups by)."""
+    from sqlglot import exp
+
+    group = select.args.get("group")
+    if isinstance(group, exp.Group) and group.args.get("all"):
+        plain = [e.unalias().copy() for e in select.expressions if not e.find(exp.AggFunc)]
+        select.set("group", exp.Group(expressions=plain))
+
+
+def _name_columns(select: exp.Select) -> None:
+    """``SELECT o.x`` is column ``x`` in DuckDB but ``o.x`` in Daft: alias qualified columns by their name."""
+    from sqlglot import exp
+
+    for column in select.expressions:
+        if isinstance(column, exp.Column) and column.table and column.name:
+            column.replace(exp.alias_(column.copy(), column.name))
+
+
+def _reason(exc: Exception) -> str:
+    """One line: Daft's SQL errors put the reason on a ``REASON:`` line after the echoed query; plan errors
+    end with the cause on a ``Due to:`` line."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    reason = next((line for line in lines if line.startswith("REASON:")), None)
+    cause = next((line for line in reversed(lines) if line.startswith("Due to:")), None)
+    if cause is not None:
+        cause = cause.removeprefix("Due to:").strip()
+    return reason or cause or (lines[0] if lines else type(exc).__name__)
+
+
+class DaftEngine(ModelEngine):
+    NAME = "daft"
+    DIALECT = "duckdb"
+
+    def __init__(self, *, ray_address: str | None = None) -> None:
+        try:
+            import daft
+        except ImportError:
+            raise MissingExtraError("daft", "scale") from None
+        if ray_address is not None:
+            # "auto" joins the cluster this host belongs to (never None: that would start a Ray on every
+            # interface); a second build in the same process keeps the runner already set
+            daft.set_runner_ray(address=ray_address, noop_if_initialized=True)
+        self._data: dict[str, pads.Dataset | pa.Table] = {}
+        self._frames: dict[str, Any] = {}
+        self._filters: dict[str, str] = {}
+
+    def register(self, name: str, data: pads.Dataset | pa.Table) -> None:
+        self._data[name] = data
+        self._frames.pop(name, None)
+
+    def narrow(self, name: str, condition: str | None) -> None:
+        if condition is None:
+            self._filters.pop(name, None)
+        else:
+            self._filters[name] = condition
+
+    def _frame(self, name: str) -> Any:
+        import daft
+        import pyarrow as pa
+
+        if name not in self._frames:
+            data = self._data[name]
+            self._frames[name] = daft.from_arrow(data if isinstance(data, pa.Table) else data.to_table())
+        frame = self._frames[name]
+        condition = self._filters.get(name)
+        if condition is None:
+            return frame
+        sql, _ = to_daft_sql(f"SELECT * FROM __lf_input WHERE {condition}")
+        return daft.sql(sql, __lf_input=frame)
+
+    def query(self, sql: str, *, variables: dict[str, str] | None = None) -> pa.RecordBatchReader:
+        import daft
+        import pyarrow as pa
+
+        text, names = to_daft_sql(sql, variables)
+        unknown = sorted(n for n in names if n not in self._data)
+        if unknown:
+            raise EngineError(f"unknown table {', '.join(unknown)}")
+        try:
+            frames = {bound_name(n): self._frame(n) for n in names}
+            table = daft.sql(text, **frames).to_arrow()
+        except Exception as exc:  # Daft raises several unrelated types (DaftCoreException, ValueError, ...)
+            raise EngineError(f"Daft: {_reason(exc)}") from None
+        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+
+    def close(self) -> None:
+        self._frames.clear()
+        self._data.clear()
