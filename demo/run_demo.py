@@ -97,9 +97,6 @@ def main() -> int:
     if setup_sources.main() != 0:
         return 1
     shutil.rmtree(PROJECT / "lakehouse", ignore_errors=True)
-    import files_demo
-
-    files_demo.write_drops()
     project = Project(PROJECT)
     bars = _RichProgress()
     try:

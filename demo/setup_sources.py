@@ -121,6 +121,10 @@ def main() -> int:
     load_postgres()
     load_mariadb()
     print(f"loaded {DATA.name}: PostgreSQL {PG_DB} {PG_TABLES}, MariaDB {MY_DB} {MY_TABLES}")
+    import files_demo  # the partner drops are sources too; they name PostgreSQL customers, so they come after it
+
+    files_demo.write_drops()
+    print(f"wrote the partner drops (CSV orders, JSON lines deliveries) under {files_demo.DROPS}")
     return 0
 
 
