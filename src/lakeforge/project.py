@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from lakeforge.config.loader import CONFIG_FILE, load_config
 from lakeforge.config.models import ProjectConfig
 from lakeforge.errors import LakeforgeError
+from lakeforge.load.progress import Progress
 
 if TYPE_CHECKING:
     import duckdb
@@ -43,15 +44,6 @@ if TYPE_CHECKING:
     from lakeforge.transform.export import ExportResult
     from lakeforge.transform.graph import Graph
     from lakeforge.transform.lineage import Lineage
-
-
-class Progress:
-    """Receives progress events; the CLI draws rich progress bars from them. Default: silent."""
-
-    def table_started(self, table: str, estimated_rows: int) -> None: ...
-    def rows(self, table: str, count: int) -> None: ...
-    def table_finished(self, result: TableResult) -> None: ...
-    def warning(self, message: str) -> None: ...
 
 
 @dataclass

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from lakeforge.distributed.extract import DistributedExtractor
     from lakeforge.lake.base import Lake
     from lakeforge.load.batches import Stamp
+    from lakeforge.load.progress import Progress
     from lakeforge.load.table import TableResult
-    from lakeforge.project import Progress
     from lakeforge.sources.base import Source, TableRef
     from lakeforge.sources.cdc import Problem
     from lakeforge.state.history import RunHistory
