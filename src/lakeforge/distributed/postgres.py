@@ -69,43 +69,12 @@ class PostgresSnapshot(Snapshot):
 
     @staticmethod
     def stream(source: SqlSource, ticket: Ticket, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
-        """ADBC in a transaction that imports the snapshot (the same settings as the source's own reader)."""
-        import adbc_driver_manager as adbc
-        import adbc_driver_postgresql
-        import pyarrow as pa
+        """The source's own ADBC reader, in a transaction that imports the driver's snapshot."""
+        from lakeforge.sources.postgres.source import PostgresSource
 
-        src: Any = source
-        setup = (
-            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        assert isinstance(source, PostgresSource)
+        begin = (
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
             f"SET TRANSACTION SNAPSHOT '{ticket.values['snapshot']}'",
-            "SET intervalstyle TO iso_8601",
-            "SET TIME ZONE 'UTC'",
         )
-        handles: list[Any] = []
-        try:
-            with src.errors("cannot connect (ADBC)"):
-                handles.append(adbc_driver_postgresql.connect(src.dsn))
-                handles.append(adbc.AdbcConnection(handles[-1]))
-                handles[-1].set_options(**{"adbc.connection.autocommit": "false"})
-            with src.errors(f"range {ticket.index}: cannot join the driver's snapshot"):
-                stmt = adbc.AdbcStatement(handles[-1])
-                handles.append(stmt)
-                for setting in setup:
-                    stmt.set_sql_query(setting)
-                    stmt.execute_update()
-            with src.errors("read failed"):
-                stmt.set_sql_query(sql)
-                result, _ = stmt.execute_query()
-                reader = pa.RecordBatchReader.from_stream(result)
-                handles.append(reader)
-            while True:
-                with src.errors("read failed"):
-                    try:
-                        batch = reader.read_next_batch()
-                    except StopIteration:
-                        break
-                yield batch
-        finally:
-            for handle in reversed(handles):
-                with contextlib.suppress(Exception):
-                    handle.close()
+        yield from source.stream(sql, batch_size, begin=begin)
