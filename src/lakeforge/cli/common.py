@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from lakeforge.errors import LakeforgeError
 
@@ -23,12 +21,33 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def esc(text: object) -> str:
     """``text`` with rich markup escaped: a message holding ``[mysqld]`` prints as written."""
+    from rich.markup import escape
+
     return escape(str(text))
 
 
-_WIDTH = None if sys.stdout.isatty() else 200
-out = Console(soft_wrap=True, width=_WIDTH)
-err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
+class _LazyConsole:
+    """A rich ``Console`` made on first use: importing rich costs ~0.1 s of CPU, which a command writing
+    JSON (``lakeforge run -o json``) never needs (docs/benchmarks.md, "Fixed cost of a run")."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self._console is None:
+            from rich.console import Console
+
+            stream = sys.stderr if self._stderr else sys.stdout
+            width = None if stream.isatty() else 200
+            self._console = Console(stderr=self._stderr, soft_wrap=True, width=width)
+        return getattr(self._console, name)
+
+
+out: Any = _LazyConsole(stderr=False)
+err: Any = _LazyConsole(stderr=True)
 
 
 class Context:

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 
 def open_catalog(catalog: SqlCatalogConfig | RestCatalogConfig | None, storage: Storage) -> Catalog:
+    from lakeforge.lake.arrow_import import import_dataset
+
+    import_dataset()  # before PyIceberg imports it: without pandas (lake/arrow_import.py)
     try:
         from pyiceberg.catalog import load_catalog
     except ImportError:
