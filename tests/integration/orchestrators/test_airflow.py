@@ -130,9 +130,9 @@ def test_demo_dag_loads_the_demo_sources_and_builds_gold(tmp_path: Path, demo: t
     )
     project = Project(folder / "project")
     models = sorted(f"{p.parent.name}.{p.stem}" for p in (folder / "project" / "models").glob("*/*.sql"))
-    assert len(models) == 16
+    assert len(models) == 17  # the 16 Classic Models models and the partner files one
     loads = {t for t in tasks if t.startswith("bronze.")}
-    assert len(loads) == 8
+    assert len(loads) == 10  # 8 database tables and the 2 partner file drops
     assert tasks == {t: ("success", 1) for t in [*loads, *models]}, output[-4000:]
 
     pg = PG_ADMIN.rsplit("/", 1)[0] + "/" + env["LAKEFORGE_DEMO_CRM_DB"]
