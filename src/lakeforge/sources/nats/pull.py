@@ -125,8 +125,11 @@ class PullSocket:
         self._send(b"PING\r\n")
         deadline = time.monotonic() + timeout
         sink = Pulled()
-        while self._pong < want:
-            if not self._parse(sink, 1 << 62) and not self._recv(deadline):
+        while True:
+            self._parse(sink, 1 << 62)
+            if self._pong >= want:
+                return
+            if not self._recv(deadline):
                 raise SourceError(self.source, f"nats {self.url}: no PONG within {timeout:.0f} s", transient=True)
 
     # -- pulling -------------------------------------------------------------------------------------
