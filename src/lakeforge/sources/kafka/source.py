@@ -165,25 +165,41 @@ def topic_ref(topic: str) -> TableRef:
 
 
 def message_columns(messages: list[Message]) -> dict[str, pa.Array]:
-    """The Kafka metadata of each message as Arrow columns."""
+    """The Kafka metadata of each message as Arrow columns (lists gathered in one pass; the header structs
+    are built only when a message has headers)."""
     import pyarrow as pa
 
     header_type = pa.list_(pa.struct([pa.field("key", pa.string()), pa.field("value", pa.binary())]))
-    timestamps = []
+    topics: list[str | None] = []
+    partitions: list[int | None] = []
+    offsets: list[int | None] = []
+    timestamps: list[int | None] = []
+    keys: list[str | bytes | None] = []
+    headers: list[Any] = []
+    any_headers = False
     for m in messages:
+        topics.append(m.topic())
+        partitions.append(m.partition())
+        offsets.append(m.offset())
         kind, ms = m.timestamp()
         timestamps.append(ms if kind else None)
+        keys.append(m.key())
+        h = m.headers()
+        headers.append(h)
+        any_headers = any_headers or bool(h)
+    if any_headers:
+        header_array = pa.array([[{"key": k, "value": v} for k, v in (h or [])] for h in headers], header_type)
+    else:
+        header_array = pa.array([[]] * len(messages), header_type)
     return {
-        "kafka_topic": pa.array([m.topic() for m in messages], pa.string()),
-        "kafka_partition": pa.array([m.partition() for m in messages], pa.int32()),
-        "kafka_offset": pa.array([m.offset() for m in messages], pa.int64()),
+        "kafka_topic": pa.array(topics, pa.string()),
+        "kafka_partition": pa.array(partitions, pa.int32()),
+        "kafka_offset": pa.array(offsets, pa.int64()),
         "kafka_timestamp": pa.array(timestamps, pa.int64())
         .cast(pa.timestamp("ms", tz="UTC"))
         .cast(pa.timestamp("us", tz="UTC")),
-        "kafka_key": pa.array([m.key() for m in messages], pa.binary()),
-        "kafka_headers": pa.array(
-            [[{"key": h[0], "value": h[1]} for h in (m.headers() or [])] for m in messages], header_type
-        ),
+        "kafka_key": pa.array(keys, pa.binary()),
+        "kafka_headers": header_array,
     }
 
 

@@ -21,7 +21,8 @@ from lakeforge.errors import SourceError
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
-    from nats.aio.msg import Msg
+
+    from lakeforge.sources.nats.pull import Pulled, PullSocket
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,9 @@ class NatsReader:
         self.settings = settings
         self._loop = asyncio.new_event_loop()
         self._nc: Client | None = None
-        self._sub: Any = None
-        self._inbox: str | None = None
-        self._messages: Any = None
+        self._pull: PullSocket | None = None
         self._lock = threading.Lock()
-        """The loop runs in one thread at a time: the loader reads ahead in a thread and acks from another."""
-        self._acks: list[str] = []
-        """Acks asked for while a fetch held the loop: sent before the next fetch, or on close."""
+        """The loop runs in one thread at a time."""
 
     def _run(self, coro: Any) -> Any:
         with self._lock:
@@ -148,8 +145,11 @@ class NatsReader:
         return int(info.num_pending or 0) if info is not None else 0
 
     def close(self) -> None:
-        if self._acks:
-            self._run(self._send_acks())
+        if self._pull is not None:
+            pull, self._pull = self._pull, None
+            with contextlib.suppress(SourceError):  # acks not delivered: the next start puts the consumer in step
+                pull.flush(5)
+            pull.close()
         if self._nc is not None:
             nc, self._nc = self._nc, None
             with contextlib.suppress(Exception):  # closing a dead connection: nothing left to do
@@ -157,46 +157,18 @@ class NatsReader:
         self._loop.close()
 
     # -- reading -------------------------------------------------------------------------------------
-    def fetch(self, batch: int, timeout: float) -> list[Msg]:
-        """Up to ``batch`` messages, waiting at most ``timeout`` s (an empty list when none came)."""
-        return list(self._run(self._fetch(batch, timeout)))
+    def fetch(self, batch: int, timeout: float) -> Pulled:
+        """Up to ``batch`` messages, waiting at most ``timeout`` s (empty when none came): one pull request
+        on lakeforge's own socket client (pull.py; nats-py's parser and message objects cost ~60 us a
+        message)."""
+        from lakeforge.sources.nats.pull import PullSocket
 
-    async def _fetch(self, batch: int, timeout: float) -> list[Msg]:
-        """One pull request of ``batch`` messages expiring after ``timeout``, read from a plain inbox
-        subscription's queue (nats-py's ``fetch`` and message iterator spend ~50-100 us a message creating
-        asyncio tasks: 15,000 messages/s at best; the queue itself is private API, hence nats-py is pinned
-        below 3)."""
-        import json
-
-        await self._send_acks()
-        nc = await self._connect()
         s = self.settings
-        if self._inbox is None:
-            self._inbox = nc.new_inbox()
-            self._sub = await nc.subscribe(self._inbox)
-            self._messages = self._sub._pending_queue
-        request = {"batch": batch, "expires": int(timeout * 1e9)}
-        subject = f"$JS.API.CONSUMER.MSG.NEXT.{s.stream}.{s.durable}"
-        await nc.publish(subject, json.dumps(request).encode(), reply=self._inbox)
-        got: list[Msg] = []
-        try:
-            async with asyncio.timeout(timeout + 0.05):  # 2.9 does not always send 408 for a part-filled request
-                while True:
-                    msg = await self._messages.get()
-                    self._sub._pending_size -= len(msg.data)
-                    status = (msg.headers or {}).get("Status") if not msg.data else None
-                    if status is not None:
-                        if status in ("404", "408"):
-                            break  # no (more) messages before the request expired
-                        if status == "100":
-                            continue  # heartbeat
-                        raise SourceError(s.source, f"nats {s.url}: pull request failed: {status} {msg.headers}")
-                    got.append(msg)
-                    if len(got) >= batch:
-                        break
-        except TimeoutError:
-            pass
-        return got
+        if self._pull is None:
+            self._pull = PullSocket(
+                s.source, s.url, token=s.token, user=s.user, password=s.password, timeout=s.connect_timeout
+            )
+        return self._pull.pull(f"$JS.API.CONSUMER.MSG.NEXT.{s.stream}.{s.durable}", batch, timeout)
 
     def pending(self) -> int:
         """Messages of the stream not yet delivered to the consumer."""
@@ -209,22 +181,10 @@ class NatsReader:
         return int(self._run(ask()))
 
     def ack(self, reply: str) -> None:
-        """Acknowledge (AckAll) the message whose reply subject is ``reply`` and all before it: now, or, when a
-        fetch in the reading thread holds the loop, right before its next fetch (or on close)."""
-        self._acks.append(reply)
-        if self._lock.acquire(blocking=False):
-            try:
-                self._loop.run_until_complete(self._send_acks())
-            finally:
-                self._lock.release()
-
-    async def _send_acks(self) -> None:
-        if not self._acks:
-            return
-        replies, self._acks = self._acks, []
-        nc = await self._connect()
-        await nc.publish(replies[-1], b"+ACK")  # AckAll: the last one covers the others
-        await nc.flush(timeout=5)
+        """Acknowledge (AckAll) the message whose reply subject is ``reply`` and all before it (safe from
+        another thread than the one fetching)."""
+        if self._pull is not None:
+            self._pull.ack(reply)
 
 
 async def _quiet(exc: Exception) -> None:

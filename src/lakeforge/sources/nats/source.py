@@ -19,10 +19,10 @@ from lakeforge.sources.records import BadRecord, Chunk, ReadRequest, RecordSourc
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from nats.aio.msg import Msg
 
     from lakeforge.sources.base import TablePlan
     from lakeforge.sources.nats.consumer import NatsReader, NatsSettings
+    from lakeforge.sources.nats.pull import Pulled
 
 
 class NatsSource(RecordSource):
@@ -99,14 +99,13 @@ class NatsSource(RecordSource):
                 yield Chunk(None, [], position)
                 return
 
-    def _chunk(self, plan: TablePlan, messages: list[Msg]) -> Chunk:
+    def _chunk(self, plan: TablePlan, messages: Pulled) -> Chunk:
         from lakeforge.sources.json_values import fast_batch, parse_objects, to_batch, with_columns
 
-        values = [m.data for m in messages]
-        last = messages[-1]
-        sequence = last.metadata.sequence.stream
-        if last.reply:
-            self._replies[sequence] = last.reply
+        values = messages.data
+        sequence = messages.sequences[-1]
+        if messages.last_reply:
+            self._replies[sequence] = messages.last_reply
         fast = fast_batch(values, plan.columns)
         if fast is not None:
             return Chunk(
@@ -118,8 +117,8 @@ class NatsSource(RecordSource):
             BadRecord(
                 reason,
                 values[i].decode("utf-8", errors="backslashreplace"),
-                partition=messages[i].subject,
-                offset=messages[i].metadata.sequence.stream,
+                partition=messages.subjects[i].decode("utf-8", errors="backslashreplace"),
+                offset=messages.sequences[i],
             )
             for i, reason in sorted(parsed.refused.items())
         ]
@@ -142,16 +141,21 @@ class NatsSource(RecordSource):
         self._replies.clear()
 
 
-def message_columns(messages: list[Msg]) -> dict[str, pa.Array]:
+def message_columns(messages: Pulled) -> dict[str, pa.Array]:
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     header_type = pa.list_(pa.struct([pa.field("key", pa.string()), pa.field("value", pa.string())]))
-    metas = [m.metadata for m in messages]  # parsed from the reply subject on each access
+    if any(h for h in messages.headers):
+        headers = pa.array(
+            [[{"key": k, "value": v} for k, v in (h or {}).items()] for h in messages.headers], header_type
+        )
+    else:
+        headers = pa.array([[]] * len(messages), header_type)
+    nanos = pa.array(messages.timestamps, pa.int64())
     return {
-        "nats_subject": pa.array([m.subject for m in messages], pa.string()),
-        "nats_sequence": pa.array([m.sequence.stream for m in metas], pa.int64()),
-        "nats_timestamp": pa.array([m.timestamp for m in metas], pa.timestamp("us", tz="UTC")),
-        "nats_headers": pa.array(
-            [[{"key": k, "value": v} for k, v in (m.headers or {}).items()] for m in messages], header_type
-        ),
+        "nats_subject": pa.array(messages.subjects, pa.binary()).cast(pa.string()),
+        "nats_sequence": pa.array(messages.sequences, pa.int64()),
+        "nats_timestamp": pc.divide(nanos, 1000).cast(pa.timestamp("us", tz="UTC")),
+        "nats_headers": headers,
     }
