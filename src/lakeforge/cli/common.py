@@ -34,16 +34,20 @@ class _LazyConsole:
         self._stderr = stderr
         self._console: Any = None
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
+    def real(self) -> Any:
+        """The ``rich.console.Console`` itself: what rich's own objects (``Progress``, ``Live``) must receive."""
         if self._console is None:
             from rich.console import Console
 
             stream = sys.stderr if self._stderr else sys.stdout
             width = None if stream.isatty() else 200
             self._console = Console(stderr=self._stderr, soft_wrap=True, width=width)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.real(), name)
 
 
 out: Any = _LazyConsole(stderr=False)

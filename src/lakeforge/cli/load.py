@@ -147,7 +147,7 @@ class _RichProgress:
             TextColumn("{task.description}"),
             TextColumn("{task.completed:,.0f} rows"),
             TimeElapsedColumn(),
-            console=err,
+            console=err.real(),
             transient=False,
         )
         self.tasks: dict[str, Any] = {}
