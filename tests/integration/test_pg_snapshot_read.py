@@ -17,10 +17,11 @@ from deltalake import DeltaTable
 from lakeforge import Project
 from lakeforge.config.models import PostgresSource as PostgresConfig
 from lakeforge.config.models import TableConfig
-from lakeforge.sources.base import Source, TableRef
+from lakeforge.sources.base import TableRef
 from lakeforge.sources.parallel import read_partitioned
 from lakeforge.sources.postgres import snapshot
 from lakeforge.sources.postgres.source import PostgresSource
+from lakeforge.sources.sql import SqlSource
 from tests.conftest import PgDatabase, write_project
 
 pytestmark = pytest.mark.integration
@@ -75,7 +76,7 @@ def test_snapshot_read_equals_single_query(source: PostgresSource) -> None:
     plan = source.describe(TableRef("public", "t"), TableConfig())
     pages = source._pages(plan.ref)
     assert pages >= 8  # several ranges really split the table
-    single = _sorted(Source.read(source, plan, batch_size=3000, partitions=1), plan.arrow_schema())
+    single = _sorted(SqlSource.read(source, plan, batch_size=3000, partitions=1), plan.arrow_schema())
     parallel = _sorted(source.read(plan, batch_size=3000, partitions=4), plan.arrow_schema())
     assert single.num_rows == parallel.num_rows == ROWS
     assert parallel.schema == single.schema
