@@ -161,7 +161,7 @@ def test_operations_view(web: WebApp, browser: Any, demo_project: Project, tmp_p
     page.screenshot(path=str(tmp_path / "ops.png"), full_page=True)
     runs = page.eval_on_selector_all("#runs tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.innerText))")
     latest = demo_project.runs(1)[0]["run"]
-    assert runs[0][:2] == [latest["run_id"], "success"] and runs[0][5] == "8"  # 8 source tables loaded
+    assert runs[0][:2] == [latest["run_id"], "success"] and runs[0][5] == "10"  # 8 database tables, 2 file drops
     freshness = page.eval_on_selector_all("#freshness tbody tr", "rows => rows.map(r => [r.cells[0].innerText, "
                                           "r.cells[1].innerText])")
     assert dict(freshness)["gold.fact_order_line"] == str(demo_project.lake.info("gold.fact_order_line").rows)
