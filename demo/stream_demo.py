@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import decimal
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -60,7 +61,26 @@ def expected(last: int) -> dict[str, tuple[int, decimal.Decimal]]:
     return totals
 
 
+def own_lake() -> None:
+    """A lake of its own beside the main demo's when the environment points the demo elsewhere (Iceberg on
+    S3, docs/lake.md): a folder and catalog namespaces under it, so its tables and quarantine stay apart."""
+    if path := os.environ.get("LAKEFORGE__LAKE__PATH"):
+        os.environ["LAKEFORGE__LAKE__PATH"] = path.rstrip("/") + "/streams"
+    if os.environ.get("LAKEFORGE__LAKE__CATALOG__TYPE"):
+        prefix = os.environ.get("LAKEFORGE__LAKE__CATALOG__NAMESPACE_PREFIX", "")
+        os.environ["LAKEFORGE__LAKE__CATALOG__NAMESPACE_PREFIX"] = prefix + "streams_"
+
+
 def main() -> int:
+    saved = dict(os.environ)
+    try:
+        return _main()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _main() -> int:
     from lakeforge import Project
     from lakeforge.cli.common import print_rows
 
@@ -79,6 +99,7 @@ def main() -> int:
         nats_publish(url, STREAM, ["demo.>"], [*events(0, 600), ("demo.view", b"{not json"),
                                                 ("demo.buy", b'{"id": -1, "kind": "buy", "amount": "lots"}'),
                                                 ("demo.cart", b'{"id": -2, "kind": "cart", "at": "noon"}')])
+        own_lake()
         project = Project(WORK)
         code = 0
         for step, last in ((1, 600), (2, 750)):
@@ -88,6 +109,8 @@ def main() -> int:
             build = project.build()
             loaded = run.tables[0]
             print(f"run {step}: {loaded.table} {loaded.status}, {loaded.rows} new events; build ok: {build.ok}")
+            if loaded.error:
+                print(f"  {loaded.error}")
             counted = project.sql("select * from gold.event_counts").to_pylist()
             gold = {r["kind"]: (r["events"], r["amount"]) for r in counted}
             want = expected(last)

@@ -31,8 +31,9 @@ def lake_yaml(kind: str, seaweed: Any, folder: Path, *, endpoint: str | None = N
         return f"lake: {{{path}, {storage}}}"
     if kind == "iceberg-sql":
         return f"lake: {{{path}, format: iceberg, {storage}, catalog: {{type: sql, uri: 'sqlite:///{folder}/c.db'}}}}"
+    # the REST catalog is shared by every test of the session: each lake keeps to namespaces of its own
     return (f"lake: {{{path}, format: iceberg, {storage}, catalog: {{type: rest, uri: '{seaweed.iceberg}', "
-            "credential: '${S3_KEY}:${S3_SECRET}'}}")
+            f"credential: '${{S3_KEY}}:${{S3_SECRET}}', namespace_prefix: t{prefix}_}}}}")
 
 
 @pytest.fixture
@@ -79,6 +80,9 @@ def test_full_and_incremental_on_s3(kind: str, s3_env: Any, pg_db: PgDatabase, t
     first = p.run()
     assert first.ok, first
     assert p.tables() and [t.name for t in p.tables()] == ["bronze.src_full_t", "bronze.src_inc_t"]
+    if kind == "iceberg-rest":  # the catalog holds the tables under the lake's own namespace
+        prefix = p.lake.catalog_config.namespace_prefix  # type: ignore[attr-defined]
+        assert prefix and (f"{prefix}bronze",) in p.lake.catalog.list_namespaces()  # type: ignore[attr-defined]
     for table in ("full_t", "inc_t"):
         assert lake_rows(p, f"bronze.src_{table}") == source(pg_db, table)
     assert lake_rows(p, "bronze.src_inc_t")[-1] == (3001, None, None, T0)

@@ -86,6 +86,37 @@ def test_soft_delete_keeps_the_row_and_sets_only_the_flag_columns(lake: Lake) ->
     assert {(r["v"], r["gone"]) for r in _rows(lake, "bronze.s")} == {("it's", True)}
 
 
+def test_nested_columns_append_and_read_back_exactly(lake: Lake) -> None:
+    """Stream sources land headers as list<struct>; JSON files keep objects as structs and maps: a second
+    append to the same table is the same type (Iceberg gives nested types back with its own field names)."""
+    headers = pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())]))
+    table = pa.table({
+        "id": pa.array([1, 2], pa.int64()),
+        "h": pa.array([[{"key": "k", "value": None}], []], headers),
+        "m": pa.array([[("a", 1)], None], pa.map_(pa.string(), pa.int64())),
+        "s": pa.array([{"x": 1, "y": {"z": "q"}}, None]),
+    })
+    for _ in range(2):
+        lake.write("bronze.n", table.to_batches(), schema=table.schema, mode="append")
+    rows = _rows(lake, "bronze.n")
+    assert [r["h"] for r in rows] == [[{"key": "k", "value": None}]] * 2 + [[]] * 2
+    assert [r["m"] for r in rows] == [[("a", 1)]] * 2 + [None] * 2
+    assert [r["s"] for r in rows] == [{"x": 1, "y": {"z": "q"}}] * 2 + [None] * 2
+
+
+def test_an_iceberg_namespace_prefix_keeps_lakes_apart_in_one_catalog(tmp_path: Path) -> None:
+    catalog = {"type": "sql", "uri": f"sqlite:///{tmp_path}/shared.db"}
+    one = open_lake(LakeConfig(path="a", format="iceberg", catalog={**catalog, "namespace_prefix": "a_"}), tmp_path)
+    two = open_lake(LakeConfig(path="b", format="iceberg", catalog=catalog), tmp_path)
+    one.write("bronze.t", [_batch([1], ["a"])], schema=SCHEMA, mode="append")
+    two.write("bronze.t", [_batch([2, 3], ["b", "c"])], schema=SCHEMA, mode="append")
+    assert one.names() == ["bronze.t"] and [r["id"] for r in _rows(one, "bronze.t")] == [1]
+    assert [r["id"] for r in _rows(two, "bronze.t")] == [2, 3]
+    assert sorted(ns for ns, *_ in one.catalog.list_namespaces()) == ["a_bronze", "bronze"]  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="namespace_prefix"):
+        LakeConfig(format="iceberg", catalog={**catalog, "namespace_prefix": "a.b"})
+
+
 def test_properties_live_with_the_table(lake: Lake) -> None:
     lake.write("_lakeforge.x", [_batch([1], ["a"])], schema=SCHEMA, mode="append", properties={"lakeforge.v": "3"})
     lake.write("_lakeforge.x", [_batch([2], ["b"])], schema=SCHEMA, mode="append", properties={"lakeforge.v": "3"})

@@ -233,7 +233,13 @@ class StorageConfig(Strict):
     """Address buckets as ``endpoint/bucket`` (most S3-compatible stores) rather than ``bucket.endpoint``."""
 
 
-class SqlCatalogConfig(Strict):
+class _CatalogCommon(Strict):
+    namespace_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_]*$")
+    """Put before each layer's namespace (``dev_`` gives ``dev_bronze``, ``dev_silver``...), so that several
+    lakes can share one catalog; tables are still named ``bronze.orders`` in lakeforge."""
+
+
+class SqlCatalogConfig(_CatalogCommon):
     type: Literal["sql"]
     uri: SecretStr | None = None
     """SQLAlchemy URL of the catalog database; default ``sqlite:///<lake>/catalog.db`` for a local lake.
@@ -242,7 +248,7 @@ class SqlCatalogConfig(Strict):
     """Catalog name (several lakes may share one catalog database under different names)."""
 
 
-class RestCatalogConfig(Strict):
+class RestCatalogConfig(_CatalogCommon):
     type: Literal["rest"]
     uri: str
     """``http://127.0.0.1:8181``"""

@@ -86,10 +86,13 @@ class IcebergLake(Lake):
         return LakeError(f"lake {self.root}: {doing} failed: {self.storage.scrub(text)}")
 
     # -- locations ----------------------------------------------------------------------------------
-    @staticmethod
-    def identifier(name: str) -> tuple[str, str]:
+    @property
+    def namespace_prefix(self) -> str:
+        return self.catalog_config.namespace_prefix if self.catalog_config is not None else ""
+
+    def identifier(self, name: str) -> tuple[str, str]:
         layer, table = split_name(name)
-        return (INTERNAL_NAMESPACE if layer == INTERNAL else layer, table)
+        return (self.namespace_prefix + (INTERNAL_NAMESPACE if layer == INTERNAL else layer), table)
 
     def uri(self, name: str) -> str:
         layer, table = self.identifier(name)
@@ -124,10 +127,14 @@ class IcebergLake(Lake):
         wanted = set(layers) if layers is not None else None
         found = []
         try:
+            prefix = self.namespace_prefix
             for namespace, *_ in self.catalog.list_namespaces():
-                if namespace == INTERNAL_NAMESPACE or (wanted is not None and namespace not in wanted):
+                layer = namespace[len(prefix) :]
+                if not namespace.startswith(prefix) or layer == INTERNAL_NAMESPACE:
                     continue
-                found += [f"{namespace}.{ident[-1]}" for ident in self.catalog.list_tables(namespace)]
+                if wanted is not None and layer not in wanted:
+                    continue
+                found += [f"{layer}.{ident[-1]}" for ident in self.catalog.list_tables(namespace)]
         except LakeError:
             raise
         except Exception as exc:

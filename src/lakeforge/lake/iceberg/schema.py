@@ -37,7 +37,7 @@ files (Iceberg's default, zstd, took ~8% more CPU on a 1M-row load here; docs/be
 
 def small_types(f: pa.Field) -> pa.Field:
     """``f`` as Iceberg stores and returns it: large_string/large_binary/large_list as their 32-bit offset forms,
-    8/16-bit integers as int32."""
+    8/16-bit integers as int32, nested types field by field."""
     import pyarrow as pa
 
     t = f.type
@@ -49,6 +49,10 @@ def small_types(f: pa.Field) -> pa.Field:
         t = pa.binary()
     elif pa.types.is_large_list(t) or pa.types.is_list(t):
         t = pa.list_(small_types(t.value_field).with_name("element").remove_metadata())
+    elif pa.types.is_struct(t):
+        t = pa.struct([small_types(t.field(i)).remove_metadata() for i in range(t.num_fields)])
+    elif pa.types.is_map(t):
+        t = pa.map_(small_types(t.key_field).type, small_types(t.item_field).type)
     return pa.field(f.name, t, nullable=True)
 
 
