@@ -27,20 +27,25 @@ if TYPE_CHECKING:
 
 
 def bound_name(name: str) -> str:
-    """The Daft binding of lake table ``layer.table``."""
+    """The Daft binding of lake table ``layer.table`` (a build's temporary table keeps its plain name)."""
     layer, _, table = name.partition(".")
-    return f"{layer}__{table}"
+    return f"{layer}__{table}" if table else layer
 
 
-def to_daft_sql(sql: str, variables: dict[str, str] | None = None) -> tuple[str, set[str]]:
-    """``sql`` (DuckDB's dialect) rendered for Daft, and the ``layer.table`` names it reads."""
+def to_daft_sql(sql: str | exp.Expr, variables: dict[str, str] | None = None) -> tuple[str, set[str]]:
+    """``sql`` (DuckDB's dialect, or a sqlglot tree) rendered for Daft, and the tables it reads (``layer.table``
+    names, and the build's temporary ``__lf_*`` tables)."""
     import sqlglot
     from sqlglot import exp
 
-    try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
-    except sqlglot.errors.ParseError as exc:
-        raise EngineError(f"sqlglot cannot parse it: {str(exc).splitlines()[0]}") from None
+    tree: exp.Expr
+    if not isinstance(sql, str):
+        tree = sql.copy()
+    else:
+        try:
+            tree = sqlglot.parse_one(sql, read="duckdb")
+        except sqlglot.errors.ParseError as exc:
+            raise EngineError(f"sqlglot cannot parse it: {str(exc).splitlines()[0]}") from None
     for select in list(tree.find_all(exp.Select)):  # before QUALIFY adds the window's columns to the select
         _expand_group_by_all(select)
     # the copy makes every place of a node its own node (sqlglot's eliminate_qualify may share one)
@@ -55,7 +60,9 @@ def to_daft_sql(sql: str, variables: dict[str, str] | None = None) -> tuple[str,
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     names: set[str] = set()
     for table in tree.find_all(exp.Table):
-        if table.db and table.name.lower() not in ctes:
+        if not table.db and table.name.startswith("__lf_"):
+            names.add(table.name)
+        elif table.db and table.name.lower() not in ctes:
             name = f"{table.db}.{table.name}"
             names.add(name)
             alias = table.alias
@@ -73,6 +80,15 @@ def _rewrite(node: exp.Expression, variables: dict[str, str]) -> exp.Expression:
         return exp.Anonymous(this="strip", expressions=[node.this])
     if isinstance(node, exp.DPipe):
         return exp.Anonymous(this="concat", expressions=[node.this, node.expression])
+    if isinstance(node, exp.NullSafeNEQ | exp.NullSafeEQ):  # Daft has no IS [NOT] DISTINCT FROM
+        a, b = node.this, node.expression
+        differ = (
+            exp.case()
+            .when(exp.Is(this=a.copy(), expression=exp.null()), exp.not_(exp.Is(this=b.copy(), expression=exp.null())))
+            .when(exp.Is(this=b.copy(), expression=exp.null()), exp.true())
+            .else_(exp.NEQ(this=a.copy(), expression=b.copy()))
+        )
+        return differ if isinstance(node, exp.NullSafeNEQ) else exp.not_(exp.paren(differ))
     if isinstance(node, exp.Nullif):
         return exp.case().when(exp.EQ(this=node.this.copy(), expression=node.expression), exp.null()).else_(node.this)
     if isinstance(node, exp.Window) and isinstance(node.this, exp.RowNumber):
@@ -81,6 +97,11 @@ def _rewrite(node: exp.Expression, variables: dict[str, str]) -> exp.Expression:
         return exp.cast(node.copy(), exp.DataType.build("BIGINT"))  # Daft counts in uint64, DuckDB in int64
     if isinstance(node, exp.Select):
         _name_columns(node)
+    if isinstance(node, exp.Cast) and node.to.is_type("timestamptz") and isinstance(node.this, exp.Null):
+        # a NULL of type TIMESTAMPTZ (SCD2's valid_to): Daft folds CASE WHEN FALSE ... to the null type, not this
+        epoch = exp.Anonymous(this="to_datetime", expressions=[exp.Literal.string(_EPOCH), exp.Literal.string("%+")])
+        same = exp.EQ(this=epoch.copy(), expression=epoch.copy())
+        return exp.case().when(same, exp.null()).else_(epoch)
     if isinstance(node, exp.Cast) and node.to.is_type("timestamptz") and node.this.is_string:
         # a watermark or as-of literal: Daft has no TIMESTAMPTZ cast; chrono's %+ reads ISO 8601 with offset
         return exp.Anonymous(this="to_datetime", expressions=[node.this.copy(), exp.Literal.string("%+")])
@@ -91,6 +112,9 @@ def _rewrite(node: exp.Expression, variables: dict[str, str]) -> exp.Expression:
             raise EngineError(f"getvariable('{key}') is not set")
         return _rewrite(exp.maybe_parse(variables[key], dialect="duckdb"), {})  # a TIMESTAMPTZ literal
     return node
+
+
+_EPOCH = "1970-01-01T00:00:00+00:00"
 
 
 def _eliminate_qualify(node: exp.Expression) -> exp.Expression:
@@ -167,13 +191,13 @@ class DaftEngine(ModelEngine):
             daft.set_runner_ray(address=ray_address, noop_if_initialized=True)
         self._data: dict[str, pads.Dataset | pa.Table] = {}
         self._frames: dict[str, Any] = {}
-        self._filters: dict[str, str] = {}
+        self._filters: dict[str, exp.Expr] = {}
 
     def register(self, name: str, data: pads.Dataset | pa.Table) -> None:
         self._data[name] = data
         self._frames.pop(name, None)
 
-    def narrow(self, name: str, condition: str | None) -> None:
+    def narrow(self, name: str, condition: exp.Expr | None) -> None:
         if condition is None:
             self._filters.pop(name, None)
         else:
@@ -190,10 +214,15 @@ class DaftEngine(ModelEngine):
         condition = self._filters.get(name)
         if condition is None:
             return frame
-        sql, _ = to_daft_sql(f"SELECT * FROM __lf_input WHERE {condition}")
+        from sqlglot import exp
+
+        sql, _ = to_daft_sql(exp.select(exp.Star()).from_("__lf_input").where(condition))
         return daft.sql(sql, __lf_input=frame)
 
-    def query(self, sql: str, *, variables: dict[str, str] | None = None) -> pa.RecordBatchReader:
+    def render(self, tree: exp.Expr) -> str:
+        return to_daft_sql(tree)[0]
+
+    def query(self, sql: str | exp.Expr, *, variables: dict[str, str] | None = None) -> pa.RecordBatchReader:
         import daft
         import pyarrow as pa
 

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.errors import LakeforgeError
-from lakeforge.transform import state
+from lakeforge.transform import sqlgen, state
 from lakeforge.transform.checks import CheckResult, run_checks, run_quarantine
 from lakeforge.transform.graph import Graph
 from lakeforge.transform.materialize import BuildContext, Outcome, run_incremental, run_table, run_view
 from lakeforge.transform.model import Model, discover
 from lakeforge.transform.scd2 import run_scd2
-from lakeforge.transform.session import Session, literal, model_error
+from lakeforge.transform.session import Session, model_error
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -160,7 +160,7 @@ def _run_one(
     try:
         filters = {}
         if ctx.as_of is not None:
-            filters = {t: f'"{c}" < {literal(ctx.as_of)}' for t, c in model.config.as_of.items()}
+            filters = {t: sqlgen.before(c, ctx.as_of) for t, c in model.config.as_of.items()}
         with session.narrowed(filters):
             outcome = MATERIALIZERS[model.config.materialized](session, model, ctx)
         result.status, result.rows = outcome.status, outcome.rows

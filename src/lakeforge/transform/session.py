@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from lakeforge.errors import ModelError
 from lakeforge.lake.naming import split_name
+from lakeforge.transform import sqlgen
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+    from sqlglot import exp
 
     from lakeforge.engines.base import ModelEngine
     from lakeforge.lake.base import Lake
@@ -44,18 +46,7 @@ def hidden(name: str) -> str:
 
 def literal(value: Any) -> str:
     """A DuckDB literal for a watermark or as-of value."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, dt.datetime):
-        kind = "TIMESTAMPTZ" if value.tzinfo else "TIMESTAMP"
-        return f"{kind} '{value.isoformat()}'"
-    if isinstance(value, dt.date):
-        return f"DATE '{value.isoformat()}'"
-    return "'" + str(value).replace("'", "''") + "'"
+    return sqlgen.render(sqlgen.value(value))
 
 
 class Session:
@@ -101,30 +92,68 @@ class Session:
         self.variables["as_of"] = literal(as_of)
         self.con.execute(f"SET VARIABLE as_of = {literal(as_of)}")
 
-    def scalar(self, sql: str) -> Any:
-        rows = self.con.execute(sql).fetchall()
+    def scalar(self, sql: str | exp.Expr) -> Any:
+        """The first value of ``sql`` run on this session's DuckDB."""
+        rows = self.con.execute(self.text(sql)).fetchall()
         return rows[0][0] if rows else None
 
-    def query_scalar(self, sql: str) -> Any:
-        """The first value of ``sql`` (DuckDB's dialect) run on the model engine (DuckDB when none): checks on
-        stored tables. What the engine cannot run raises :class:`~lakeforge.engines.base.EngineError`."""
+    def count(self, source: str | exp.Expr, where: exp.Expr | None = None) -> int:
+        return int(self.scalar(sqlgen.count(source, where)))
+
+    def columns(self, source: str) -> list[str]:
+        return list(self.con.sql(self.text(sqlgen.empty(source))).columns)
+
+    @staticmethod
+    def text(sql: str | exp.Expr) -> str:
+        return sql if isinstance(sql, str) else sqlgen.render(sql)
+
+    def query_scalar(self, tree: exp.Expr) -> Any:
+        """The first value of ``tree`` run on the model engine (DuckDB when none): checks on stored tables.
+        What the engine cannot run raises :class:`~lakeforge.engines.base.EngineError`."""
         if self.engine is None:
-            return self.scalar(sql)
-        table = self.engine.query(sql, variables=self.variables).read_all()
+            return self.scalar(tree)
+        table = self.engine.query(tree, variables=self.variables).read_all()
         return table.column(0)[0].as_py() if table.num_rows else None
 
-    def arrow(self, sql: str) -> pa.Table:
+    def materialise(self, name: str, tree: exp.Expr) -> int:
+        """Temporary table ``name`` (e.g. ``__lf_open``) := ``tree``, computed on the model engine (DuckDB
+        when none) and kept in both; returns its row count."""
+        if self.engine is None:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sqlgen.render(tree)}")
+        else:
+            data = self.engine.query(tree, variables=self.variables).read_all()
+            self.con.register("__lf_engine", data)
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM __lf_engine")
+            self.con.unregister("__lf_engine")
+            self.engine.register(name, data)
+        return self.count(name)
+
+    def on_engine(self, name: str, tree: exp.Expr) -> exp.Expr:
+        """What to write for ``tree``: on DuckDB the query itself (streamed into the lake); on another engine
+        its rows, computed there into temporary table ``name``."""
+        if self.engine is None:
+            return tree
+        self.materialise(name, tree)
+        return sqlgen.select_all(name)
+
+    def share(self, name: str) -> None:
+        """Give the model engine this session's temporary table ``name`` (e.g. ``__lf_result``)."""
+        if self.engine is not None:
+            self.engine.register(name, self.arrow(sqlgen.select_all(name)))
+
+    def arrow(self, sql: str | exp.Expr) -> pa.Table:
         from lakeforge.engines.duckdb import to_arrow
 
-        return to_arrow(self.con.sql(sql))
+        return to_arrow(self.con.sql(self.text(sql)))
 
     @contextmanager
-    def narrowed(self, filters: dict[str, str]) -> Iterator[None]:
+    def narrowed(self, filters: dict[str, exp.Expr]) -> Iterator[None]:
         """Swap the view of each input for one filtered by ``filters[name]`` (a SQL condition)."""
         try:
             for name, condition in filters.items():
                 self.con.execute(
-                    f"CREATE OR REPLACE VIEW {quoted(name)} AS SELECT * FROM {hidden(name)} WHERE {condition}"
+                    f"CREATE OR REPLACE VIEW {quoted(name)} AS SELECT * FROM {hidden(name)} "
+                    f"WHERE {sqlgen.render(condition)}"
                 )
                 if self.engine is not None:
                     self.engine.narrow(name, condition)
@@ -156,7 +185,7 @@ class Session:
                 self.con.sql(strip_sql(model.sql)).create(RESULT)
         except duckdb.Error as exc:
             raise model_error(model, exc) from None
-        return int(self.scalar(f"SELECT count(*) FROM {RESULT}"))
+        return self.count(RESULT)
 
     def _on_engine(self, model: Model) -> pa.RecordBatchReader:
         from lakeforge.engines.base import EngineError
