@@ -31,6 +31,8 @@ class ModelEngine(ABC):
     NAME: ClassVar[str]
     DIALECT: ClassVar[str]
     """The sqlglot dialect user models are written in (always DuckDB's: docs/transforms.md)."""
+    fallback: str | None = None
+    """``duckdb``: a model this engine cannot run runs on the build's DuckDB, reported (``engine.fallback``)."""
 
     @abstractmethod
     def register(self, name: str, data: pads.Dataset | pa.Table) -> None:
@@ -59,14 +61,16 @@ class ModelEngine(ABC):
         """Release the engine's resources."""
 
 
-def model_engine(name: str, *, ray_address: str | None = None) -> ModelEngine | None:
+def model_engine(name: str, *, ray_address: str | None = None, fallback: str | None = None) -> ModelEngine | None:
     """The engine for ``engine.transforms``; None for DuckDB (models run on the build's own connection)."""
     if name == "duckdb":
         return None
     if name == "daft":
         from lakeforge.engines.daft import DaftEngine
 
-        return DaftEngine(ray_address=ray_address)
+        engine = DaftEngine(ray_address=ray_address)
+        engine.fallback = fallback
+        return engine
     from lakeforge.errors import ConfigError
 
     raise ConfigError(f"engine.transforms: unknown engine '{name}' (choose duckdb or daft)")

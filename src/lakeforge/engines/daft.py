@@ -96,7 +96,21 @@ def _rewrite(node: exp.Expression, variables: dict[str, str]) -> exp.Expression:
     if isinstance(node, exp.Count) and not isinstance(node.parent, exp.Window | exp.Cast):
         return exp.cast(node.copy(), exp.DataType.build("BIGINT"))  # Daft counts in uint64, DuckDB in int64
     if isinstance(node, exp.Select):
+        _using_to_on(node)
         _name_columns(node)
+    dated = _dates(node)
+    if dated is not None:
+        return dated
+    if isinstance(node, exp.Greatest | exp.Least):
+        return _extreme(node)
+    if isinstance(node, exp.Cast) and node.to.is_type("decimal") and isinstance(node.this, exp.Coalesce):
+        # CAST(coalesce(x, 0) AS DECIMAL(p, s)) as coalesce(CAST(x ...), CAST(0 ...)): the same value, and
+        # Daft finds no supertype of a decimal and an integer literal
+        parts = [node.this.this, *node.this.expressions]
+        return exp.Coalesce(
+            this=exp.cast(parts[0].copy(), node.to.copy()),
+            expressions=[exp.cast(p.copy(), node.to.copy()) for p in parts[1:]],
+        )
     if isinstance(node, exp.Cast) and node.to.is_type("timestamptz") and isinstance(node.this, exp.Null):
         # a NULL of type TIMESTAMPTZ (SCD2's valid_to): Daft folds CASE WHEN FALSE ... to the null type, not this
         epoch = exp.Anonymous(this="to_datetime", expressions=[exp.Literal.string(_EPOCH), exp.Literal.string("%+")])
@@ -115,6 +129,64 @@ def _rewrite(node: exp.Expression, variables: dict[str, str]) -> exp.Expression:
 
 
 _EPOCH = "1970-01-01T00:00:00+00:00"
+_FIRST_OF = {"MONTH": "%Y-%m-01", "YEAR": "%Y-01-01"}
+_NAMES = {"Monthname": "%B", "Dayname": "%A"}
+
+
+def _call(name: str, *args: exp.Expression) -> exp.Expression:
+    from sqlglot import exp
+
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _dates(node: exp.Expression) -> exp.Expression | None:
+    """DuckDB's date functions Daft lacks (or types differently), as Daft functions giving DuckDB's values
+    and types: ``date_trunc('month'|'year', x)`` (a TIMESTAMP, as DuckDB gives for a DATE or TIMESTAMP),
+    ``monthname``/``dayname``, ``isodow``, ``date_diff('day', a, b)`` (day boundaries crossed), and
+    ``year``/``month``/``day``/``quarter`` as BIGINT."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.TimestampTrunc | exp.DateTrunc) and node.text("unit").upper() in _FIRST_OF:
+        first = _call("strftime", node.this.copy(), exp.Literal.string(_FIRST_OF[node.text("unit").upper()]))
+        return exp.cast(_call("to_date", first, exp.Literal.string("%Y-%m-%d")), "TIMESTAMP")
+    if type(node).__name__ in _NAMES:
+        return _call("strftime", node.this.copy(), exp.Literal.string(_NAMES[type(node).__name__]))
+    if isinstance(node, exp.DayOfWeekIso):  # Daft: Monday is 0
+        return exp.cast(
+            exp.Add(this=_call("day_of_week", node.this.copy()), expression=exp.Literal.number(1)), "BIGINT"
+        )
+    if isinstance(node, exp.DateDiff) and node.text("unit").upper() in ("DAY", ""):
+        # Daft's DATE - DATE is mislabelled (days as a duration in seconds): subtract days since the epoch
+        def epoch_days(x: exp.Expression) -> exp.Expression:
+            return exp.cast(exp.cast(x.copy(), "DATE"), "BIGINT")
+
+        return exp.Sub(this=epoch_days(node.this), expression=epoch_days(node.expression))
+    if isinstance(node, exp.Year | exp.Month | exp.Day | exp.Quarter) and not isinstance(node.parent, exp.Cast):
+        return exp.cast(node.copy(), "BIGINT")  # Daft: int32 or uint32; DuckDB: BIGINT
+    return None
+
+
+def _extreme(node: exp.Greatest | exp.Least) -> exp.Expression:
+    """``greatest``/``least`` as nested CASEs that skip NULLs, as DuckDB's do."""
+    from sqlglot import exp
+
+    parts = [node.this, *node.expressions]
+    best = parts[0].copy()
+    for part in parts[1:]:
+        a, b = best, part.copy()
+        wins = (
+            exp.GTE(this=a.copy(), expression=b.copy())
+            if isinstance(node, exp.Greatest)
+            else exp.LTE(this=a.copy(), expression=b.copy())
+        )
+        best = (
+            exp.case()
+            .when(exp.Is(this=a.copy(), expression=exp.null()), b.copy())
+            .when(exp.Is(this=b.copy(), expression=exp.null()), a.copy())
+            .when(wins, a.copy())
+            .else_(b)
+        )
+    return cast("exp.Expression", best)
 
 
 def _eliminate_qualify(node: exp.Expression) -> exp.Expression:
@@ -154,6 +226,33 @@ def _expand_group_by_all(select: exp.Select) -> None:
     if isinstance(group, exp.Group) and group.args.get("all"):
         plain = [e.unalias().copy() for e in select.expressions if not e.find(exp.AggFunc)]
         select.set("group", exp.Group(expressions=plain))
+
+
+def _using_to_on(select: exp.Select) -> None:
+    """``JOIN t USING (k)`` as ``JOIN t ON left.k = t.k``, and an unqualified ``k`` as ``left.k`` (``left``:
+    the FROM table), as DuckDB reads them for inner and left joins; Daft types a USING key as the supertype
+    of both sides where DuckDB keeps the named side's (``c.k`` an INTEGER, not a BIGINT)."""
+    from sqlglot import exp
+
+    joins = select.args.get("joins") or []
+    source = select.args.get("from_") or select.args.get("from")
+    if not any(j.args.get("using") for j in joins) or select.is_star or not isinstance(source, exp.From):
+        return
+    if any(j.side.upper() in ("FULL", "RIGHT") for j in joins) or not source.this.alias_or_name:
+        return
+    left = source.this.alias_or_name
+    keys: set[str] = set()
+    for join in joins:
+        using = [u.name for u in join.args.get("using") or []]
+        if using:
+            right = join.this.alias_or_name
+            on = [exp.EQ(this=exp.column(k, left), expression=exp.column(k, right)) for k in using]
+            join.set("using", None)
+            join.set("on", exp.and_(*on))
+            keys.update(using)
+    for column in list(select.find_all(exp.Column)):
+        if not column.table and column.name in keys and column.find_ancestor(exp.Select) is select:
+            column.set("table", exp.to_identifier(left))
 
 
 def _name_columns(select: exp.Select) -> None:

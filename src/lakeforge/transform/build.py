@@ -165,6 +165,8 @@ def _run_one(
             outcome = MATERIALIZERS[model.config.materialized](session, model, ctx)
         result.status, result.rows = outcome.status, outcome.rows
         result.delta_version, result.detail = outcome.delta_version, outcome.detail
+        if model.name in session.fallbacks:  # the engine could not run it: it ran on DuckDB (engine.fallback)
+            result.detail = {**result.detail, "engine": "duckdb", "fallback": session.fallbacks[model.name]}
         result.checks = [*quarantined, *run_checks(session, model, ctx, count_source)]
         blocking = [c for c in result.checks if c.blocking]
         if blocking:

@@ -12,6 +12,7 @@ input's view is swapped for a filtered one while the model runs, then restored.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from lakeforge.lake.base import Lake
     from lakeforge.transform.model import Model
 
+log = logging.getLogger(__name__)
 RESULT = "__lf_result"
 _LINE = re.compile(r"LINE (\d+):")
 
@@ -64,6 +66,8 @@ class Session:
         self.engine = engine
         """Where SQL models run; None: on :attr:`con` (DuckDB)."""
         self.variables: dict[str, str] = {}
+        self.fallbacks: dict[str, str] = {}
+        """Models the engine could not run that ran on DuckDB instead (``engine.fallback``), with the reason."""
         self.con: duckdb.DuckDBPyConnection = duckdb.connect()
         self.con.execute("SET TimeZone = 'UTC'")
         self.versions: dict[str, int] = {}
@@ -177,8 +181,8 @@ class Session:
                 self.con.register("__lf_py", run_python(model, self))
                 self.con.execute(f"CREATE TABLE {RESULT} AS SELECT * FROM __lf_py")
                 self.con.unregister("__lf_py")
-            elif self.engine is not None:
-                self.con.register("__lf_engine", self._on_engine(model).read_all())
+            elif self.engine is not None and (reader := self._on_engine(model)) is not None:
+                self.con.register("__lf_engine", reader.read_all())
                 self.con.execute(f"CREATE TABLE {RESULT} AS SELECT * FROM __lf_engine")
                 self.con.unregister("__lf_engine")
             else:
@@ -187,22 +191,31 @@ class Session:
             raise model_error(model, exc) from None
         return self.count(RESULT)
 
-    def _on_engine(self, model: Model) -> pa.RecordBatchReader:
+    def _on_engine(self, model: Model) -> pa.RecordBatchReader | None:
+        """The model's rows from the engine; None when it cannot run it and falls back to DuckDB."""
         from lakeforge.engines.base import EngineError
 
         assert self.engine is not None
         try:
             return self.engine.query(strip_sql(model.sql), variables=self.variables)
         except EngineError as exc:
-            raise ModelError(f"model {model.name} failed ({model.where(None)}) on {self.engine.NAME}: {exc}") from None
+            where = f"{model.where(None)}) on {self.engine.NAME}: {exc}"
+            if self.engine.fallback != "duckdb":
+                raise ModelError(f"model {model.name} failed ({where}") from None
+            self.fallbacks[model.name] = str(exc)
+            log.warning(
+                "model %s ran on duckdb (engine.fallback): %s cannot run it (%s", model.name, self.engine.NAME, where
+            )
+            return None
 
     def define_view(self, model: Model) -> None:
         import duckdb
 
         layer, table = split_name(model.name)
         self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
-        if self.engine is not None:  # a view on another engine: its rows, computed once per build
-            data = self._on_engine(model).read_all()
+        reader = self._on_engine(model) if self.engine is not None else None
+        if self.engine is not None and reader is not None:  # a view on another engine: rows computed once a build
+            data = reader.read_all()
             self.con.register(f"__lf_view_{layer}__{table}", data)
             self.con.execute(
                 f'CREATE OR REPLACE VIEW {quoted(model.name)} AS SELECT * FROM "__lf_view_{layer}__{table}"'
@@ -214,6 +227,8 @@ class Session:
             self.con.execute(f"SELECT * FROM {quoted(model.name)} LIMIT 0")
         except duckdb.Error as exc:
             raise model_error(model, exc) from None
+        if self.engine is not None:  # fell back: the engine reads the view's rows
+            self.engine.register(model.name, self.arrow(sqlgen.select_all(model.name)))
 
 
 def strip_sql(sql: str) -> str:
