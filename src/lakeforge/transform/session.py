@@ -199,12 +199,16 @@ class Session:
         try:
             return self.engine.query(strip_sql(model.sql), variables=self.variables)
         except EngineError as exc:
-            where = f"{model.where(None)}) on {self.engine.NAME}: {exc}"
+            where = model.where(None)
             if self.engine.fallback != "duckdb":
-                raise ModelError(f"model {model.name} failed ({where}") from None
+                raise ModelError(f"model {model.name} failed ({where}) on {self.engine.NAME}: {exc}") from None
             self.fallbacks[model.name] = str(exc)
             log.warning(
-                "model %s ran on duckdb (engine.fallback): %s cannot run it (%s", model.name, self.engine.NAME, where
+                "model %s (%s) ran on duckdb (engine.fallback): %s cannot run it: %s",
+                model.name,
+                where,
+                self.engine.NAME,
+                exc,
             )
             return None
 
