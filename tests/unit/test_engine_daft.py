@@ -30,6 +30,12 @@ def test_transforms_default_to_duckdb_and_daft_is_chosen_by_config(tmp_path: Pat
     assert isinstance(Project(tmp_path / "b")._model_engine(), DaftEngine)
     write_project(tmp_path / "c", "engine: {type: ray, address: 'ray://head:10001', transforms: daft}\n")
     assert load_config(tmp_path / "c").engine.transforms == "daft"
+    assert getattr(Project(tmp_path / "b")._model_engine(), "fallback", "?") is None
+    write_project(tmp_path / "d", "engine: {type: local, transforms: daft, fallback: duckdb}\n")
+    assert getattr(Project(tmp_path / "d")._model_engine(), "fallback", None) == "duckdb"
+    write_project(tmp_path / "e", "engine: {type: local, transforms: daft, fallback: spark}\n")
+    with pytest.raises(ConfigError, match="fallback"):
+        load_config(tmp_path / "e")
 
 
 @pytest.mark.parametrize(
