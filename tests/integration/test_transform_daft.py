@@ -254,3 +254,46 @@ def test_scd2_snapshots_on_daft_equal_duckdb(tmp_path: Path) -> None:
         (2, 2, None, True),
         (3, 2, None, True),
     ]
+
+
+def test_fallback_runs_what_daft_cannot_on_duckdb_and_says_so(tmp_path: Path) -> None:
+    """A view and a table model Daft cannot run: with ``fallback: duckdb`` they run on DuckDB (the view's rows
+    handed to Daft for the model downstream, which runs on Daft), each reported; without it they fail."""
+    lake = "lake:\n  path: ./lakehouse\n"
+    models = {
+        "silver/days.sql": "/* lakeforge\nmaterialized: view\n*/\n"
+        "select unnest(generate_series(1, n)) as day from bronze.n",
+        "gold/total.sql": "select count(*) as days, sum(day) as total from silver.days",
+        "gold/series.sql": "select unnest(generate_series(1, n)) as i from bronze.n",
+    }
+    outcomes = {}
+    for fallback in ("", ", fallback: duckdb"):
+        project = Project(
+            write_project(
+                tmp_path / f"p{len(fallback)}", lake + f"engine: {{type: local, transforms: daft{fallback}}}\n"
+            )
+        )
+        data = pa.table({"n": pa.array([4], pa.int64())})
+        project.lake.write("bronze.n", data.to_batches(), schema=data.schema, mode="overwrite")
+        for name, text in models.items():
+            (project.path / "models" / name).parent.mkdir(parents=True, exist_ok=True)
+            (project.path / "models" / name).write_text(text)
+        outcomes[fallback] = (project, project.build())
+    strict = outcomes[""][1]
+    reason = "Daft: Unsupported SQL: 'Function `generate_series` not found'"
+    days_sql = outcomes[""][0].path / "models" / "silver" / "days.sql"
+    assert (strict.model("silver.days").status, strict.model("silver.days").error) == (
+        "failed",
+        f"model silver.days failed ({days_sql}) on daft: {reason}",
+    )
+    assert strict.model("gold.total").status == "skipped" and strict.model("gold.series").status == "failed"
+    project, lenient = outcomes[", fallback: duckdb"]
+    assert lenient.ok
+    assert {m.model: m.detail.get("engine") for m in lenient.models} == {
+        "silver.days": "duckdb",
+        "gold.series": "duckdb",
+        "gold.total": None,  # ran on Daft over the view's rows
+    }
+    assert lenient.model("gold.series").detail["fallback"] == reason
+    assert project.lake.read("gold.total").to_pylist() == [{"days": 4, "total": 10}]
+    assert project.lake.read("gold.series").column("i").to_pylist() == [1, 2, 3, 4]
