@@ -515,7 +515,7 @@ class Project:
 
         engine = self.config.engine
         address = engine.address if isinstance(engine, RayEngine) else None
-        return model_engine(engine.transforms, ray_address=address)
+        return model_engine(engine.transforms, ray_address=address, fallback=engine.fallback)
 
     def _graph(self) -> Graph:
         from lakeforge.transform.build import load_graph

@@ -24,6 +24,19 @@ def test_literals() -> None:
     import datetime as dt
 
     assert literal("it's") == "'it''s'"
-    assert literal(dt.date(2005, 1, 1)) == "DATE '2005-01-01'"
-    assert literal(dt.datetime(2005, 1, 1, tzinfo=dt.UTC)) == "TIMESTAMPTZ '2005-01-01T00:00:00+00:00'"
+    assert literal(dt.date(2005, 1, 1)) == "CAST('2005-01-01' AS DATE)"
+    assert literal(dt.datetime(2005, 1, 1, tzinfo=dt.UTC)) == "CAST('2005-01-01T00:00:00+00:00' AS TIMESTAMPTZ)"
     assert literal(None) == "NULL" and literal(True) == "TRUE" and literal(7) == "7"
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    stamp = dt.datetime(2005, 1, 1, 12, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    values = [dt.date(2005, 1, 1), stamp, dt.datetime(2005, 1, 1, 0, 0, 1), "it's", 7, 2.5, None]
+    row = con.execute("SELECT " + ", ".join(literal(v) for v in values)).fetchone()
+    assert row is not None
+    assert list(row[:1]) + [row[1].astimezone(dt.UTC)] + list(row[2:]) == [
+        values[0],
+        stamp.astimezone(dt.UTC),
+        *values[2:],
+    ]

@@ -2,7 +2,8 @@
 
 - ``{type: local}`` (the default): one process; models on DuckDB.
 - ``transforms: daft`` (either type): SQL models run on Daft instead of DuckDB, locally for ``local`` and
-  on the Ray cluster for ``ray`` (docs/scale-out.md); checks, SCD2 and writes stay on DuckDB.
+  on the Ray cluster for ``ray`` (docs/scale-out.md); checks, SCD2 diffs run there too
+  (``fallback: duckdb`` runs what Daft cannot on DuckDB, visibly).
 - ``{type: ray, address: ...}``: full loads of large tables fan out as primary-key range tasks on a Ray
   cluster, each writing Parquet files into the lake's storage; the driver commits them in one table commit
   (docs/scale-out.md).
@@ -20,6 +21,7 @@ class _Strict(BaseModel):
 
 
 Transforms = Literal["duckdb", "daft"]
+Fallback = Literal["duckdb"] | None
 
 
 class LocalEngine(_Strict):
@@ -27,6 +29,10 @@ class LocalEngine(_Strict):
     transforms: Transforms = "duckdb"
     """Where SQL models run: ``duckdb`` (the default) or ``daft`` (``pip install 'lakeforge[scale]'``).
     Models are written in DuckDB's dialect either way; for Daft they are transpiled with sqlglot."""
+    fallback: Fallback = None
+    """``duckdb``: a model the transforms engine cannot run runs on the build's DuckDB instead, visibly (the
+    model's result says ``engine: duckdb`` and the engine's reason, and a warning is logged). None (the
+    default): such a model fails with its file and the reason (docs/transforms.md, "Engines")."""
 
 
 class RayEngine(_Strict):
@@ -45,6 +51,10 @@ class RayEngine(_Strict):
     namespace: str = "lakeforge"
     transforms: Transforms = "duckdb"
     """Where SQL models run: ``duckdb`` (on the driver, the default) or ``daft`` (Daft on this cluster)."""
+    fallback: Fallback = None
+    """``duckdb``: a model the transforms engine cannot run runs on the build's DuckDB instead, visibly (the
+    model's result says ``engine: duckdb`` and the engine's reason, and a warning is logged). None (the
+    default): such a model fails with its file and the reason (docs/transforms.md, "Engines")."""
 
 
 EngineConfig = Annotated[LocalEngine | RayEngine, Field(discriminator="type")]

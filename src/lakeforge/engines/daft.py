@@ -27,20 +27,25 @@ if TYPE_CHECKING:
 
 
 def bound_name(name: str) -> str:
-    """The Daft binding of lake table ``layer.table``."""
+    """The Daft binding of lake table ``layer.table`` (a build's temporary table keeps its plain name)."""
     layer, _, table = name.partition(".")
-    return f"{layer}__{table}"
+    return f"{layer}__{table}" if table else layer
 
 
-def to_daft_sql(sql: str, variables: dict[str, str] | None = None) -> tuple[str, set[str]]:
-    """``sql`` (DuckDB's dialect) rendered for Daft, and the ``layer.table`` names it reads."""
+def to_daft_sql(sql: str | exp.Expr, variables: dict[str, str] | None = None) -> tuple[str, set[str]]:
+    """``sql`` (DuckDB's dialect, or a sqlglot tree) rendered for Daft, and the tables it reads (``layer.table``
+    names, and the build's temporary ``__lf_*`` tables)."""
     import sqlglot
     from sqlglot import exp
 
-    try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
-    except sqlglot.errors.ParseError as exc:
-        raise EngineError(f"sqlglot cannot parse it: {str(exc).splitlines()[0]}") from None
+    tree: exp.Expr
+    if not isinstance(sql, str):
+        tree = sql.copy()
+    else:
+        try:
+            tree = sqlglot.parse_one(sql, read="duckdb")
+        except sqlglot.errors.ParseError as exc:
+            raise EngineError(f"sqlglot cannot parse it: {str(exc).splitlines()[0]}") from None
     for select in list(tree.find_all(exp.Select)):  # before QUALIFY adds the window's columns to the select
         _expand_group_by_all(select)
     # the copy makes every place of a node its own node (sqlglot's eliminate_qualify may share one)
@@ -55,7 +60,9 @@ def to_daft_sql(sql: str, variables: dict[str, str] | None = None) -> tuple[str,
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     names: set[str] = set()
     for table in tree.find_all(exp.Table):
-        if table.db and table.name.lower() not in ctes:
+        if not table.db and table.name.startswith("__lf_"):
+            names.add(table.name)
+        elif table.db and table.name.lower() not in ctes:
             name = f"{table.db}.{table.name}"
             names.add(name)
             alias = table.alias
@@ -73,6 +80,15 @@ def _rewrite(node: exp.Expression, variables: dict[str, str]) -> exp.Expression:
         return exp.Anonymous(this="strip", expressions=[node.this])
     if isinstance(node, exp.DPipe):
         return exp.Anonymous(this="concat", expressions=[node.this, node.expression])
+    if isinstance(node, exp.NullSafeNEQ | exp.NullSafeEQ):  # Daft has no IS [NOT] DISTINCT FROM
+        a, b = node.this, node.expression
+        differ = (
+            exp.case()
+            .when(exp.Is(this=a.copy(), expression=exp.null()), exp.not_(exp.Is(this=b.copy(), expression=exp.null())))
+            .when(exp.Is(this=b.copy(), expression=exp.null()), exp.true())
+            .else_(exp.NEQ(this=a.copy(), expression=b.copy()))
+        )
+        return differ if isinstance(node, exp.NullSafeNEQ) else exp.not_(exp.paren(differ))
     if isinstance(node, exp.Nullif):
         return exp.case().when(exp.EQ(this=node.this.copy(), expression=node.expression), exp.null()).else_(node.this)
     if isinstance(node, exp.Window) and isinstance(node.this, exp.RowNumber):
@@ -80,7 +96,26 @@ def _rewrite(node: exp.Expression, variables: dict[str, str]) -> exp.Expression:
     if isinstance(node, exp.Count) and not isinstance(node.parent, exp.Window | exp.Cast):
         return exp.cast(node.copy(), exp.DataType.build("BIGINT"))  # Daft counts in uint64, DuckDB in int64
     if isinstance(node, exp.Select):
+        _using_to_on(node)
         _name_columns(node)
+    dated = _dates(node)
+    if dated is not None:
+        return dated
+    if isinstance(node, exp.Greatest | exp.Least):
+        return _extreme(node)
+    if isinstance(node, exp.Cast) and node.to.is_type("decimal") and isinstance(node.this, exp.Coalesce):
+        # CAST(coalesce(x, 0) AS DECIMAL(p, s)) as coalesce(CAST(x ...), CAST(0 ...)): the same value, and
+        # Daft finds no supertype of a decimal and an integer literal
+        parts = [node.this.this, *node.this.expressions]
+        return exp.Coalesce(
+            this=exp.cast(parts[0].copy(), node.to.copy()),
+            expressions=[exp.cast(p.copy(), node.to.copy()) for p in parts[1:]],
+        )
+    if isinstance(node, exp.Cast) and node.to.is_type("timestamptz") and isinstance(node.this, exp.Null):
+        # a NULL of type TIMESTAMPTZ (SCD2's valid_to): Daft folds CASE WHEN FALSE ... to the null type, not this
+        epoch = exp.Anonymous(this="to_datetime", expressions=[exp.Literal.string(_EPOCH), exp.Literal.string("%+")])
+        same = exp.EQ(this=epoch.copy(), expression=epoch.copy())
+        return exp.case().when(same, exp.null()).else_(epoch)
     if isinstance(node, exp.Cast) and node.to.is_type("timestamptz") and node.this.is_string:
         # a watermark or as-of literal: Daft has no TIMESTAMPTZ cast; chrono's %+ reads ISO 8601 with offset
         return exp.Anonymous(this="to_datetime", expressions=[node.this.copy(), exp.Literal.string("%+")])
@@ -91,6 +126,67 @@ def _rewrite(node: exp.Expression, variables: dict[str, str]) -> exp.Expression:
             raise EngineError(f"getvariable('{key}') is not set")
         return _rewrite(exp.maybe_parse(variables[key], dialect="duckdb"), {})  # a TIMESTAMPTZ literal
     return node
+
+
+_EPOCH = "1970-01-01T00:00:00+00:00"
+_FIRST_OF = {"MONTH": "%Y-%m-01", "YEAR": "%Y-01-01"}
+_NAMES = {"Monthname": "%B", "Dayname": "%A"}
+
+
+def _call(name: str, *args: exp.Expression) -> exp.Expression:
+    from sqlglot import exp
+
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _dates(node: exp.Expression) -> exp.Expression | None:
+    """DuckDB's date functions Daft lacks (or types differently), as Daft functions giving DuckDB's values
+    and types: ``date_trunc('month'|'year', x)`` (a TIMESTAMP, as DuckDB gives for a DATE or TIMESTAMP),
+    ``monthname``/``dayname``, ``isodow``, ``date_diff('day', a, b)`` (day boundaries crossed), and
+    ``year``/``month``/``day``/``quarter`` as BIGINT."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.TimestampTrunc | exp.DateTrunc) and node.text("unit").upper() in _FIRST_OF:
+        first = _call("strftime", node.this.copy(), exp.Literal.string(_FIRST_OF[node.text("unit").upper()]))
+        return exp.cast(_call("to_date", first, exp.Literal.string("%Y-%m-%d")), "TIMESTAMP")
+    if type(node).__name__ in _NAMES:
+        return _call("strftime", node.this.copy(), exp.Literal.string(_NAMES[type(node).__name__]))
+    if isinstance(node, exp.DayOfWeekIso):  # Daft: Monday is 0
+        return exp.cast(
+            exp.Add(this=_call("day_of_week", node.this.copy()), expression=exp.Literal.number(1)), "BIGINT"
+        )
+    if isinstance(node, exp.DateDiff) and node.text("unit").upper() in ("DAY", ""):
+        # Daft's DATE - DATE is mislabelled (days as a duration in seconds): subtract days since the epoch
+        def epoch_days(x: exp.Expression) -> exp.Expression:
+            return exp.cast(exp.cast(x.copy(), "DATE"), "BIGINT")
+
+        return exp.Sub(this=epoch_days(node.this), expression=epoch_days(node.expression))
+    if isinstance(node, exp.Year | exp.Month | exp.Day | exp.Quarter) and not isinstance(node.parent, exp.Cast):
+        return exp.cast(node.copy(), "BIGINT")  # Daft: int32 or uint32; DuckDB: BIGINT
+    return None
+
+
+def _extreme(node: exp.Greatest | exp.Least) -> exp.Expression:
+    """``greatest``/``least`` as nested CASEs that skip NULLs, as DuckDB's do."""
+    from sqlglot import exp
+
+    parts = [node.this, *node.expressions]
+    best = parts[0].copy()
+    for part in parts[1:]:
+        a, b = best, part.copy()
+        wins = (
+            exp.GTE(this=a.copy(), expression=b.copy())
+            if isinstance(node, exp.Greatest)
+            else exp.LTE(this=a.copy(), expression=b.copy())
+        )
+        best = (
+            exp.case()
+            .when(exp.Is(this=a.copy(), expression=exp.null()), b.copy())
+            .when(exp.Is(this=b.copy(), expression=exp.null()), a.copy())
+            .when(wins, a.copy())
+            .else_(b)
+        )
+    return cast("exp.Expression", best)
 
 
 def _eliminate_qualify(node: exp.Expression) -> exp.Expression:
@@ -132,6 +228,33 @@ def _expand_group_by_all(select: exp.Select) -> None:
         select.set("group", exp.Group(expressions=plain))
 
 
+def _using_to_on(select: exp.Select) -> None:
+    """``JOIN t USING (k)`` as ``JOIN t ON left.k = t.k``, and an unqualified ``k`` as ``left.k`` (``left``:
+    the FROM table), as DuckDB reads them for inner and left joins; Daft types a USING key as the supertype
+    of both sides where DuckDB keeps the named side's (``c.k`` an INTEGER, not a BIGINT)."""
+    from sqlglot import exp
+
+    joins = select.args.get("joins") or []
+    source = select.args.get("from_") or select.args.get("from")
+    if not any(j.args.get("using") for j in joins) or select.is_star or not isinstance(source, exp.From):
+        return
+    if any(j.side.upper() in ("FULL", "RIGHT") for j in joins) or not source.this.alias_or_name:
+        return
+    left = source.this.alias_or_name
+    keys: set[str] = set()
+    for join in joins:
+        using = [u.name for u in join.args.get("using") or []]
+        if using:
+            right = join.this.alias_or_name
+            on = [exp.EQ(this=exp.column(k, left), expression=exp.column(k, right)) for k in using]
+            join.set("using", None)
+            join.set("on", exp.and_(*on))
+            keys.update(using)
+    for column in list(select.find_all(exp.Column)):
+        if not column.table and column.name in keys and column.find_ancestor(exp.Select) is select:
+            column.set("table", exp.to_identifier(left))
+
+
 def _name_columns(select: exp.Select) -> None:
     """``SELECT o.x`` is column ``x`` in DuckDB but ``o.x`` in Daft: alias qualified columns by their name."""
     from sqlglot import exp
@@ -167,13 +290,13 @@ class DaftEngine(ModelEngine):
             daft.set_runner_ray(address=ray_address, noop_if_initialized=True)
         self._data: dict[str, pads.Dataset | pa.Table] = {}
         self._frames: dict[str, Any] = {}
-        self._filters: dict[str, str] = {}
+        self._filters: dict[str, exp.Expr] = {}
 
     def register(self, name: str, data: pads.Dataset | pa.Table) -> None:
         self._data[name] = data
         self._frames.pop(name, None)
 
-    def narrow(self, name: str, condition: str | None) -> None:
+    def narrow(self, name: str, condition: exp.Expr | None) -> None:
         if condition is None:
             self._filters.pop(name, None)
         else:
@@ -190,10 +313,15 @@ class DaftEngine(ModelEngine):
         condition = self._filters.get(name)
         if condition is None:
             return frame
-        sql, _ = to_daft_sql(f"SELECT * FROM __lf_input WHERE {condition}")
+        from sqlglot import exp
+
+        sql, _ = to_daft_sql(exp.select(exp.Star()).from_("__lf_input").where(condition))
         return daft.sql(sql, __lf_input=frame)
 
-    def query(self, sql: str, *, variables: dict[str, str] | None = None) -> pa.RecordBatchReader:
+    def render(self, tree: exp.Expr) -> str:
+        return to_daft_sql(tree)[0]
+
+    def query(self, sql: str | exp.Expr, *, variables: dict[str, str] | None = None) -> pa.RecordBatchReader:
         import daft
         import pyarrow as pa
 

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.errors import LakeforgeError
-from lakeforge.transform import state
+from lakeforge.transform import sqlgen, state
 from lakeforge.transform.checks import CheckResult, run_checks, run_quarantine
 from lakeforge.transform.graph import Graph
 from lakeforge.transform.materialize import BuildContext, Outcome, run_incremental, run_table, run_view
 from lakeforge.transform.model import Model, discover
 from lakeforge.transform.scd2 import run_scd2
-from lakeforge.transform.session import Session, literal, model_error
+from lakeforge.transform.session import Session, model_error
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -160,11 +160,13 @@ def _run_one(
     try:
         filters = {}
         if ctx.as_of is not None:
-            filters = {t: f'"{c}" < {literal(ctx.as_of)}' for t, c in model.config.as_of.items()}
+            filters = {t: sqlgen.before(c, ctx.as_of) for t, c in model.config.as_of.items()}
         with session.narrowed(filters):
             outcome = MATERIALIZERS[model.config.materialized](session, model, ctx)
         result.status, result.rows = outcome.status, outcome.rows
         result.delta_version, result.detail = outcome.delta_version, outcome.detail
+        if model.name in session.fallbacks:  # the engine could not run it: it ran on DuckDB (engine.fallback)
+            result.detail = {**result.detail, "engine": "duckdb", "fallback": session.fallbacks[model.name]}
         result.checks = [*quarantined, *run_checks(session, model, ctx, count_source)]
         blocking = [c for c in result.checks if c.blocking]
         if blocking:

@@ -16,9 +16,12 @@ from typing import TYPE_CHECKING
 
 from lakeforge.config.models import parse_lookback
 from lakeforge.transform import config as cfg
-from lakeforge.transform.session import RESULT, Session, literal, quoted
+from lakeforge.transform import sqlgen
+from lakeforge.transform.session import RESULT, Session, quoted
 
 if TYPE_CHECKING:
+    from sqlglot import exp
+
     from lakeforge.transform.materialize import BuildContext
     from lakeforge.transform.model import Model
 
@@ -53,44 +56,61 @@ def name_of(check: cfg.CheckBase) -> str:
     return check.name or check.default_name()
 
 
-def row_filter(check: cfg.CheckBase) -> tuple[str, str]:
-    """(clause, condition) selecting the failing rows: ``WHERE cond`` or ``QUALIFY cond``."""
+def failing_rows(check: cfg.CheckBase, source: str, *, failing: bool = True) -> exp.Select:
+    """The rows of ``source`` a row check fails (``failing=False``: the rows it keeps). ``unique`` names its
+    rows with a window (``QUALIFY``): it runs on the build's DuckDB (quarantine), never on another engine."""
+    from sqlglot import exp
 
-    def q(column: str) -> str:
-        return '"' + column.replace('"', '""') + '"'
+    qualify, cond = _condition(check)
+    if not failing:
+        cond = exp.not_(exp.Coalesce(this=exp.paren(cond), expressions=[exp.false()]))
+    tree = sqlgen.select_all(source)
+    return tree.qualify(cond) if qualify else tree.where(cond)
 
+
+def _condition(check: cfg.CheckBase) -> tuple[bool, exp.Expr]:
+    """(is a window condition, the condition a failing row meets)."""
+    from sqlglot import exp
+
+    col = sqlgen.col
     if isinstance(check, cfg.NotNull):
-        return "WHERE", " OR ".join(f"{q(c)} IS NULL" for c in check.column)
+        return False, sqlgen.any_of([sqlgen.is_null(col(c)) for c in check.column])
     if isinstance(check, cfg.Unique):
-        cols = ", ".join(q(c) for c in check.column)
-        present = " AND ".join(f"{q(c)} IS NOT NULL" for c in check.column)
-        return "QUALIFY", f"{present} AND count(*) OVER (PARTITION BY {cols}) > 1"
+        window = exp.Window(this=exp.Count(this=exp.Star()), partition_by=[col(c) for c in check.column])
+        duplicated = exp.GT(this=window, expression=exp.Literal.number(1))
+        return True, sqlgen.all_of([*(sqlgen.not_null(col(c)) for c in check.column), duplicated])
     if isinstance(check, cfg.AcceptedValues):
-        values = ", ".join(literal(v) for v in check.values)
-        return "WHERE", f"{q(check.column)} IS NOT NULL AND {q(check.column)} NOT IN ({values})"
+        column = col(check.column)
+        outside = exp.not_(exp.In(this=column.copy(), expressions=[sqlgen.value(v) for v in check.values]))
+        return False, sqlgen.all_of([sqlgen.not_null(column), outside])
     if isinstance(check, cfg.Relationships):
-        other = q(check.field or check.column)
-        return "WHERE", (
-            f"{q(check.column)} IS NOT NULL AND {q(check.column)} NOT IN "
-            f"(SELECT {other} FROM {quoted(check.to)} WHERE {other} IS NOT NULL)"
-        )
+        column, other = col(check.column), col(check.field or check.column)
+        known = exp.select(other).from_(sqlgen.table(check.to)).where(sqlgen.not_null(other.copy()))
+        missing = exp.not_(exp.In(this=column.copy(), query=exp.Subquery(this=known)))
+        return False, sqlgen.all_of([sqlgen.not_null(column), missing])
     if isinstance(check, cfg.Expression):
-        return "WHERE", f"NOT coalesce(({check.expression}), FALSE)"
+        return False, exp.not_(
+            exp.Coalesce(this=exp.paren(sqlgen.condition(check.expression)), expressions=[exp.false()])
+        )
     raise TypeError(f"{check.type} is not a row check")
 
 
-def failing_count(check: cfg.CheckBase, table: str) -> str:
-    """The failing rows of a row check on ``table``, counted in SQL every engine runs (DuckDB's dialect,
-    rendered per engine by sqlglot): ``unique`` sums duplicate groups instead of ``count(*) OVER``."""
+def failing_count(check: cfg.CheckBase, source: str) -> exp.Select:
+    """The failing rows of a row check on ``source``, counted in SQL every engine runs: ``unique`` sums
+    duplicate groups (``GROUP BY ... HAVING``) instead of ``count(*) OVER``, which Daft lacks."""
+    from sqlglot import exp
+
     if isinstance(check, cfg.Unique):
-        cols = ", ".join('"' + c.replace('"', '""') + '"' for c in check.column)
-        present = " AND ".join(f"{c} IS NOT NULL" for c in cols.split(", "))
-        return (
-            f"SELECT sum(n) FROM (SELECT count(*) AS n FROM {table} WHERE {present} "
-            f"GROUP BY {cols} HAVING count(*) > 1) AS dup"
+        cols = [sqlgen.col(c) for c in check.column]
+        groups = (
+            exp.select(exp.alias_(exp.Count(this=exp.Star()), "n"))
+            .from_(sqlgen.table(source))
+            .where(sqlgen.all_of([sqlgen.not_null(c.copy()) for c in cols]))
+            .group_by(*cols)
+            .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
         )
-    clause, condition = row_filter(check)
-    return f"SELECT count(*) FROM (SELECT * FROM {table} {clause} {condition}) AS bad"
+        return exp.select(exp.Sum(this=exp.column("n"))).from_(groups.subquery("dup"))
+    return sqlgen.count(failing_rows(check, source))
 
 
 def describe(check: cfg.CheckBase) -> str:
@@ -145,41 +165,37 @@ def quarantining(model: Model) -> list[cfg.CheckBase]:
 def run_quarantine(session: Session, model: Model, ctx: BuildContext) -> tuple[int, list[CheckResult]]:
     """Move failing rows out of ``__lf_result`` into the quarantine table; returns (rows left, results)."""
     import duckdb
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
 
     from lakeforge.transform import write
 
     results = []
     for check in quarantining(model):
-        clause, condition = row_filter(check)
         try:
-            session.con.execute(f"CREATE OR REPLACE TEMP TABLE __lf_bad AS SELECT * FROM {RESULT} {clause} {condition}")
-            bad = int(session.scalar("SELECT count(*) FROM __lf_bad"))
+            session.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE __lf_bad AS {sqlgen.render(failing_rows(check, RESULT))}"
+            )
+            bad = session.count("__lf_bad")
             if bad:
-                session.con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE __lf_good AS SELECT * FROM {RESULT} "
-                    f"{clause} NOT coalesce(({condition}), FALSE)"
-                )
+                good = failing_rows(check, RESULT, failing=False)
+                session.con.execute(f"CREATE OR REPLACE TEMP TABLE __lf_good AS {sqlgen.render(good)}")
                 session.con.execute(f"DROP TABLE {RESULT}")
                 session.con.execute(f"CREATE TABLE {RESULT} AS SELECT * FROM __lf_good")
-                write.append(
-                    session,
-                    quarantine_table(model),
-                    (
-                        f"SELECT *, {literal(name_of(check))} AS _lf_check, "
-                        f"{literal(ctx.started)} AS _lf_quarantined_at, {literal(ctx.build_id)} AS _lf_build_id "
-                        "FROM __lf_bad"
-                    ),
-                )
+                marks = {"_lf_check": name_of(check), "_lf_quarantined_at": ctx.started, "_lf_build_id": ctx.build_id}
+                rows = exp.select(exp.Star(), *(exp.alias_(sqlgen.value(v), k) for k, v in marks.items()))
+                write.append(session, quarantine_table(model), rows.from_("__lf_bad"))
             message = f"{bad} row(s) where {describe(check)} moved to {quarantine_table(model)}" if bad else ""
             results.append(_result(ctx, model, check, bad, message, quarantined=bad))
-        except duckdb.Error as exc:
+        except (duckdb.Error, SqlglotError) as exc:
             results.append(_result(ctx, model, check, 0, _first_line(exc), status="error"))
-    return int(session.scalar(f"SELECT count(*) FROM {RESULT}")), results
+    return session.count(RESULT), results
 
 
 # -- checks on the stored table ------------------------------------------------------------------------
 def run_checks(session: Session, model: Model, ctx: BuildContext, count_source: CountSource) -> list[CheckResult]:
     import duckdb
+    from sqlglot.errors import SqlglotError
 
     from lakeforge.errors import LakeforgeError
 
@@ -189,7 +205,7 @@ def run_checks(session: Session, model: Model, ctx: BuildContext, count_source: 
             continue  # ran on the result before it was written (a view has no result: report instead)
         try:
             results.append(_one(session, model, ctx, check, count_source))
-        except (duckdb.Error, LakeforgeError) as exc:
+        except (duckdb.Error, LakeforgeError, SqlglotError) as exc:
             results.append(_result(ctx, model, check, 0, _first_line(exc), status="error"))
     return results
 
@@ -197,13 +213,22 @@ def run_checks(session: Session, model: Model, ctx: BuildContext, count_source: 
 def _one(
     session: Session, model: Model, ctx: BuildContext, check: cfg.CheckBase, count_source: CountSource
 ) -> CheckResult:
-    table = quoted(model.name)
+    from sqlglot.errors import SqlglotError
+
     if check.QUARANTINE:
-        bad = int(session.query_scalar(failing_count(check, table)) or 0)
+        bad = int(session.query_scalar(failing_count(check, model.name)) or 0)
         return _result(ctx, model, check, bad, f"{bad} row(s) where {describe(check)}" if bad else "")
     if isinstance(check, cfg.Sql):
-        sql = check.sql.replace("{this}", table)
-        bad = int(session.query_scalar(f"SELECT count(*) FROM ({sql})"))
+        sql = check.sql.replace("{this}", quoted(model.name))
+        try:
+            tree = sqlgen.count(sqlgen.query(sql))
+        except SqlglotError:
+            if session.engine is not None:
+                raise
+            tree = None  # DuckDB runs the user's text as written, where sqlglot cannot parse it
+        bad = int(
+            session.query_scalar(tree) if tree is not None else session.scalar(f"SELECT count(*) FROM ({sql}) AS q")
+        )
         return _result(ctx, model, check, bad, f"the check query returned {bad} row(s)" if bad else "")
     if isinstance(check, cfg.RowCount):
         return _row_count(session, model, ctx, check, count_source)
@@ -215,10 +240,10 @@ def _one(
 def _row_count(
     session: Session, model: Model, ctx: BuildContext, check: cfg.RowCount, count_source: CountSource
 ) -> CheckResult:
-    where = f" WHERE {check.where}" if check.where else ""
-    mine = int(session.query_scalar(f"SELECT count(*) FROM {quoted(model.name)}{where}"))
+    where = sqlgen.condition(check.where) if check.where else None
+    mine = int(session.query_scalar(sqlgen.count(model.name, where)))
     if check.compare_to:
-        other = int(session.query_scalar(f"SELECT count(*) FROM {quoted(check.compare_to)}{where}"))
+        other = int(session.query_scalar(sqlgen.count(check.compare_to, where)))
         label = check.compare_to
     elif check.source:
         other, label = count_source(check.source, check.where), f"source table {check.source}"
@@ -231,7 +256,7 @@ def _row_count(
 
 
 def _freshness(session: Session, model: Model, ctx: BuildContext, check: cfg.Freshness) -> CheckResult:
-    newest = session.query_scalar(f'SELECT max("{check.column}") FROM {quoted(model.name)}')
+    newest = session.query_scalar(sqlgen.aggregate("max", check.column, model.name))
     limit = dt.timedelta(seconds=parse_lookback(check.max_age))
     if newest is None:
         return _result(ctx, model, check, 1, f"{check.column} has no values")

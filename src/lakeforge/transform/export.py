@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.errors import LakeError, ModelError
+from lakeforge.transform import sqlgen
 from lakeforge.transform.config import ModelConfig
 from lakeforge.transform.model import Model
-from lakeforge.transform.session import RESULT, Session, literal, model_error
+from lakeforge.transform.session import RESULT, Session, model_error
 
 if TYPE_CHECKING:
     from lakeforge.lake.base import Lake
@@ -91,12 +92,12 @@ def _run(
     session = Session(lake, versions=versions, only=tables)
     try:
         session.set_as_of(as_of)
-        filters = {t: f'"{c}" < {literal(as_of)}' for t, c in model.config.as_of.items()}
+        filters = {t: sqlgen.before(c, as_of) for t, c in model.config.as_of.items()}
         with session.narrowed({t: f for t, f in filters.items() if t in tables}):
             for view in views:
                 session.define_view(view)
             rows = session.compute(model)
-        data = session.arrow(f"SELECT * FROM {RESULT} ORDER BY ALL")
+        data = session.arrow(sqlgen.select_all(RESULT).order_by(*(sqlgen.col(c) for c in session.columns(RESULT))))
         read = dict(session.versions)
     except duckdb.Error as exc:
         raise model_error(model, exc) from None

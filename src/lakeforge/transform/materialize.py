@@ -20,9 +20,9 @@ from typing import Any
 
 from lakeforge.errors import ModelError
 from lakeforge.lake.checkpoint import Checkpoint, encode_value
-from lakeforge.transform import write
+from lakeforge.transform import sqlgen, write
 from lakeforge.transform.model import Model
-from lakeforge.transform.session import RESULT, Session, literal, quoted
+from lakeforge.transform.session import RESULT, Session
 
 
 @dataclass(frozen=True)
@@ -76,14 +76,14 @@ def run_table(session: Session, model: Model, ctx: BuildContext) -> Outcome:
 def finish_table(
     session: Session, model: Model, ctx: BuildContext, rows: int, watermarks: dict[str, Any] | None = None
 ) -> Outcome:
-    write.overwrite(session, model.name, f"SELECT * FROM {RESULT}", checkpoint(session, model, ctx, watermarks))
+    write.overwrite(session, model.name, sqlgen.select_all(RESULT), checkpoint(session, model, ctx, watermarks))
     session.register(model.name)
     return Outcome(rows=rows, delta_version=session.versions[model.name])
 
 
 def run_view(session: Session, model: Model, ctx: BuildContext) -> Outcome:
     session.define_view(model)
-    return Outcome(rows=int(session.scalar(f"SELECT count(*) FROM {quoted(model.name)}")))
+    return Outcome(rows=session.count(model.name))
 
 
 # -- incremental ------------------------------------------------------------------------------------
@@ -110,21 +110,21 @@ def run_incremental(session: Session, model: Model, ctx: BuildContext) -> Outcom
     column = model.config.watermark
     upper: dict[str, Any] = {}
     for name in sources:
-        if column not in session.con.sql(f"SELECT * FROM {quoted(name)} LIMIT 0").columns:
+        if column not in session.columns(name):
             raise ModelError(f"{model.path}: input {name} has no watermark column '{column}'; set watermark:")
-        upper[name] = session.scalar(f'SELECT max("{column}") FROM {quoted(name)}')
+        upper[name] = session.scalar(sqlgen.aggregate("max", column, name))
     previous = session.lake.checkpoint(model.name) if session.lake.exists(model.name) else None
     lower = _previous_watermarks(previous, sources)
     if ctx.full_refresh or lower is None:
         return finish_table(session, model, ctx, compute(session, model, ctx), upper)
     if all(upper[n] == lower.get(n) for n in sources):
         return Outcome(status="unchanged")
-    filters = {n: f'"{column}" > {literal(lower[n])}' for n in sources if lower.get(n) is not None}
+    filters = {n: sqlgen.after(column, lower[n]) for n in sources if lower.get(n) is not None}
     with session.narrowed(filters):
         rows = session.compute(model)
     if ctx.after_compute:  # outside the narrowed views: checks see whole tables
         rows = ctx.after_compute(model)
-    metrics = write.merge(session, model.name, f"SELECT * FROM {RESULT}", keys, checkpoint(session, model, ctx, upper))
+    metrics = write.merge(session, model.name, sqlgen.select_all(RESULT), keys, checkpoint(session, model, ctx, upper))
     session.register(model.name)
     return Outcome(
         rows=rows,

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlglot import exp
+
 from lakeforge.errors import ModelError
-from lakeforge.transform import write
+from lakeforge.transform import sqlgen, write
 from lakeforge.transform.materialize import BuildContext, Outcome, checkpoint, compute
 from lakeforge.transform.model import Model
-from lakeforge.transform.session import RESULT, Session, literal, quoted
+from lakeforge.transform.session import RESULT, Session
 
 VALID_FROM, VALID_TO, IS_CURRENT = "valid_from", "valid_to", "is_current"
 
@@ -36,80 +38,115 @@ def run_scd2(session: Session, model: Model, ctx: BuildContext) -> Outcome:
         raise ModelError(f"{model.path}: materialized: scd2 needs unique_key (the business key)")
     sk = surrogate_key(model)
     compute(session, model, ctx)
-    columns = list(session.con.sql(f"SELECT * FROM {RESULT} LIMIT 0").columns)
+    columns = session.columns(RESULT)
     _validate(session, model, columns, keys, sk)
+    session.share(RESULT)
     if not session.lake.exists(model.name) or ctx.full_refresh:
-        return _first(session, model, ctx, keys, sk)
+        return _first(session, model, ctx, columns, keys, sk)
     opened, closed = _diff(session, model, columns, keys, sk)
     if opened == 0 and closed == 0:
         return Outcome(status="unchanged", detail={"opened": 0, "closed": 0})
-    write.merge(
-        session,
-        model.name,
-        _versions_sql(session, model, ctx, columns, keys, sk),
-        [sk],
-        checkpoint(session, model, ctx),
-    )
+    versions = session.on_engine("__lf_versions", _versions(session, model, ctx, columns, keys, sk))
+    write.merge(session, model.name, versions, [sk], checkpoint(session, model, ctx))
     session.register(model.name)
     return Outcome(rows=opened, delta_version=session.versions[model.name], detail={"opened": opened, "closed": closed})
 
 
-def _first(session: Session, model: Model, ctx: BuildContext, keys: list[str], sk: str) -> Outcome:
+def _first(session: Session, model: Model, ctx: BuildContext, columns: list[str], keys: list[str], sk: str) -> Outcome:
     """The first build (or a full refresh): every key opens a version."""
-    start = literal(_initial(model)) if model.config.initial_valid_from else literal(ctx.started)
-    sql = (
-        f'SELECT row_number() OVER (ORDER BY {_list(keys)})::BIGINT AS "{sk}", r.*, '
-        f"{start}::TIMESTAMPTZ AS {VALID_FROM}, NULL::TIMESTAMPTZ AS {VALID_TO}, TRUE AS {IS_CURRENT} "
-        f"FROM {RESULT} r"
-    )
-    write.overwrite(session, model.name, sql, checkpoint(session, model, ctx))
+    start = _initial(model) if model.config.initial_valid_from else ctx.started
+    tree = exp.select(
+        exp.alias_(_numbered(keys), sk, quoted=True),
+        *(sqlgen.col(c) for c in columns),
+        exp.alias_(sqlgen.value(start), VALID_FROM),
+        exp.alias_(_no_time(), VALID_TO),
+        exp.alias_(exp.true(), IS_CURRENT),
+    ).from_(sqlgen.table(RESULT))
+    write.overwrite(session, model.name, session.on_engine("__lf_versions", tree), checkpoint(session, model, ctx))
     session.register(model.name)
-    rows = int(session.scalar(f"SELECT count(*) FROM {quoted(model.name)}"))
+    rows = session.count(model.name)
     return Outcome(rows=rows, delta_version=session.versions[model.name], detail={"opened": rows})
 
 
+def _numbered(keys: list[str], top: int = 0) -> exp.Expr:
+    """``(top + row_number() OVER (ORDER BY keys))::BIGINT``: new surrogate keys."""
+    number: exp.Expr = exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=_cols(keys)))
+    if top:
+        number = exp.Add(this=exp.Literal.number(top), expression=number)
+    return exp.cast(exp.paren(number) if top else number, "BIGINT")
+
+
+def _no_time() -> exp.Expr:
+    return exp.cast(exp.null(), "TIMESTAMPTZ")
+
+
 def _diff(session: Session, model: Model, columns: list[str], keys: list[str], sk: str) -> tuple[int, int]:
-    """Fill ``__lf_open`` (result rows that open a version) and ``__lf_close`` (current versions to close)."""
-    target = quoted(model.name)
-    target_cols = set(session.con.sql(f"SELECT * FROM {target} LIMIT 0").columns)
+    """Fill ``__lf_open`` (result rows that open a version) and ``__lf_close`` (current versions to close).
+
+    The current versions' columns are renamed ``_lf_t_<name>`` before the join, so no name is on both sides
+    (Daft 0.7 resolves ``r.x``/``t.x`` of a join to one side when both have ``x``)."""
+    target_cols = session.columns(model.name)
     compared = [c for c in (model.config.check_cols or [c for c in columns if c not in keys]) if c in target_cols]
-    same_key = " AND ".join(f'r."{k}" = t."{k}"' for k in keys)
-    changed = " OR ".join(f'r."{c}" IS DISTINCT FROM t."{c}"' for c in compared) or "FALSE"
-    current = f"(SELECT * FROM {target} WHERE {IS_CURRENT})"
-    session.con.execute(f"""CREATE OR REPLACE TEMP TABLE __lf_open AS
-        SELECT r.* FROM {RESULT} r LEFT JOIN {current} t ON {same_key}
-        WHERE t."{sk}" IS NULL OR {changed}""")
-    session.con.execute(f"""CREATE OR REPLACE TEMP TABLE __lf_close AS
-        SELECT t.* FROM {current} t LEFT JOIN {RESULT} r ON {same_key}
-        WHERE r."{keys[0]}" IS NULL OR {changed}""")
-    return int(session.scalar("SELECT count(*) FROM __lf_open")), int(session.scalar("SELECT count(*) FROM __lf_close"))
+    col = sqlgen.col
+
+    def mine(c: str) -> exp.Column:
+        return col(f"_lf_t_{c}")
+
+    same_key = sqlgen.all_of([exp.EQ(this=col(k), expression=mine(k)) for k in keys])
+    changed = sqlgen.any_of([sqlgen.distinct_from(col(c), mine(c)) for c in compared])
+    current = (
+        exp.select(*(exp.alias_(col(c), f"_lf_t_{c}", quoted=True) for c in target_cols))
+        .from_(sqlgen.table(model.name))
+        .where(col(IS_CURRENT))
+        .subquery("t")
+    )
+    result = sqlgen.table(RESULT, "r")
+    opening = (
+        exp.select(*(col(c) for c in columns))
+        .from_(result)
+        .join(current, on=same_key, join_type="left")
+        .where(exp.or_(sqlgen.is_null(mine(sk)), changed))
+    )
+    closing = (
+        exp.select(*(exp.alias_(mine(c), c, quoted=True) for c in target_cols))
+        .from_(current.copy())
+        .join(result.copy(), on=same_key.copy(), join_type="left")
+        .where(exp.or_(sqlgen.is_null(col(keys[0])), changed.copy()))
+    )
+    return session.materialise("__lf_open", opening), session.materialise("__lf_close", closing)
 
 
-def _versions_sql(
+def _versions(
     session: Session, model: Model, ctx: BuildContext, columns: list[str], keys: list[str], sk: str
-) -> str:
+) -> exp.Expr:
     """Closed versions (valid_to = now) and opened ones (new surrogate keys), in the table's column order."""
-    target = quoted(model.name)
-    now = literal(ctx.started)
-    top = int(session.scalar(f'SELECT coalesce(max("{sk}"), 0) FROM {target}'))
-    ordered = list(session.con.sql(f"SELECT * FROM {target} LIMIT 0").columns)
-    opening = {
-        sk: f'({top} + row_number() OVER (ORDER BY {_list(keys)}))::BIGINT AS "{sk}"',
-        VALID_FROM: f"{now}::TIMESTAMPTZ AS {VALID_FROM}",
-        VALID_TO: f"NULL::TIMESTAMPTZ AS {VALID_TO}",
-        IS_CURRENT: f"TRUE AS {IS_CURRENT}",
+    now = sqlgen.value(ctx.started)
+    top = int(
+        session.query_scalar(
+            exp.select(exp.func("coalesce", exp.Max(this=sqlgen.col(sk)), 0)).from_(sqlgen.table(model.name))
+        )
+    )
+    ordered = session.columns(model.name)
+    opening: dict[str, exp.Expr] = {
+        sk: _numbered(keys, top),
+        VALID_FROM: now,
+        VALID_TO: _no_time(),
+        IS_CURRENT: exp.true(),
     }
-    closing = {VALID_TO: f"{now}::TIMESTAMPTZ AS {VALID_TO}", IS_CURRENT: f"FALSE AS {IS_CURRENT}"}
+    closing: dict[str, exp.Expr] = {VALID_TO: now, IS_CURRENT: exp.false()}
     added = [c for c in columns if c not in ordered and c not in opening]  # columns new in the model
-    opened = [opening.get(c) or (f'"{c}"' if c in columns else f'NULL AS "{c}"') for c in ordered]
-    closed = [closing.get(c) or f'"{c}"' for c in ordered]
-    opened += [f'"{c}"' for c in added]
-    closed += [f'NULL AS "{c}"' for c in added]
-    return f"SELECT {', '.join(closed)} FROM __lf_close UNION ALL BY NAME SELECT {', '.join(opened)} FROM __lf_open"
+
+    def pick(c: str, chosen: dict[str, exp.Expr], present: bool) -> exp.Expr:
+        node = chosen.get(c) or (sqlgen.col(c) if present else exp.null())
+        return node if isinstance(node, exp.Column) else exp.alias_(node.copy(), c, quoted=True)
+
+    opened = [pick(c, opening, c in columns) for c in ordered] + [sqlgen.col(c) for c in added]
+    closed = [pick(c, closing, True) for c in ordered] + [pick(c, {}, False) for c in added]
+    return exp.union(exp.select(*closed).from_("__lf_close"), exp.select(*opened).from_("__lf_open"), distinct=False)
 
 
-def _list(keys: list[str]) -> str:
-    return ", ".join(f'"{k}"' for k in keys)
+def _cols(keys: list[str]) -> list[exp.Expr]:
+    return [sqlgen.col(k) for k in keys]
 
 
 def _validate(session: Session, model: Model, columns: list[str], keys: list[str], sk: str) -> None:
@@ -119,12 +156,16 @@ def _validate(session: Session, model: Model, columns: list[str], keys: list[str
     clash = [c for c in (sk, VALID_FROM, VALID_TO, IS_CURRENT) if c in columns]
     if clash:
         raise ModelError(f"{model.path}: scd2 adds column(s) {', '.join(clash)}; the model must not return them")
-    nulls = session.scalar(f"SELECT count(*) FROM {RESULT} WHERE " + " OR ".join(f'"{k}" IS NULL' for k in keys))
+    nulls = session.count(RESULT, sqlgen.any_of([sqlgen.is_null(c) for c in _cols(keys)]))
     if nulls:
         raise ModelError(f"model {model.name} ({model.path}): {nulls} row(s) have a NULL business key")
-    dupes = session.scalar(
-        f"SELECT count(*) FROM (SELECT {_list(keys)} FROM {RESULT} GROUP BY ALL HAVING count(*) > 1)"
+    repeated = (
+        exp.select(*_cols(keys))
+        .from_(sqlgen.table(RESULT))
+        .group_by(*_cols(keys))
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
     )
+    dupes = session.count(repeated)
     if dupes:
         raise ModelError(
             f"model {model.name} ({model.path}): {dupes} business key(s) appear more than once "

@@ -12,6 +12,7 @@ input's view is swapped for a filtered one while the model runs, then restored.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,15 +20,18 @@ from typing import TYPE_CHECKING, Any
 
 from lakeforge.errors import ModelError
 from lakeforge.lake.naming import split_name
+from lakeforge.transform import sqlgen
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+    from sqlglot import exp
 
     from lakeforge.engines.base import ModelEngine
     from lakeforge.lake.base import Lake
     from lakeforge.transform.model import Model
 
+log = logging.getLogger(__name__)
 RESULT = "__lf_result"
 _LINE = re.compile(r"LINE (\d+):")
 
@@ -44,18 +48,7 @@ def hidden(name: str) -> str:
 
 def literal(value: Any) -> str:
     """A DuckDB literal for a watermark or as-of value."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, dt.datetime):
-        kind = "TIMESTAMPTZ" if value.tzinfo else "TIMESTAMP"
-        return f"{kind} '{value.isoformat()}'"
-    if isinstance(value, dt.date):
-        return f"DATE '{value.isoformat()}'"
-    return "'" + str(value).replace("'", "''") + "'"
+    return sqlgen.render(sqlgen.value(value))
 
 
 class Session:
@@ -73,6 +66,8 @@ class Session:
         self.engine = engine
         """Where SQL models run; None: on :attr:`con` (DuckDB)."""
         self.variables: dict[str, str] = {}
+        self.fallbacks: dict[str, str] = {}
+        """Models the engine could not run that ran on DuckDB instead (``engine.fallback``), with the reason."""
         self.con: duckdb.DuckDBPyConnection = duckdb.connect()
         self.con.execute("SET TimeZone = 'UTC'")
         self.versions: dict[str, int] = {}
@@ -101,30 +96,68 @@ class Session:
         self.variables["as_of"] = literal(as_of)
         self.con.execute(f"SET VARIABLE as_of = {literal(as_of)}")
 
-    def scalar(self, sql: str) -> Any:
-        rows = self.con.execute(sql).fetchall()
+    def scalar(self, sql: str | exp.Expr) -> Any:
+        """The first value of ``sql`` run on this session's DuckDB."""
+        rows = self.con.execute(self.text(sql)).fetchall()
         return rows[0][0] if rows else None
 
-    def query_scalar(self, sql: str) -> Any:
-        """The first value of ``sql`` (DuckDB's dialect) run on the model engine (DuckDB when none): checks on
-        stored tables. What the engine cannot run raises :class:`~lakeforge.engines.base.EngineError`."""
+    def count(self, source: str | exp.Expr, where: exp.Expr | None = None) -> int:
+        return int(self.scalar(sqlgen.count(source, where)))
+
+    def columns(self, source: str) -> list[str]:
+        return list(self.con.sql(self.text(sqlgen.empty(source))).columns)
+
+    @staticmethod
+    def text(sql: str | exp.Expr) -> str:
+        return sql if isinstance(sql, str) else sqlgen.render(sql)
+
+    def query_scalar(self, tree: exp.Expr) -> Any:
+        """The first value of ``tree`` run on the model engine (DuckDB when none): checks on stored tables.
+        What the engine cannot run raises :class:`~lakeforge.engines.base.EngineError`."""
         if self.engine is None:
-            return self.scalar(sql)
-        table = self.engine.query(sql, variables=self.variables).read_all()
+            return self.scalar(tree)
+        table = self.engine.query(tree, variables=self.variables).read_all()
         return table.column(0)[0].as_py() if table.num_rows else None
 
-    def arrow(self, sql: str) -> pa.Table:
+    def materialise(self, name: str, tree: exp.Expr) -> int:
+        """Temporary table ``name`` (e.g. ``__lf_open``) := ``tree``, computed on the model engine (DuckDB
+        when none) and kept in both; returns its row count."""
+        if self.engine is None:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sqlgen.render(tree)}")
+        else:
+            data = self.engine.query(tree, variables=self.variables).read_all()
+            self.con.register("__lf_engine", data)
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM __lf_engine")
+            self.con.unregister("__lf_engine")
+            self.engine.register(name, data)
+        return self.count(name)
+
+    def on_engine(self, name: str, tree: exp.Expr) -> exp.Expr:
+        """What to write for ``tree``: on DuckDB the query itself (streamed into the lake); on another engine
+        its rows, computed there into temporary table ``name``."""
+        if self.engine is None:
+            return tree
+        self.materialise(name, tree)
+        return sqlgen.select_all(name)
+
+    def share(self, name: str) -> None:
+        """Give the model engine this session's temporary table ``name`` (e.g. ``__lf_result``)."""
+        if self.engine is not None:
+            self.engine.register(name, self.arrow(sqlgen.select_all(name)))
+
+    def arrow(self, sql: str | exp.Expr) -> pa.Table:
         from lakeforge.engines.duckdb import to_arrow
 
-        return to_arrow(self.con.sql(sql))
+        return to_arrow(self.con.sql(self.text(sql)))
 
     @contextmanager
-    def narrowed(self, filters: dict[str, str]) -> Iterator[None]:
+    def narrowed(self, filters: dict[str, exp.Expr]) -> Iterator[None]:
         """Swap the view of each input for one filtered by ``filters[name]`` (a SQL condition)."""
         try:
             for name, condition in filters.items():
                 self.con.execute(
-                    f"CREATE OR REPLACE VIEW {quoted(name)} AS SELECT * FROM {hidden(name)} WHERE {condition}"
+                    f"CREATE OR REPLACE VIEW {quoted(name)} AS SELECT * FROM {hidden(name)} "
+                    f"WHERE {sqlgen.render(condition)}"
                 )
                 if self.engine is not None:
                     self.engine.narrow(name, condition)
@@ -148,32 +181,45 @@ class Session:
                 self.con.register("__lf_py", run_python(model, self))
                 self.con.execute(f"CREATE TABLE {RESULT} AS SELECT * FROM __lf_py")
                 self.con.unregister("__lf_py")
-            elif self.engine is not None:
-                self.con.register("__lf_engine", self._on_engine(model).read_all())
+            elif self.engine is not None and (reader := self._on_engine(model)) is not None:
+                self.con.register("__lf_engine", reader.read_all())
                 self.con.execute(f"CREATE TABLE {RESULT} AS SELECT * FROM __lf_engine")
                 self.con.unregister("__lf_engine")
             else:
                 self.con.sql(strip_sql(model.sql)).create(RESULT)
         except duckdb.Error as exc:
             raise model_error(model, exc) from None
-        return int(self.scalar(f"SELECT count(*) FROM {RESULT}"))
+        return self.count(RESULT)
 
-    def _on_engine(self, model: Model) -> pa.RecordBatchReader:
+    def _on_engine(self, model: Model) -> pa.RecordBatchReader | None:
+        """The model's rows from the engine; None when it cannot run it and falls back to DuckDB."""
         from lakeforge.engines.base import EngineError
 
         assert self.engine is not None
         try:
             return self.engine.query(strip_sql(model.sql), variables=self.variables)
         except EngineError as exc:
-            raise ModelError(f"model {model.name} failed ({model.where(None)}) on {self.engine.NAME}: {exc}") from None
+            where = model.where(None)
+            if self.engine.fallback != "duckdb":
+                raise ModelError(f"model {model.name} failed ({where}) on {self.engine.NAME}: {exc}") from None
+            self.fallbacks[model.name] = str(exc)
+            log.warning(
+                "model %s (%s) ran on duckdb (engine.fallback): %s cannot run it: %s",
+                model.name,
+                where,
+                self.engine.NAME,
+                exc,
+            )
+            return None
 
     def define_view(self, model: Model) -> None:
         import duckdb
 
         layer, table = split_name(model.name)
         self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
-        if self.engine is not None:  # a view on another engine: its rows, computed once per build
-            data = self._on_engine(model).read_all()
+        reader = self._on_engine(model) if self.engine is not None else None
+        if self.engine is not None and reader is not None:  # a view on another engine: rows computed once a build
+            data = reader.read_all()
             self.con.register(f"__lf_view_{layer}__{table}", data)
             self.con.execute(
                 f'CREATE OR REPLACE VIEW {quoted(model.name)} AS SELECT * FROM "__lf_view_{layer}__{table}"'
@@ -185,6 +231,8 @@ class Session:
             self.con.execute(f"SELECT * FROM {quoted(model.name)} LIMIT 0")
         except duckdb.Error as exc:
             raise model_error(model, exc) from None
+        if self.engine is not None:  # fell back: the engine reads the view's rows
+            self.engine.register(model.name, self.arrow(sqlgen.select_all(model.name)))
 
 
 def strip_sql(sql: str) -> str:

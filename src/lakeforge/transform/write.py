@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from sqlglot import exp
 
     from lakeforge.lake.checkpoint import Checkpoint
     from lakeforge.transform.session import Session
@@ -33,10 +34,11 @@ def delta_type(t: pa.DataType) -> pa.DataType:
     return t
 
 
-def result_batches(session: Session, sql: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+def result_batches(session: Session, sql: str | exp.Expr) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """The rows of ``sql`` (on the build's DuckDB) as Delta-ready batches."""
     import pyarrow as pa
 
-    relation = session.con.sql(sql)
+    relation = session.con.sql(session.text(sql))
     to_reader = getattr(relation, "to_arrow_reader", None)  # DuckDB >= 1.4; fetch_record_batch before
     reader = to_reader(BATCH_ROWS) if to_reader else relation.fetch_record_batch(BATCH_ROWS)
     source = reader.schema
@@ -69,16 +71,16 @@ def _cast(array: Any, target: pa.DataType) -> Any:
     return pc.cast(array, target, safe=True)
 
 
-def overwrite(session: Session, name: str, sql: str, checkpoint: Checkpoint) -> None:
+def overwrite(session: Session, name: str, sql: str | exp.Expr, checkpoint: Checkpoint) -> None:
     schema, batches = result_batches(session, sql)
     session.lake.write(name, batches, schema=schema, mode="overwrite", checkpoint=checkpoint, schema_mode="overwrite")
 
 
-def append(session: Session, name: str, sql: str) -> None:
+def append(session: Session, name: str, sql: str | exp.Expr) -> None:
     schema, batches = result_batches(session, sql)
     session.lake.write(name, batches, schema=schema, mode="append", schema_mode="merge")
 
 
-def merge(session: Session, name: str, sql: str, keys: list[str], checkpoint: Checkpoint) -> dict[str, Any]:
+def merge(session: Session, name: str, sql: str | exp.Expr, keys: list[str], checkpoint: Checkpoint) -> dict[str, Any]:
     schema, batches = result_batches(session, sql)
     return session.lake.merge(name, batches, schema=schema, keys=keys, checkpoint=checkpoint)
