@@ -107,8 +107,8 @@ def _column_code(i: int, column: Any, encoding: Any, env: dict[str, Any]) -> lis
         # bytes; an empty value is '' as in the package (``b"".decode("binary")`` gives '' before any lookup)
         text = [f"{v} = b[p:p + n] if n else ''"] if encoding is None else [f"{v} = b[p:p + n].decode(E{i}, ERR)"]
         env[f"E{i}"] = encoding
-        size = "b[p]" if width == 1 else f"int.from_bytes(b[p:p + {width}], 'little')"
-        return [f"n = {size}; p += {width}", *text, "p += n"]
+        length = "b[p]" if width == 1 else f"int.from_bytes(b[p:p + {width}], 'little')"
+        return [f"n = {length}; p += {width}", *text, "p += n"]
     if kind == NEWDECIMAL:
         return _decimal_code(v, int(column.precision), int(column.decimals))
     if kind == DATE:
