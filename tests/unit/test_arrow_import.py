@@ -71,3 +71,24 @@ print(json.dumps({"finders": len(sys.meta_path) - finders,
         tmp_path,
     )
     assert out == {"finders": 0, "series": [1.5, None]}
+
+
+def test_list_conversion_without_pandas_then_pandas_works(tmp_path: Path) -> None:
+    out = _run(
+        """
+import json, sys
+from lakeforge.lake.arrow_import import skip_pandas_check
+skip_pandas_check()
+import decimal, pyarrow as pa
+converted = pa.array([decimal.Decimal("1.50"), None], pa.decimal128(12, 2)).to_pylist()
+after_lists = "pandas" in sys.modules
+import pandas as pd
+series = pa.array(pd.Series([1, None, 3], dtype="Int64"))
+print(json.dumps({"after_lists": after_lists, "converted": [str(v) for v in converted],
+                  "series": [str(series.type), series.to_pylist()]}))
+""",
+        tmp_path,
+    )
+    assert out["after_lists"] is False
+    assert out["converted"] == ["1.50", "None"]
+    assert out["series"] == ["int64", [1, None, 3]]  # pyarrow sees the pandas object once pandas is imported

@@ -38,6 +38,24 @@ def import_dataset() -> None:
         sys.meta_path.insert(0, _Restorer())
 
 
+def skip_pandas_check() -> None:
+    """Have pyarrow's pandas shim look for pandas now, while ``import pandas`` fails in this thread, so that
+    converting Python lists with ``pa.array`` (the CDC loaders do it for every micro-batch) does not import
+    pandas (~0.4 s of CPU); pandas is seen again once anything really imports it (see the module docstring)."""
+    if "pandas" in sys.modules or importlib.util.find_spec("pandas") is None:
+        return
+    import pyarrow as pa
+
+    blocker = _Blocker(threading.get_ident())
+    sys.meta_path.insert(0, blocker)
+    try:
+        pa.array([0])  # the shim's first (and only) look for pandas
+    finally:
+        sys.meta_path.remove(blocker)
+    if "pandas" not in sys.modules and not any(isinstance(f, _Restorer) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Restorer())
+
+
 class _Blocker:
     """``import pandas`` fails in the importing thread while ``pyarrow.dataset`` loads."""
 

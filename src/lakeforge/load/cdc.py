@@ -85,6 +85,9 @@ def load_cdc_source(
     idle_seconds: float = 1.0,
 ) -> list[TableResult]:
     """Snapshot what needs it, then apply the log until caught up (or, with ``follow``, until ``stop``)."""
+    from lakeforge.lake.arrow_import import skip_pandas_check
+
+    skip_pandas_check()  # micro-batches are built from Python lists
     plans = [source.describe(ref, options) for ref, options, _ in items]
     for plan in plans:
         merge_columns(plan)
