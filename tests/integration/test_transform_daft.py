@@ -22,6 +22,7 @@ from tests.conftest import write_project
 pytest.importorskip("daft")
 LAKEFORGE = str(Path(sys.executable).parent / "lakeforge")
 
+
 def sh(args: list[str], env: dict[str, str]) -> str:
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
