@@ -175,11 +175,20 @@ _KEYS = pa.table({"k": pa.array([1, 2, 5], pa.int32()), "w": ["a", "b", "c"]})
         "select coalesce(x, 0)::decimal(18, 2) as c, coalesce(x, 1)::decimal(10, 1) as r from s.t",
         "select u.k, t.k as tk, w from s.t left join s.u as u using (k)",
         "select k, w from s.u join s.t using (k)",
+        # the portable forms of the demo's dim_date, fact_order_line, features_customer, agg_customer_value
+        "with digits as (select 0 as n union all select 1 as n union all select 2 as n) "
+        "select (a.n * 3 + b.n)::integer as n, make_date(year(d), month(d), a.n * 3 + b.n + 1) as day "
+        "from s.t, digits a, digits b where d is not null",
+        "with m as (select t.k, u.w from s.t t join s.u u on u.k = t.k where t.d <= t.e or t.e is null) "
+        "select t.k, m.w from s.t t left join m on m.k = t.k",
+        "select u.k, max(t.d) as latest from s.u u join s.t t on t.k = u.k where t.d <= t.e group by u.k",
+        "select (coalesce(x, 0)::decimal(18, 2) - coalesce(x, 1)::decimal(18, 2))::decimal(18, 2) as b from s.t",
     ],
 )
 def test_rewritten_date_decimal_and_join_forms_give_duckdbs_values_and_types(sql: str) -> None:
-    """What the demo's models needed (dim_date, agg_sales_monthly, partner_customer_totals): the rewrites give
-    DuckDB's values and Arrow types on Daft."""
+    """What the demo's models needed (dim_date, agg_sales_monthly, partner_customer_totals, and the portable
+    SQL of dim_date, fact_order_line, features_customer, agg_customer_value): the rewrites give DuckDB's values
+    and Arrow types on Daft."""
     import duckdb
 
     con = duckdb.connect()

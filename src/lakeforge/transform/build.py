@@ -167,6 +167,8 @@ def _run_one(
         result.delta_version, result.detail = outcome.delta_version, outcome.detail
         if model.name in session.fallbacks:  # the engine could not run it: it ran on DuckDB (engine.fallback)
             result.detail = {**result.detail, "engine": "duckdb", "fallback": session.fallbacks[model.name]}
+        elif model.name in session.ran_on:  # computed on the configured engine (engine.transforms)
+            result.detail = {**result.detail, "engine": session.ran_on[model.name]}
         result.checks = [*quarantined, *run_checks(session, model, ctx, count_source)]
         blocking = [c for c in result.checks if c.blocking]
         if blocking:

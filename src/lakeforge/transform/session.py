@@ -68,6 +68,8 @@ class Session:
         self.variables: dict[str, str] = {}
         self.fallbacks: dict[str, str] = {}
         """Models the engine could not run that ran on DuckDB instead (``engine.fallback``), with the reason."""
+        self.ran_on: dict[str, str] = {}
+        """Models the engine (not DuckDB) computed, with the engine's name."""
         self.con: duckdb.DuckDBPyConnection = duckdb.connect()
         self.con.execute("SET TimeZone = 'UTC'")
         self.versions: dict[str, int] = {}
@@ -197,12 +199,13 @@ class Session:
 
         assert self.engine is not None
         try:
-            return self.engine.query(strip_sql(model.sql), variables=self.variables)
+            reader = self.engine.query(strip_sql(model.sql), variables=self.variables)
         except EngineError as exc:
             where = model.where(None)
             if self.engine.fallback != "duckdb":
                 raise ModelError(f"model {model.name} failed ({where}) on {self.engine.NAME}: {exc}") from None
             self.fallbacks[model.name] = str(exc)
+            self.ran_on.pop(model.name, None)
             log.warning(
                 "model %s (%s) ran on duckdb (engine.fallback): %s cannot run it: %s",
                 model.name,
@@ -211,6 +214,9 @@ class Session:
                 exc,
             )
             return None
+        self.fallbacks.pop(model.name, None)
+        self.ran_on[model.name] = self.engine.NAME
+        return reader
 
     def define_view(self, model: Model) -> None:
         import duckdb

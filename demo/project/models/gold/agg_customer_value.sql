@@ -18,7 +18,8 @@ select
     coalesce(s.orders, 0)::bigint                           as orders,
     coalesce(s.revenue, 0)::decimal(18, 2)                  as revenue,
     coalesce(p.paid, 0)::decimal(18, 2)                     as paid,
-    (coalesce(s.revenue, 0) - coalesce(p.paid, 0))::decimal(18, 2) as balance,
+    -- each side typed first: portable (Daft finds no supertype of decimal(38, 2) and an integer literal)
+    (coalesce(s.revenue, 0)::decimal(18, 2) - coalesce(p.paid, 0)::decimal(18, 2))::decimal(18, 2) as balance,
     s.first_order,
     s.last_order
 from gold.dim_customer c

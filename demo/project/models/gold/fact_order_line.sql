@@ -10,6 +10,15 @@ checks:
   - {type: row_count, compare_to: bronze.shop_orderdetails}
   - {type: expression, name: amount_is_quantity_times_price, expression: amount = quantity * unit_price}
 */
+-- the customer version valid on each order's date: an equality join with the range as a filter, joined back to
+-- the orders by order number (unique in silver.orders), so an order without a valid version keeps a NULL key
+-- as a LEFT JOIN on the range would give (portable: Daft joins only on equalities)
+with versions as (
+    select o.order_number, c.customer_key, c.sales_rep_employee_number
+    from silver.orders o
+    join gold.dim_customer c on c.customer_number = o.customer_number
+    where c.valid_from <= o.order_date and (c.valid_to is null or o.order_date < c.valid_to)
+)
 select
     l.order_number,
     l.order_line_number,
@@ -25,7 +34,4 @@ select
     (l.quantity * l.unit_price)::decimal(18, 2) as amount
 from silver.order_lines l
 join silver.orders o on o.order_number = l.order_number
-left join gold.dim_customer c
-    on c.customer_number = o.customer_number
-    and c.valid_from <= o.order_date
-    and (c.valid_to is null or o.order_date < c.valid_to)
+left join versions c on c.order_number = o.order_number

@@ -21,12 +21,17 @@ with lines as (
     from lines
     group by customer_number
 ), delays as (
-    -- point-in-time join: each payment against the customer's latest order on or before it
-    select p.customer_number, avg(date_diff('day', o.order_date, p.payment_date)) as delay
-    from silver.payments p
-    asof join silver.orders o
-        on o.customer_number = p.customer_number and p.payment_date >= o.order_date
-    group by p.customer_number
+    -- point-in-time join: each payment against the customer's latest order on or before it (an equality join, the
+    -- range as a filter and the latest date per payment: what an ASOF JOIN gives, portable to Daft)
+    select customer_number, avg(date_diff('day', order_date, payment_date)) as delay
+    from (
+        select p.customer_number, p.check_number, p.payment_date, max(o.order_date) as order_date
+        from silver.payments p
+        join silver.orders o on o.customer_number = p.customer_number
+        where p.payment_date >= o.order_date
+        group by p.customer_number, p.check_number, p.payment_date
+    ) latest
+    group by customer_number
 )
 select
     c.customer_number,
