@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -35,9 +36,16 @@ class Pulled:
     headers: list[dict[str, str] | None] = field(default_factory=list)
     last_reply: str | None = None
     """Ack subject of the last message: AckAll on it acknowledges them all."""
+    pending: int | None = None
+    """Messages the consumer still had to deliver after the last one (from its ack subject)."""
 
     def __len__(self) -> int:
         return len(self.data)
+
+
+_PLAIN_MSG = re.compile(rb"MSG ([^ ]+) [^ ]+ (\$JS\.ACK\.[^ .]+\.[^ .]+\.\d+\.(\d+)\.\d+\.(\d+)\.(\d+)) (\d+)\r\n")
+"""``MSG <subject> <sid> $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending> <size>``: a
+message without headers and its ack subject in the usual form (other frames take the general path)."""
 
 
 class PullSocket:
@@ -158,8 +166,24 @@ class PullSocket:
         ended = False
         data, subjects, sequences, stamps, headers = got.data, got.subjects, got.sequences, got.timestamps, got.headers
         last_reply: bytes | None = None
+        match = _PLAIN_MSG.match
         try:
             while pos < n and len(data) < batch:
+                plain = match(buf, pos)
+                if plain is not None:  # the common frame, parsed by one regular expression
+                    subject, reply, seq, stamp, after, size = plain.groups()
+                    start = plain.end()
+                    end = start + int(size)
+                    if end + 2 > n:
+                        break  # the payload is not all here yet
+                    data.append(bytes(buf[start:end]))
+                    subjects.append(subject)
+                    sequences.append(int(seq))
+                    stamps.append(int(stamp))
+                    headers.append(None)
+                    last_reply = reply
+                    pos = end + 2
+                    continue
                 eol = buf.find(b"\r\n", pos)
                 if eol < 0:
                     break
@@ -187,10 +211,10 @@ class PullSocket:
                     if reply is None:
                         continue
                     tokens = reply.split(b".")
-                    if len(tokens) == 9:
-                        seq, stamp = tokens[5], tokens[7]
+                    if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+                        seq, stamp, after = tokens[5], tokens[7], tokens[8]
                     else:  # $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>...
-                        seq, stamp = tokens[7], tokens[9]
+                        seq, stamp, after = tokens[7], tokens[9], tokens[10]
                     data.append(bytes(buf[start + hlen : start + total]))
                     subjects.append(args[1])
                     sequences.append(int(seq))
@@ -211,6 +235,7 @@ class PullSocket:
             del buf[:pos]
             if last_reply is not None:
                 got.last_reply = last_reply.decode()
+                got.pending = int(after)
         return ended
 
     def close(self) -> None:
