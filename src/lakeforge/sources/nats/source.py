@@ -79,9 +79,10 @@ class NatsSource(RecordSource):
         pending = reader.start(sequence)
         quiet_since: float | None = None
         while True:
-            # ask for what is pending when it is less than a batch: the pull is filled at once instead of
-            # waiting for its expiry
-            messages = reader.fetch(min(self.config.fetch_batch, pending or self.config.fetch_batch), 0.5)
+            # a bounded read asks for what is pending when it is less than a batch: the pull is filled at once
+            # instead of waiting for its expiry (following, a full batch gathers what arrives meanwhile)
+            batch = self.config.fetch_batch if request.follow else min(self.config.fetch_batch, pending or 1 << 30)
+            messages = reader.fetch(batch, 0.5)
             if messages:
                 quiet_since = None
                 pending = messages.pending or 0
