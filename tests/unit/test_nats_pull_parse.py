@@ -28,6 +28,8 @@ def _socket() -> PullSocket:
     sock._sock = _Sink()
     sock._send_lock = threading.Lock()
     sock.source, sock.url = "ev", "nats://test"
+    sock.inbox, sock._api_inbox = "_INBOX.t", b"_INBOX.t.api"
+    sock._answers, sock._held = [], Pulled()
     return sock
 
 
@@ -79,3 +81,13 @@ def test_empty_header_lists() -> None:
     kind = pa.list_(pa.struct([pa.field("key", pa.string()), pa.field("value", pa.binary())]))
     assert empty_lists(3, kind).equals(pa.array([[], [], []], kind))
     assert len(empty_lists(0, kind)) == 0
+
+
+def test_an_api_answer_is_returned_and_messages_pulled_meanwhile_are_kept_for_the_next_pull() -> None:
+    sock = _socket()
+    answer = b'{"num_pending": 7, "ack_floor": {"stream_seq": 3}}'
+    sock._buf += _frames(2) + b"MSG _INBOX.t.api 2 %d\r\n%s\r\n" % (len(answer), answer)
+    got = sock.request("$JS.API.CONSUMER.INFO.S.dur")
+    assert got == {"num_pending": 7, "ack_floor": {"stream_seq": 3}}
+    assert sock._sock.sent[0] == b"PUB $JS.API.CONSUMER.INFO.S.dur _INBOX.t.api 0\r\n\r\n"
+    assert sock._held.data == [b'{"id": 0}', b'{"id": 1}'] and sock._held.sequences == [10, 11]
