@@ -32,6 +32,7 @@ from lakeforge.load.killpoint import kill_at
 from lakeforge.load.table import TableResult
 from lakeforge.sources.base import Source, TablePlan, TableRef
 from lakeforge.sources.cdc import CdcReader, Position, Txn
+from lakeforge.sources.records import BadRecord
 
 READERS = {
     "postgres": "lakeforge.sources.postgres.cdc:PostgresCdc",
@@ -55,6 +56,11 @@ class CdcTable:
     texts: dict[int, str] = field(default_factory=dict)
     """Position text (GTID set, LSN) by value, to resume the log from."""
     events: list[Event] = field(default_factory=list)
+    bad: list[BadRecord] = field(default_factory=list)
+    """Malformed events read since the last commit, for ``quarantine.<table>``."""
+    good_read: int = 0
+    bad_read: int = 0
+    """Events read this run, for ``max_bad_fraction``."""
     rows: int = 0
     started: float = field(default_factory=time.perf_counter)
 
@@ -293,8 +299,14 @@ def _buffer(reader: CdcReader, tables: dict[TableRef, CdcTable], txn: Txn, seq: 
             t.plan = reader.replan(t.ref, list(change.row))
             names = {c.name for c in t.plan.columns}
         seq += 1
+        t.good_read += 1
         t.events.append(Event(change, position, commit_time, seq))
         kill_at("cdc_buffer", t.name)
+    for ref, record in txn.bad:
+        t = tables.get(ref)
+        if t is not None and position.value > min(t.state_at, t.log_at):
+            t.bad.append(record)
+            t.bad_read += 1
     if seq != buffered:
         # Buffered changes hold no reference cycles and live until the next flush: keep the cyclic garbage
         # collector from walking them again and again (measured: ~40% of the decoding CPU); _flush unfreezes.
@@ -308,6 +320,8 @@ def _flush(ctx: LoadContext, reader: CdcReader, tables: dict[TableRef, CdcTable]
             if last.position.value <= min(t.state_at, t.log_at):
                 continue
             kill_at("cdc_flush", t.name)
+            if t.bad:
+                _quarantine(ctx, reader, t)
             applied = apply_batch(
                 ctx, reader, t.plan, t.name, t.events, t.log_at, t.state_at, last.position, last.commit_time
             )
@@ -319,3 +333,28 @@ def _flush(ctx: LoadContext, reader: CdcReader, tables: dict[TableRef, CdcTable]
     finally:
         gc.unfreeze()  # what _buffer froze goes back to the collector (the events are released by now)
     reader.ack(Position(min(min(t.state_at, t.log_at) for t in tables.values()), last.position.text))
+
+
+def _quarantine(ctx: LoadContext, reader: CdcReader, t: CdcTable) -> None:
+    """Commit the table's malformed events to ``quarantine.<table>`` before the commit that moves past them
+    (a rerun after a crash in between reads them again and writes only those not there yet); fails the
+    table instead when more than ``max_bad_fraction`` of the events read this run are malformed."""
+    from lakeforge.load.quarantine import quarantine_table, write_quarantine
+
+    limit = t.plan.options.max_bad_fraction
+    if limit is None:
+        limit = reader.source.config.defaults.max_bad_fraction
+    read = t.good_read + t.bad_read
+    if limit is not None and read and t.bad_read / read > limit:
+        raise SourceError(
+            reader.source.name,
+            f"table {t.name}: {t.bad_read} of {read} events ({t.bad_read / read:.1%}) are malformed, more than "
+            f"max_bad_fraction {limit}: nothing more was committed (fix the input or raise the threshold)",
+        )
+    written = write_quarantine(
+        ctx.lake, t.name, t.bad, source=reader.source.name, run_id=ctx.stamp.run_id, for_sequence=None
+    )
+    kill_at("quarantined", t.name)
+    if written:
+        ctx.note(f"{written} malformed event(s) quarantined in {quarantine_table(t.name)}")
+    t.bad = []

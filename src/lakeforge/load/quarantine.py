@@ -48,15 +48,22 @@ def quarantine_schema() -> pa.Schema:
 
 
 def write_quarantine(
-    lake: Lake, bronze: str, bad: list[BadRecord], *, source: str, run_id: str, for_sequence: int
+    lake: Lake, bronze: str, bad: list[BadRecord], *, source: str, run_id: str, for_sequence: int | None
 ) -> int:
     """Commit ``bad`` to ``quarantine.<table>`` unless the commit for bronze sequence ``for_sequence`` is
-    already there; returns the rows written."""
+    already there; returns the rows written. ``for_sequence=None`` (messages, each named by its partition and
+    offset): only the records whose partition and offset the table does not hold yet are written."""
     import pyarrow as pa
 
     name = quarantine_table(bronze)
     previous = lake.checkpoint(name)
-    if previous is not None and previous.position.get("for_sequence") == for_sequence:
+    if for_sequence is not None and previous is not None and previous.position.get("for_sequence") == for_sequence:
+        return 0
+    if for_sequence is None and previous is not None:
+        held = lake.read(name).select(["partition", "offset"]).to_pylist()
+        seen = {(r["partition"], r["offset"]) for r in held}
+        bad = [r for r in bad if (r.partition, r.offset) not in seen]
+    if not bad:
         return 0
     now = dt.datetime.now(dt.UTC)
     columns: dict[str, list[Any]] = {f.name: [] for f in quarantine_schema()}

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from lakeforge.sources.base import Source
+    from lakeforge.sources.records import BadRecord
 
 Op = Literal["insert", "update", "delete", "truncate"]
 
@@ -59,6 +60,9 @@ class Txn:
     position: Position
     commit_time: dt.datetime | None
     changes: list[Change] = field(default_factory=list)
+    bad: list[tuple[TableRef, BadRecord]] = field(default_factory=list)
+    """Events of this position that cannot be applied (malformed), for ``quarantine.<table>``: the loader
+    commits them with the table's next commit, and the good changes still apply."""
 
 
 @dataclass

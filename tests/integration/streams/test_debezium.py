@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import textwrap
 import uuid
 from pathlib import Path
@@ -95,3 +96,66 @@ def test_snapshot_create_update_delete_tombstone_then_only_new_events(tmp_path: 
     third = project.run()
     assert [t.status for t in third.tables] == ["unchanged"]
     assert len(project.lake.read(f"{name}_changes").to_pylist()) == 9
+
+
+def test_malformed_events_are_quarantined_and_the_good_ones_apply(tmp_path: Path, kafka: str) -> None:
+    topic = f"dbserver.shop.bad{uuid.uuid4().hex[:6]}"
+    table = topic.rsplit(".", 1)[1]
+    create_topic(kafka, topic)
+    r1, r2 = row(1, "ada", "10.50"), row(2, "bob", "-3.07")
+    def bad_row(i: int, amount: str = "1.00") -> dict[str, object]:
+        return {**row(3, "x", amount), "id": i}
+
+    no_op = json.loads(event("c", None, bad_row(7), T0))
+    del no_op["payload"]["op"]
+    malformed: list[tuple[bytes, str]] = [
+        (b'{"schema": {}, "payload": {"op": "c", "after": {"id": 8', "not JSON"),
+        (json.dumps(no_op).encode(), "no op"),
+        (json.dumps({"id": 9, "customer": "no envelope"}).encode(), "no op"),
+        (json.dumps({"schema": {}, "payload": ["c"]}).encode(), "its payload is not an object"),
+        (event("x", None, bad_row(10), T0), "unknown op 'x'"),
+        (event("c", None, {**bad_row(11), "id": "eleven"}, T0), "column 'id' (int32)"),
+        (event("c", None, bad_row(12, "12345678901.23"), T0), "column 'amount' (decimal128(12, 2))"),
+        (event("c", None, {**bad_row(13), "id": None}, T0), "no value for the key column 'id'"),
+        (event("c", None, {**bad_row(14), "paid_at": "yesterday"}, T0), "does not decode"),
+        (event("u", r1, None, T0), "a 'u' event without its row image"),
+    ]
+    produce(kafka, topic, [
+        (key(1), event("r", None, r1, T0), None),
+        (key(2), event("r", None, r2, T0), None),
+        *[(key(8 + i), raw, None) for i, (raw, _) in enumerate(malformed)],
+        (key(4), event("c", None, row(4, "dan", "0.01"), T0 + 1000), None),
+        (key(2), event("u", r2, {**r2, "customer": "bob b."}, T0 + 2000), None),
+        (key(1), event("d", r1, None, T0 + 3000), None),
+    ])
+    project = _project(tmp_path, kafka, topic)
+    result = project.run()
+    name = f"bronze.shop_cdc_{table}"
+    assert [(t.table, t.status) for t in result.tables] == [(name, "success")], result.tables
+    state = {r["id"]: r for r in project.lake.read(name).to_pylist()}
+    assert sorted(state) == [2, 4]
+    assert state[2]["customer"] == "bob b." and state[4]["amount"] == decimal.Decimal("0.01")
+    log = project.lake.read(f"{name}_changes").to_pylist()
+    assert sorted((r["id"], r["_lf_op"]) for r in log) == [
+        (1, "delete"), (1, "snapshot"), (2, "snapshot"), (2, "update"), (4, "insert")
+    ]
+    checkpoint = project.lake.checkpoint(name)
+    assert checkpoint is not None and checkpoint.position["value"] == 2 + len(malformed) + 3
+    quarantined = sorted(project.lake.read(f"quarantine.shop_cdc_{table}").to_pylist(), key=lambda r: r["offset"])
+    assert [r["offset"] for r in quarantined] == list(range(2, 2 + len(malformed)))
+    assert {r["partition"] for r in quarantined} == {f"{topic}/0"}
+    for got, (raw, reason) in zip(quarantined, malformed, strict=True):
+        assert reason in got["reason"], (got["reason"], reason)
+        assert got["raw"] == raw.decode() and got["source"] == "shop_cdc" and got["table"] == name
+    assert "does not fit decimal(12,2)" in quarantined[6]["reason"]
+
+    produce(kafka, topic, [
+        (key(5), b"not json either", None), (key(5), event("c", None, row(5, "eve", "5.00"), T0), None)
+    ])
+    second = project.run()
+    assert [t.status for t in second.tables] == ["success"], second.tables
+    assert sorted(r["id"] for r in project.lake.read(name).to_pylist()) == [2, 4, 5]
+    again = project.lake.read(f"quarantine.shop_cdc_{table}").to_pylist()
+    assert sorted(r["offset"] for r in again) == [*range(2, 2 + len(malformed)), 2 + len(malformed) + 3]
+    assert project.run().tables[0].status == "unchanged"
+    assert len(project.lake.read(f"quarantine.shop_cdc_{table}").to_pylist()) == len(malformed) + 1

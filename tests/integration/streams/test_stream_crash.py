@@ -129,3 +129,33 @@ def test_debezium_killed_then_rerun_applies_each_event_once(
     assert sorted(r["_lf_position_value"] for r in log) == list(range(1, 61))  # every event once, in order
     state = {r["id"]: r["customer"] for r in project.lake.read(name).to_pylist()}
     assert state == {i: f"c{max(n for n in range(1, 60) if n % 9 + 1 == i)}" for i in range(1, 10) if i != 2}
+
+
+@pytest.mark.parametrize("point", ["quarantined", "cdc_log_committed"])
+def test_debezium_killed_with_malformed_events_quarantines_each_once(tmp_path: Path, kafka: str, point: str) -> None:
+    """A kill after the quarantine commit (or after the change log's) and a rerun: every malformed event is in
+    quarantine once, every good one applied once."""
+    topic = f"srv.shop.bad{uuid.uuid4().hex[:6]}"
+    create_topic(kafka, topic)
+    events = [
+        (key(i % 9 + 1), b"{broken" if i % 10 == 0 else event("c", None, row(i % 9 + 1, f"c{i}", f"{i}.00"), 1000 + i))
+        for i in range(1, 60)
+    ]
+    produce(kafka, topic, [(k, v, None) for k, v in events])
+    _write(tmp_path, f"""
+        sources:
+          shop: {{type: kafka, brokers: "{kafka}", topics: [{topic}], format: debezium, idle_seconds: 1}}
+    """)
+    text = (tmp_path / "lakeforge.yml").read_text().replace("run: {", "run: {cdc_commit_changes: 7, ")
+    (tmp_path / "lakeforge.yml").write_text(text)
+    name = f"bronze.shop_{topic.rsplit('.', 1)[1]}"
+    killed = lakeforge(tmp_path, kill_at=f"{point}:{name}")
+    assert killed.returncode == -9, killed.stderr
+    again = lakeforge(tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    project = Project(tmp_path)
+    log = project.lake.read(f"{name}_changes").to_pylist()
+    assert sorted(r["_lf_position_value"] for r in log) == [i for i in range(1, 60) if i % 10]
+    bad = project.lake.read(f"quarantine.shop_{topic.rsplit('.', 1)[1]}").to_pylist()
+    assert sorted(r["offset"] for r in bad) == [9, 19, 29, 39, 49]  # offset = i - 1
+    assert {r["raw"] for r in bad} == {"{broken"} and all(r["reason"].startswith("not JSON") for r in bad)

@@ -27,7 +27,8 @@ class KafkaConfig(RecordSourceConfig):
     """A run without ``--follow`` ends when no message came for this long (never at the broker's high
     watermark, which some brokers report wrong)."""
     assign_timeout: float = Field(default=30.0, gt=0)
-    """Seconds to wait for the group to assign partitions before failing."""
+    """Seconds to wait for the broker's list of partitions (the reader assigns itself every partition) before
+    failing."""
     options: dict[str, str] = Field(default_factory=dict)
     """More librdkafka settings (``security.protocol``, ``sasl.mechanism``, ``sasl.username``...)."""
     sasl_password: SecretStr | None = None

@@ -17,13 +17,16 @@ the same rules as PostgreSQL/MariaDB CDC (docs/cdc.md). One topic is one table (
   ``format: json`` does; ``schema:`` in lakeforge.yml declares types outright. The key's fields are the
   primary key unless ``tables.<t>.primary_key`` says otherwise.
 
-A malformed event (not JSON, no ``op``) stops the table with an error naming topic, partition and offset:
-a change that cannot be applied must not be skipped.
+A malformed event (not JSON, not an object, no ``payload``/``op`` or an unknown op, no row image, a value
+that does not decode or does not fit its column, a key column without a value) is not applied: it goes to
+``quarantine.<table>`` with its topic/partition, offset, reason and raw text, and the good events around it
+apply (``max_bad_fraction`` fails the table instead when exceeded).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import datetime as dt
 import decimal
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from lakeforge.config.models import TableConfig
     from lakeforge.sources.kafka.consumer import KafkaReader
     from lakeforge.sources.kafka.source import KafkaSource
+    from lakeforge.sources.records import BadRecord
 
 _OPS: dict[str, str] = {"c": "insert", "u": "update", "d": "delete", "r": "snapshot", "t": "truncate"}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -87,7 +91,7 @@ def topic_of(source: KafkaSource, ref: TableRef) -> str:
 
 
 def peek(source: KafkaSource, topic: str) -> tuple[Any, Any]:
-    """Key and value (parsed JSON) of the topic's first event that has a value; (None, None) when empty."""
+    """Key and value (parsed JSON) of the topic's first well-formed event with a row; (None, None) when none."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     settings = source.settings()
@@ -109,7 +113,10 @@ def peek(source: KafkaSource, topic: str) -> tuple[Any, Any]:
         while time.monotonic() < deadline:
             for message in consumer.consume(10, timeout=0.5):
                 if message.error() is None and message.value() is not None:
-                    return _json(message.key(), message), _json(message.value(), message)
+                    with contextlib.suppress(Malformed):  # a malformed event cannot describe the table
+                        key, value = _json(message.key(), message), _json(message.value(), message)
+                        if _first_image(value) != ({}, None):
+                            return key, value
         return None, None
     finally:
         consumer.close()
@@ -137,17 +144,46 @@ def _payload(value: Any) -> Any:
     return value
 
 
+class Malformed(ValueError):
+    """An event that cannot be applied; its message is the reason kept in quarantine."""
+
+
 def _json(raw: bytes | None, message: Message) -> Any:
     if raw is None:
         return None
     try:
         return json.loads(raw, parse_float=decimal.Decimal)
-    except ValueError as exc:
-        raise SourceError(
-            "kafka",
-            f"topic {message.topic()} partition {message.partition()} offset {message.offset()}: "
-            f"not a JSON Debezium event ({exc})",
-        ) from None
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise Malformed(f"not JSON: {exc}") from None
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def _misfit(row: dict[str, Any], plan: TablePlan) -> str | None:
+    """Why ``row`` does not fit the table's columns (a key column without a value, a value its column's type
+    cannot hold exactly), or None; the same conversions as :meth:`DebeziumCdc.to_arrow`."""
+    import pyarrow as pa
+
+    from lakeforge.sources.json_values import convert_value
+
+    for key in plan.primary_key:
+        if row.get(key) is None:
+            return f"no value for the key column '{key}'"
+    types = {c.name: c.arrow_type for c in plan.columns}
+    for name, value in row.items():
+        kind = types.get(name)
+        if value is None or kind is None:
+            continue
+        try:
+            pa.scalar(value, kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+            try:
+                pa.scalar(convert_value(value, kind), kind)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, ArithmeticError, OverflowError) as exc:
+                return f"column '{name}' ({kind}): {exc}"
+    return None
 
 
 # -- Kafka Connect / Debezium types -------------------------------------------------------------------------
@@ -304,8 +340,9 @@ class DebeziumCdc(CdcReader):
             offsets.setdefault(topic, {})[str(partition)] = offset + 1
             text = json.dumps(offsets, sort_keys=True)
             position = Position(sum(o for parts in offsets.values() for o in parts.values()), text)
-            change, commit_time = self._change(message, topic)
-            yield Txn(position, commit_time, [change] if change is not None else [])
+            change, commit_time, bad = self._change(message, topic)
+            refused = [(self.topics[topic], bad)] if bad is not None else []
+            yield Txn(position, commit_time, [change] if change is not None else [], refused)
             if self._held and not self._targets_pending(offsets):
                 rest, self._held = [*self._held, *pending[i + 1 :]], []
                 yield from self._txns(rest, offsets)
@@ -319,25 +356,39 @@ class DebeziumCdc(CdcReader):
             self._targets.pop(0)
         return False
 
-    def _change(self, message: Message, topic: str) -> tuple[Change | None, dt.datetime | None]:
-        value = _json(message.value(), message)
-        if value is None:
+    def _change(self, message: Message, topic: str) -> tuple[Change | None, dt.datetime | None, BadRecord | None]:
+        """The message's change and commit time, or why it cannot be applied (then it is quarantined)."""
+        from lakeforge.sources.records import BadRecord
+
+        raw = message.value()
+        if raw is None:
             self.tombstones += 1
-            return None, None
-        fields, _ = _first_image(value)
-        if fields:
-            self.fields[topic] = fields
+            return None, None, None
+        try:
+            change, commit_time = self._parse(raw, message, topic)
+        except Malformed as exc:
+            bad = BadRecord(str(exc), _text(raw), partition=f"{topic}/{message.partition()}", offset=message.offset())
+            return None, None, bad
+        return change, commit_time, None
+
+    def _parse(self, raw: bytes, message: Message, topic: str) -> tuple[Change, dt.datetime | None]:
+        value = _json(raw, message)
+        if not isinstance(value, dict):
+            raise Malformed(f"not a Debezium change event: a JSON {type(value).__name__}, not an object")
         payload = _payload(value)
-        op = payload.get("op") if isinstance(payload, dict) else None
+        if not isinstance(payload, dict):
+            raise Malformed("not a Debezium change event: its payload is not an object")
+        op = payload.get("op")
         if op not in _OPS:
-            raise SourceError(
-                self.source.name,
-                f"topic {topic} partition {message.partition()} offset {message.offset()}: not a Debezium change "
-                f"event (op {op!r}; expected one of {', '.join(_OPS)})",
-            )
-        known = self.fields.get(topic, {})
-        ts = (payload.get("source") or {}).get("ts_ms") or payload.get("ts_ms")
-        commit_time = _EPOCH + dt.timedelta(milliseconds=int(ts)) if ts is not None else None
+            what = "no op" if op is None else f"unknown op {op!r}"
+            raise Malformed(f"not a Debezium change event: {what} (expected one of {', '.join(_OPS)})")
+        fields, _ = _first_image(value)
+        known = fields or self.fields.get(topic, {})
+        try:
+            ts = (payload.get("source") or {}).get("ts_ms") or payload.get("ts_ms")
+            commit_time = _EPOCH + dt.timedelta(milliseconds=int(ts)) if ts is not None else None
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise Malformed(f"source.ts_ms is not a time in milliseconds: {exc}") from None
         ref = self.topics[topic]
         if op == "t":
             return Change(ref, "truncate"), commit_time
@@ -345,12 +396,16 @@ class DebeziumCdc(CdcReader):
         if op == "d" and not image:
             image = _payload(_json(message.key(), message))
         if not isinstance(image, dict):
-            raise SourceError(
-                self.source.name,
-                f"topic {topic} partition {message.partition()} offset {message.offset()}: a '{op}' event "
-                "without its row image",
-            )
-        row = {k: decode(v, known.get(k)) for k, v in image.items()}
+            raise Malformed(f"a '{op}' event without its row image")
+        try:
+            row = {k: decode(v, known.get(k)) for k, v in image.items()}
+        except (TypeError, ValueError, ArithmeticError, OverflowError, binascii.Error) as exc:
+            raise Malformed(f"a value does not decode as its Kafka Connect type: {exc}") from None
+        misfit = _misfit(row, self.plans[ref])
+        if misfit is not None:
+            raise Malformed(misfit)
+        if fields:
+            self.fields[topic] = fields  # only a good event's schema types the columns
         return Change(ref, cast(Op, _OPS[op]), row), commit_time
 
     def ack(self, position: Position) -> None:

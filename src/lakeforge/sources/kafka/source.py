@@ -46,7 +46,14 @@ class KafkaSource(RecordSource):
         cfg = self.config
         secret = {"sasl.password": cfg.sasl_password.get_secret_value()} if cfg.sasl_password else None
         return KafkaSettings(
-            self.name, cfg.brokers, list(cfg.topics), cfg.group(self.name), cfg.start, cfg.options, secret
+            self.name,
+            cfg.brokers,
+            list(cfg.topics),
+            cfg.group(self.name),
+            cfg.start,
+            cfg.options,
+            secret,
+            metadata_timeout=cfg.assign_timeout,
         )
 
     def check(self) -> dict[str, str]:
@@ -165,32 +172,24 @@ def topic_ref(topic: str) -> TableRef:
 
 
 def message_columns(messages: list[Message]) -> dict[str, pa.Array]:
-    """The Kafka metadata of each message as Arrow columns (lists gathered in one pass; the header structs
+    """The Kafka metadata of each message as Arrow columns (one comprehension per attribute; the header structs
     are built only when a message has headers)."""
     import pyarrow as pa
 
+    from lakeforge.sources.json_values import empty_lists
+
     header_type = pa.list_(pa.struct([pa.field("key", pa.string()), pa.field("value", pa.binary())]))
-    topics: list[str | None] = []
-    partitions: list[int | None] = []
-    offsets: list[int | None] = []
-    timestamps: list[int | None] = []
-    keys: list[str | bytes | None] = []
-    headers: list[Any] = []
-    any_headers = False
-    for m in messages:
-        topics.append(m.topic())
-        partitions.append(m.partition())
-        offsets.append(m.offset())
-        kind, ms = m.timestamp()
-        timestamps.append(ms if kind else None)
-        keys.append(m.key())
-        h = m.headers()
-        headers.append(h)
-        any_headers = any_headers or bool(h)
-    if any_headers:
+    topics = [m.topic() for m in messages]
+    partitions = [m.partition() for m in messages]
+    offsets = [m.offset() for m in messages]
+    stamps = [m.timestamp() for m in messages]
+    timestamps = [t[1] if t[0] else None for t in stamps]
+    keys = [m.key() for m in messages]
+    headers: list[Any] = [m.headers() for m in messages]
+    if headers.count(None) < len(headers):
         header_array = pa.array([[{"key": k, "value": v} for k, v in (h or [])] for h in headers], header_type)
     else:
-        header_array = pa.array([[]] * len(messages), header_type)
+        header_array = empty_lists(len(messages), header_type)
     return {
         "kafka_topic": pa.array(topics, pa.string()),
         "kafka_partition": pa.array(partitions, pa.int32()),

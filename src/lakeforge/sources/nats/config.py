@@ -26,8 +26,9 @@ class NatsConfig(RecordSourceConfig):
     fetch_batch: int = Field(default=5_000, gt=0)
     """Messages asked for in one pull request."""
     idle_seconds: float = Field(default=0.5, gt=0)
-    """A run without ``--follow`` ends when the consumer has nothing pending and no message came for this
-    long."""
+    """A run without ``--follow`` ends as soon as a message says the consumer has nothing more pending (its
+    ack subject carries the count), or when no message came for this long and the consumer has nothing
+    pending."""
     connect_timeout: float = Field(default=5.0, gt=0)
 
     @field_validator("url")

@@ -3,8 +3,9 @@
 nats-py spends ~60 us a message in its parser, ``Msg`` objects and asyncio queue (8,000-16,000 messages/s on
 this project's machine). The NATS protocol is text: this client sends ``PUB $JS.API.CONSUMER.MSG.NEXT...``
 with a reply inbox it subscribed to, and parses whole socket buffers into flat lists (payloads, subjects,
-stream sequences, timestamps, headers) with ``bytes.find``: no object per message. Stream and consumer
-management stays with nats-py (see consumer.py).
+stream sequences, timestamps, headers) with ``bytes.find`` and one regular expression: no object per message. The
+JetStream API requests that check and create the consumer (:meth:`PullSocket.request`) go over the same
+socket, answered on a second inbox (see consumer.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -35,9 +37,16 @@ class Pulled:
     headers: list[dict[str, str] | None] = field(default_factory=list)
     last_reply: str | None = None
     """Ack subject of the last message: AckAll on it acknowledges them all."""
+    pending: int | None = None
+    """Messages the consumer still had to deliver after the last one (from its ack subject)."""
 
     def __len__(self) -> int:
         return len(self.data)
+
+
+_PLAIN_MSG = re.compile(rb"MSG ([^ ]+) [^ ]+ (\$JS\.ACK\.[^ .]+\.[^ .]+\.\d+\.(\d+)\.\d+\.(\d+)\.(\d+)) (\d+)\r\n")
+"""``MSG <subject> <sid> $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending> <size>``: a
+message without headers and its ack subject in the usual form (other frames take the general path)."""
 
 
 class PullSocket:
@@ -61,6 +70,12 @@ class PullSocket:
         self._send_lock = threading.Lock()
         self._pong = 0
         self.inbox = f"_INBOX.lf{os.urandom(8).hex()}"
+        self._api_inbox = (self.inbox + ".api").encode()
+        self._answers: list[bytes] = []
+        """JetStream API answers (:meth:`request`) in arrival order."""
+        self._held = Pulled()
+        """Pulled messages read while waiting for something else (an API answer): the next pull starts with
+        them (dropping one could let a later AckAll acknowledge it unread)."""
         info_line = self._line(time.monotonic() + timeout)
         info = json.loads(info_line[5:]) if info_line.startswith(b"INFO ") else {}
         if parts.scheme == "tls" or info.get("tls_required"):
@@ -81,7 +96,8 @@ class PullSocket:
             connect["auth_token"] = token
         if user:
             connect["user"], connect["pass"] = user, password or ""
-        self._send(b"CONNECT " + json.dumps(connect).encode() + b"\r\nSUB " + self.inbox.encode() + b" 1\r\n")
+        subscribe = b"SUB %s 1\r\nSUB %s 2\r\n" % (self.inbox.encode(), self._api_inbox)
+        self._send(b"CONNECT " + json.dumps(connect).encode() + b"\r\n" + subscribe)
         self.flush(timeout)
 
     # -- wire ----------------------------------------------------------------------------------------
@@ -137,7 +153,7 @@ class PullSocket:
         """One pull request of ``batch`` messages expiring after ``expires`` s: what came before it ended."""
         body = json.dumps({"batch": batch, "expires": int(expires * 1e9)}).encode()
         self._send(b"PUB %s %s %d\r\n%s\r\n" % (subject.encode(), self.inbox.encode(), len(body), body))
-        got = Pulled()
+        got, self._held = self._held, Pulled()
         deadline = time.monotonic() + expires + 0.05  # 2.9 does not always send 408 for a part-filled request
         while len(got) < batch:
             done = self._parse(got, batch)
@@ -146,6 +162,21 @@ class PullSocket:
             if not self._recv(deadline):
                 break
         return got
+
+    def request(self, subject: str, body: dict[str, Any] | None = None, timeout: float = 5.0) -> dict[str, Any]:
+        """A JetStream API request (``$JS.API...``) answered on this socket: the JSON answer (an API error is
+        an answer with ``error``). Pulled messages that arrive meanwhile are kept for the next pull."""
+        data = json.dumps(body).encode() if body is not None else b""
+        self._answers.clear()
+        self._send(b"PUB %s %s %d\r\n%s\r\n" % (subject.encode(), self._api_inbox, len(data), data))
+        deadline = time.monotonic() + timeout
+        while True:
+            self._parse(self._held, 1 << 62)
+            if self._answers:
+                answer: dict[str, Any] = json.loads(self._answers.pop(0))
+                return answer
+            if not self._recv(deadline):
+                raise SourceError(self.source, f"nats {self.url}: no answer to {subject}", transient=True)
 
     def ack(self, reply: str) -> None:
         self._send(b"PUB %s 4\r\n+ACK\r\n" % reply.encode())
@@ -158,8 +189,24 @@ class PullSocket:
         ended = False
         data, subjects, sequences, stamps, headers = got.data, got.subjects, got.sequences, got.timestamps, got.headers
         last_reply: bytes | None = None
+        match = _PLAIN_MSG.match
         try:
             while pos < n and len(data) < batch:
+                plain = match(buf, pos)
+                if plain is not None:  # the common frame, parsed by one regular expression
+                    subject, reply, seq, stamp, after, size = plain.groups()
+                    start = plain.end()
+                    end = start + int(size)
+                    if end + 2 > n:
+                        break  # the payload is not all here yet
+                    data.append(bytes(buf[start:end]))
+                    subjects.append(subject)
+                    sequences.append(int(seq))
+                    stamps.append(int(stamp))
+                    headers.append(None)
+                    last_reply = reply
+                    pos = end + 2
+                    continue
                 eol = buf.find(b"\r\n", pos)
                 if eol < 0:
                     break
@@ -185,12 +232,14 @@ class PullSocket:
                                 continue  # heartbeat / flow control
                             raise SourceError(self.source, f"nats {self.url}: pull request failed: {status} {head}")
                     if reply is None:
+                        if args[1] == self._api_inbox:
+                            self._answers.append(bytes(buf[start + hlen : start + total]))
                         continue
                     tokens = reply.split(b".")
-                    if len(tokens) == 9:
-                        seq, stamp = tokens[5], tokens[7]
+                    if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+                        seq, stamp, after = tokens[5], tokens[7], tokens[8]
                     else:  # $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>...
-                        seq, stamp = tokens[7], tokens[9]
+                        seq, stamp, after = tokens[7], tokens[9], tokens[10]
                     data.append(bytes(buf[start + hlen : start + total]))
                     subjects.append(args[1])
                     sequences.append(int(seq))
@@ -211,6 +260,7 @@ class PullSocket:
             del buf[:pos]
             if last_reply is not None:
                 got.last_reply = last_reply.decode()
+                got.pending = int(after)
         return ended
 
     def close(self) -> None:

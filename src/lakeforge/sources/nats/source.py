@@ -76,17 +76,21 @@ class NatsSource(RecordSource):
         sequence = start = int(request.position.get("sequence", 0))
         self.close()
         reader = self._reader = NatsReader(self.settings())
-        reader.start(sequence)
+        pending = reader.start(sequence)
         quiet_since: float | None = None
         while True:
-            messages = reader.fetch(self.config.fetch_batch, 0.5)
+            # a bounded read asks for what is pending when it is less than a batch: the pull is filled at once
+            # instead of waiting for its expiry (following, a full batch gathers what arrives meanwhile)
+            batch = self.config.fetch_batch if request.follow else min(self.config.fetch_batch, pending or 1 << 30)
+            messages = reader.fetch(batch, 0.5)
             if messages:
                 quiet_since = None
+                pending = messages.pending or 0
                 chunk = self._chunk(plan, messages)
                 sequence = int(chunk.position["sequence"]) if chunk.position else sequence
                 yield chunk
-                if request.stopped():
-                    return
+                if request.stopped() or (not request.follow and messages.pending == 0):
+                    return  # a bounded read ends when the consumer has delivered everything the stream held
                 continue
             now = time.monotonic()
             quiet_since = quiet_since if quiet_since is not None else now
@@ -145,13 +149,15 @@ def message_columns(messages: Pulled) -> dict[str, pa.Array]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from lakeforge.sources.json_values import empty_lists
+
     header_type = pa.list_(pa.struct([pa.field("key", pa.string()), pa.field("value", pa.string())]))
-    if any(h for h in messages.headers):
+    if messages.headers.count(None) < len(messages):  # some message has headers
         headers = pa.array(
             [[{"key": k, "value": v} for k, v in (h or {}).items()] for h in messages.headers], header_type
         )
     else:
-        headers = pa.array([[]] * len(messages), header_type)
+        headers = empty_lists(len(messages), header_type)
     nanos = pa.array(messages.timestamps, pa.int64())
     return {
         "nats_subject": pa.array(messages.subjects, pa.binary()).cast(pa.string()),
