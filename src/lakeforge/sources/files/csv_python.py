@@ -37,14 +37,13 @@ def read_csv_python(
             consumed.append(line)
             yield line
 
-    quoting = csv.QUOTE_MINIMAL if options.quote is not None else csv.QUOTE_NONE
     reader = csv.reader(
         lines(),
         delimiter=options.delimiter,
         quotechar=options.quote,
         escapechar=options.escape,
         doublequote=True,
-        quoting=quoting,
+        quoting=csv.QUOTE_MINIMAL if options.quote is not None else csv.QUOTE_NONE,
         strict=False,
     )
     for _ in range(options.skip_rows + (1 if options.header else 0)):
