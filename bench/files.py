@@ -197,9 +197,11 @@ def main(argv: list[str] | None = None) -> int:
                 count, total = read_back(out) if m.returncode == 0 else (0, Decimal(0))
                 ok = m.returncode == 0 and count == rows and total == expected
                 results.append({"format": fmt, "contender": contender, "rep": rep, "rows": rows, "bytes": size,
-                                "seconds": round(m.seconds, 2), "peak_rss_mb": round(m.peak_rss / 2**20),
+                                "seconds": round(m.seconds, 2), "cpu_seconds": round(m.cpu_seconds, 2),
+                                "load": round(os.getloadavg()[0], 1), "peak_rss_mb": round(m.peak_rss / 2**20),
                                 "ok": ok, "error": m.error or ("" if ok else f"read back {count} rows, {total}")})
-                print(f"  {contender:9} {m.seconds:7.2f} s {m.peak_rss / 2**20:6.0f} MB {'ok' if ok else 'WRONG'}",
+                print(f"  {contender:9} {m.seconds:7.2f} s {m.cpu_seconds:7.2f} cpu s {m.peak_rss / 2**20:6.0f} MB "
+                      f"load {os.getloadavg()[0]:.1f} {'ok' if ok else 'WRONG'}",
                       file=sys.stderr, flush=True)
                 shutil.rmtree(out, ignore_errors=True)
         data.unlink()
@@ -218,8 +220,9 @@ def write_results(folder: Path, args: argparse.Namespace, results: list[dict[str
             results = [r for r in old["runs"] if r["format"] not in measured] + results
     (folder / "files.json").write_text(json.dumps({"mb": args.mb, "runs": results}, indent=2))
     lines = [f"# Files into the lake ({args.mb} MB per file, median of {args.repetitions} runs)", "",
-             "| format | contender | rows | median s | M rows/s | vs best of DuckDB/Polars | peak RSS MB | checked |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| format | contender | rows | median s | median CPU s | M rows/s | vs best of DuckDB/Polars | peak RSS MB "
+             "| load | checked |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for fmt in sorted({r["format"] for r in results}):
         mine = [r for r in results if r["format"] == fmt]
         med = {c: statistics.median([r["seconds"] for r in mine if r["contender"] == c])
@@ -233,7 +236,9 @@ def write_results(folder: Path, args: argparse.Namespace, results: list[dict[str
             rss = max(r["peak_rss_mb"] for r in runs)
             ok = "yes" if all(r["ok"] for r in runs) else "NO: " + runs[0]["error"][:60]
             rate = rows / med[c] / 1e6
-            lines.append(f"| {fmt} | {c} | {rows:,} | {med[c]:.2f} | {rate:.2f} | {ratio} | {rss} | {ok} |")
+            cpu = statistics.median([r.get("cpu_seconds", 0.0) for r in runs])
+            load = "-".join(f"{x:.0f}" for x in sorted({min(r.get("load", 0) for r in runs), max(r.get("load", 0) for r in runs)}))
+            lines.append(f"| {fmt} | {c} | {rows:,} | {med[c]:.2f} | {cpu:.2f} | {rate:.2f} | {ratio} | {rss} | {load} | {ok} |")
     (folder / "files.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

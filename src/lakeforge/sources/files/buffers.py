@@ -22,9 +22,15 @@ def string_array(values: list[str]) -> pa.Array:
 
 
 def repeated_string(value: str, n: int) -> pa.Array:
+    import numpy as np
     import pyarrow as pa
 
-    return pa.nulls(n, pa.string()).fill_null(string_array([value])[0])
+    raw = value.encode()
+    offsets = np.arange(n + 1, dtype=np.int64) * len(raw)
+    if offsets[-1] >= 2**31:
+        return pa.nulls(n, pa.string()).fill_null(string_array([value])[0])
+    buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(raw * n)]
+    return pa.Array.from_buffers(pa.string(), n, buffers)
 
 
 def int64_array(values: Any) -> pa.Array:
