@@ -220,8 +220,8 @@ def write_results(folder: Path, args: argparse.Namespace, results: list[dict[str
             results = [r for r in old["runs"] if r["format"] not in measured] + results
     (folder / "files.json").write_text(json.dumps({"mb": args.mb, "runs": results}, indent=2))
     lines = [f"# Files into the lake ({args.mb} MB per file, median of {args.repetitions} runs)", "",
-             "| format | contender | rows | median s | median CPU s | M rows/s | vs best of DuckDB/Polars | peak RSS MB "
-             "| load | checked |",
+             "| format | contender | rows | median s | median CPU s | M rows/s | vs best of DuckDB/Polars "
+             "| peak RSS MB | load | checked |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for fmt in sorted({r["format"] for r in results}):
         mine = [r for r in results if r["format"] == fmt]
@@ -237,8 +237,11 @@ def write_results(folder: Path, args: argparse.Namespace, results: list[dict[str
             ok = "yes" if all(r["ok"] for r in runs) else "NO: " + runs[0]["error"][:60]
             rate = rows / med[c] / 1e6
             cpu = statistics.median([r.get("cpu_seconds", 0.0) for r in runs])
-            load = "-".join(f"{x:.0f}" for x in sorted({min(r.get("load", 0) for r in runs), max(r.get("load", 0) for r in runs)}))
-            lines.append(f"| {fmt} | {c} | {rows:,} | {med[c]:.2f} | {cpu:.2f} | {rate:.2f} | {ratio} | {rss} | {load} | {ok} |")
+            loads = [r.get("load", 0.0) for r in runs]
+            load = f"{min(loads):.0f}-{max(loads):.0f}"
+            lines.append(
+                f"| {fmt} | {c} | {rows:,} | {med[c]:.2f} | {cpu:.2f} | {rate:.2f} | {ratio} | {rss} | {load} | {ok} |"
+            )
     (folder / "files.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
