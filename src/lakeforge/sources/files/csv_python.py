@@ -20,32 +20,23 @@ from lakeforge.sources.files.config import CsvOptions
 from lakeforge.sources.files.csv_reader import Block
 
 
+def first_record(sample: bytes, options: CsvOptions) -> list[str]:
+    """The fields of the first record after ``skip_rows`` (the header, when there is one)."""
+    import io
+
+    consumed: list[str] = []
+    reader = _reader(io.BytesIO(sample), options, consumed)
+    for _ in range(options.skip_rows):
+        next(reader, None)
+    return next(reader, [])
+
+
 def read_csv_python(
     stream: Any, options: CsvOptions, names: list[str], block_size: int, after: int = 0
 ) -> Iterator[Block]:
     """Blocks of about ``block_size`` bytes of the records numbered above ``after`` (data records from 1)."""
-    import csv
-    import io
-    import sys
-
-    csv.field_size_limit(sys.maxsize)  # a field is as long as the file says (pyarrow has no limit either)
-    text = io.TextIOWrapper(stream, encoding=options.encoding, errors="surrogateescape", newline="")
     consumed: list[str] = []
-
-    def lines() -> Iterator[str]:
-        for line in text:
-            consumed.append(line)
-            yield line
-
-    reader = csv.reader(
-        lines(),
-        delimiter=options.delimiter,
-        quotechar=options.quote,
-        escapechar=options.escape,
-        doublequote=True,
-        quoting=csv.QUOTE_MINIMAL if options.quote is not None else csv.QUOTE_NONE,
-        strict=False,
-    )
+    reader = _reader(stream, options, consumed)
     for _ in range(options.skip_rows + (1 if options.header else 0)):
         if next(reader, None) is None:
             return
@@ -59,6 +50,31 @@ def read_csv_python(
             yield pending.block()
     if pending.number > after:
         yield pending.block()
+
+
+def _reader(stream: Any, options: CsvOptions, consumed: list[str]) -> Iterator[list[str]]:
+    """Records of ``stream``; the physical lines of each are appended to ``consumed`` as it is read."""
+    import csv
+    import io
+    import sys
+
+    csv.field_size_limit(sys.maxsize)  # a field is as long as the file says (pyarrow has no limit either)
+    text = io.TextIOWrapper(stream, encoding=options.encoding, errors="surrogateescape", newline="")
+
+    def lines() -> Iterator[str]:
+        for line in text:
+            consumed.append(line)
+            yield line
+
+    return csv.reader(
+        lines(),
+        delimiter=options.delimiter,
+        quotechar=options.quote,
+        escapechar=options.escape,
+        doublequote=True,
+        quoting=csv.QUOTE_MINIMAL if options.quote is not None else csv.QUOTE_NONE,
+        strict=False,
+    )
 
 
 class _Pending:

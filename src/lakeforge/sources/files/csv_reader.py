@@ -58,17 +58,24 @@ def header_and_types(sample: bytes, options: CsvOptions) -> tuple[list[str], dic
     import pyarrow.csv as pacsv
 
     text_opts = _read_options(options, None, 1 << 20)
+    _quiet_undecodable_rows()
     try:
         table = pacsv.read_csv(
             pa.BufferReader(sample),
             read_options=text_opts,
-            parse_options=_parse_options(options, lambda row: "skip"),
+            parse_options=_parse_options(options, _skip_row),
             convert_options=pacsv.ConvertOptions(
                 null_values=options.null_values, strings_can_be_null=True, quoted_strings_can_be_null=False
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError, LookupError):
         names = _names_only(sample, options)
+        utf8 = options.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+        cleaned = sample.decode("utf-8", "replace").encode() if utf8 else sample
+        if cleaned != sample:  # bytes that are not text (their rows go to quarantine): infer from the rest
+            clean_names, types = header_and_types(cleaned, options)
+            if clean_names == names:
+                return names, types
         return names, {}
     inferred: dict[str, Any] = {}
     for f in table.schema:
@@ -81,19 +88,15 @@ def header_and_types(sample: bytes, options: CsvOptions) -> tuple[list[str], dic
 
 
 def _names_only(sample: bytes, options: CsvOptions) -> list[str]:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
+    """The column names when pyarrow cannot read the sample (bytes that are not text in its first records)."""
+    from lakeforge.sources.files.csv_python import first_record
 
-    try:
-        reader = pacsv.open_csv(
-            pa.BufferReader(sample),
-            read_options=_read_options(options, None, 1 << 20),
-            parse_options=_parse_options(options, lambda row: "skip"),
-            convert_options=pacsv.ConvertOptions(column_types={}, null_values=[], strings_can_be_null=False),
-        )
-        return list(reader.schema.names)
-    except (pa.ArrowInvalid, UnicodeDecodeError, LookupError, StopIteration):
-        return list(options.columns or [])
+    if not options.header and options.columns:
+        return list(options.columns)
+    fields = first_record(sample, options)
+    if options.header:
+        return [f.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") for f in fields]
+    return [f"f{i}" for i in range(len(fields))]
 
 
 def read_csv(
@@ -128,6 +131,9 @@ def _read_fast(stream: Any, options: CsvOptions, names: list[str], block_size: i
         number = row.number if row.number is not None else -1
         invalid.append(_Invalid(number, row.text, row.expected_columns, row.actual_columns))
         return "skip"
+
+    on_invalid.lakeforge_csv_handler = True  # type: ignore[attr-defined]
+    _quiet_undecodable_rows()
 
     native_nulls = options.null_values == [""]  # else NULLs are applied after (a blank row must stay visible)
     reader = pacsv.open_csv(
@@ -242,7 +248,7 @@ def _data_has_newline(column: pa.Array) -> bool:
     import numpy as np
 
     buffers = column.buffers()
-    if len(column) == 0 or buffers[2] is None:
+    if len(column) == 0 or len(buffers) < 3 or buffers[2] is None:
         return False
     offsets = np.frombuffer(buffers[1], dtype=np.int32)
     start, stop = int(offsets[column.offset]), int(offsets[column.offset + len(column)])
@@ -279,6 +285,35 @@ def _blank(batch: pa.RecordBatch, native_nulls: bool) -> Any:
     from lakeforge.sources.files.buffers import bool_values
 
     return bool_values(mask)
+
+
+def _skip_row(row: Any) -> str:
+    return "skip"
+
+
+_skip_row.lakeforge_csv_handler = True  # type: ignore[attr-defined]
+
+
+def _quiet_undecodable_rows() -> None:
+    """pyarrow decodes a malformed row's text as UTF-8 before it calls the row handler; bytes that are not UTF-8
+    make that fail inside pyarrow, which prints it as "Exception ignored" and then fails the read (which the
+    Python parser then takes over). Keep that one report off stderr; every other unraisable exception goes to
+    the hook in place, as before."""
+    import sys
+
+    hook = sys.unraisablehook
+    if getattr(hook, "lakeforge_csv_filter", False):
+        return
+
+    def filtered(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, UnicodeDecodeError) and getattr(
+            unraisable.object, "lakeforge_csv_handler", False
+        ):
+            return
+        hook(unraisable)
+
+    filtered.lakeforge_csv_filter = True  # type: ignore[attr-defined]
+    sys.unraisablehook = filtered
 
 
 def _field_count_reason(row: _Invalid) -> str:
