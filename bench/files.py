@@ -64,6 +64,23 @@ def make_file(path: Path, fmt: str, rows: int) -> Decimal:
     return Decimal(total) / 100
 
 
+def make_copies(path: Path, fmt: str, rows: int, copies: int) -> Decimal:
+    """``copies`` copies of one generated part (ids repeat), one header; returns sum(amount)."""
+    if copies <= 1:
+        return make_file(path, fmt, rows)
+    part = path.with_name("part-" + path.name)
+    total = make_file(part, fmt, rows // copies)
+    with open(part, "rb") as f:
+        header = f.readline() if fmt == "csv" else b""
+        body = f.read()
+    part.unlink()
+    with open(path, "wb") as out:
+        out.write(header)
+        for _ in range(copies):
+            out.write(body)
+    return total * copies
+
+
 # -- workers (one contender, one run, in its own process) ------------------------------------------------
 def worker(contender: str, fmt: str, file: str, out: str) -> dict[str, Any]:
     started = time.perf_counter()
@@ -168,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--formats", default="csv,jsonl")
     p.add_argument("--contenders", default=",".join(CONTENDERS))
     p.add_argument("--repetitions", "-r", type=int, default=2)
+    p.add_argument("--copies", type=int, default=1, help="the file is N copies of one part (a 5 GB file is quick)")
     p.add_argument("--work", default=os.environ.get("LAKEFORGE_BENCH_WORK", "/tmp/lakeforge-bench-files"))
     p.add_argument("--results", default="bench/results")
     p.add_argument("--worker", nargs=4, metavar=("CONTENDER", "FORMAT", "FILE", "OUT"))
@@ -182,9 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     contenders = [c for c in args.contenders.split(",") if c]
     results: list[dict[str, Any]] = []
     for fmt in [f for f in args.formats.split(",") if f]:
-        rows = args.mb * 1_000_000 // ROW_BYTES[fmt]
+        rows = args.mb * 1_000_000 // ROW_BYTES[fmt] // args.copies * args.copies
         data = work / f"orders-{args.mb}mb.{fmt}"
-        expected = make_file(data, fmt, rows)
+        expected = make_copies(data, fmt, rows, args.copies)
         size = data.stat().st_size
         print(f"{fmt}: {rows:,} rows, {size / 1e6:.0f} MB", file=sys.stderr, flush=True)
         for rep in range(args.repetitions):
