@@ -64,6 +64,23 @@ def make_file(path: Path, fmt: str, rows: int) -> Decimal:
     return Decimal(total) / 100
 
 
+def make_copies(path: Path, fmt: str, rows: int, copies: int) -> Decimal:
+    """``copies`` copies of one generated part (ids repeat), one header; returns sum(amount)."""
+    if copies <= 1:
+        return make_file(path, fmt, rows)
+    part = path.with_name("part-" + path.name)
+    total = make_file(part, fmt, rows // copies)
+    with open(part, "rb") as f:
+        header = f.readline() if fmt == "csv" else b""
+        body = f.read()
+    part.unlink()
+    with open(path, "wb") as out:
+        out.write(header)
+        for _ in range(copies):
+            out.write(body)
+    return total * copies
+
+
 # -- workers (one contender, one run, in its own process) ------------------------------------------------
 def worker(contender: str, fmt: str, file: str, out: str) -> dict[str, Any]:
     started = time.perf_counter()
@@ -168,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--formats", default="csv,jsonl")
     p.add_argument("--contenders", default=",".join(CONTENDERS))
     p.add_argument("--repetitions", "-r", type=int, default=2)
+    p.add_argument("--copies", type=int, default=1, help="the file is N copies of one part (a 5 GB file is quick)")
     p.add_argument("--work", default=os.environ.get("LAKEFORGE_BENCH_WORK", "/tmp/lakeforge-bench-files"))
     p.add_argument("--results", default="bench/results")
     p.add_argument("--worker", nargs=4, metavar=("CONTENDER", "FORMAT", "FILE", "OUT"))
@@ -182,9 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     contenders = [c for c in args.contenders.split(",") if c]
     results: list[dict[str, Any]] = []
     for fmt in [f for f in args.formats.split(",") if f]:
-        rows = args.mb * 1_000_000 // ROW_BYTES[fmt]
+        rows = args.mb * 1_000_000 // ROW_BYTES[fmt] // args.copies * args.copies
         data = work / f"orders-{args.mb}mb.{fmt}"
-        expected = make_file(data, fmt, rows)
+        expected = make_copies(data, fmt, rows, args.copies)
         size = data.stat().st_size
         print(f"{fmt}: {rows:,} rows, {size / 1e6:.0f} MB", file=sys.stderr, flush=True)
         for rep in range(args.repetitions):
@@ -197,9 +215,11 @@ def main(argv: list[str] | None = None) -> int:
                 count, total = read_back(out) if m.returncode == 0 else (0, Decimal(0))
                 ok = m.returncode == 0 and count == rows and total == expected
                 results.append({"format": fmt, "contender": contender, "rep": rep, "rows": rows, "bytes": size,
-                                "seconds": round(m.seconds, 2), "peak_rss_mb": round(m.peak_rss / 2**20),
+                                "seconds": round(m.seconds, 2), "cpu_seconds": round(m.cpu_seconds, 2),
+                                "load": round(os.getloadavg()[0], 1), "peak_rss_mb": round(m.peak_rss / 2**20),
                                 "ok": ok, "error": m.error or ("" if ok else f"read back {count} rows, {total}")})
-                print(f"  {contender:9} {m.seconds:7.2f} s {m.peak_rss / 2**20:6.0f} MB {'ok' if ok else 'WRONG'}",
+                print(f"  {contender:9} {m.seconds:7.2f} s {m.cpu_seconds:7.2f} cpu s {m.peak_rss / 2**20:6.0f} MB "
+                      f"load {os.getloadavg()[0]:.1f} {'ok' if ok else 'WRONG'}",
                       file=sys.stderr, flush=True)
                 shutil.rmtree(out, ignore_errors=True)
         data.unlink()
@@ -218,8 +238,9 @@ def write_results(folder: Path, args: argparse.Namespace, results: list[dict[str
             results = [r for r in old["runs"] if r["format"] not in measured] + results
     (folder / "files.json").write_text(json.dumps({"mb": args.mb, "runs": results}, indent=2))
     lines = [f"# Files into the lake ({args.mb} MB per file, median of {args.repetitions} runs)", "",
-             "| format | contender | rows | median s | M rows/s | vs best of DuckDB/Polars | peak RSS MB | checked |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| format | contender | rows | median s | median CPU s | M rows/s | vs best of DuckDB/Polars "
+             "| peak RSS MB | load | checked |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for fmt in sorted({r["format"] for r in results}):
         mine = [r for r in results if r["format"] == fmt]
         med = {c: statistics.median([r["seconds"] for r in mine if r["contender"] == c])
@@ -233,7 +254,12 @@ def write_results(folder: Path, args: argparse.Namespace, results: list[dict[str
             rss = max(r["peak_rss_mb"] for r in runs)
             ok = "yes" if all(r["ok"] for r in runs) else "NO: " + runs[0]["error"][:60]
             rate = rows / med[c] / 1e6
-            lines.append(f"| {fmt} | {c} | {rows:,} | {med[c]:.2f} | {rate:.2f} | {ratio} | {rss} | {ok} |")
+            cpu = statistics.median([r.get("cpu_seconds", 0.0) for r in runs])
+            loads = [r.get("load", 0.0) for r in runs]
+            load = f"{min(loads):.0f}-{max(loads):.0f}"
+            lines.append(
+                f"| {fmt} | {c} | {rows:,} | {med[c]:.2f} | {cpu:.2f} | {rate:.2f} | {ratio} | {rss} | {load} | {ok} |"
+            )
     (folder / "files.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

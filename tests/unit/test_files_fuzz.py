@@ -31,7 +31,8 @@ field = st.one_of(text, st.sampled_from([",", '"', '""', "a,b", 'x"y', "\n", "li
 good_row = st.lists(field, min_size=3, max_size=3)
 short_or_long = st.lists(field.filter(lambda f: "\n" not in f), min_size=1, max_size=5).filter(lambda r: len(r) != 3)
 bad_utf8 = st.tuples(field, field).map(lambda p: [p[0], "\udcff", p[1]])  # becomes the byte \xff
-record = st.one_of(good_row, good_row, good_row, short_or_long, bad_utf8)
+short_or_long_utf8 = short_or_long.map(lambda r: [r[0] + "\udcfe", *r[1:]])  # wrong count AND not UTF-8
+record = st.one_of(good_row, good_row, good_row, short_or_long, bad_utf8, short_or_long_utf8)
 
 
 def _field_bytes(value: str) -> bytes:

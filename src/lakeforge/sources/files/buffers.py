@@ -22,9 +22,15 @@ def string_array(values: list[str]) -> pa.Array:
 
 
 def repeated_string(value: str, n: int) -> pa.Array:
+    import numpy as np
     import pyarrow as pa
 
-    return pa.nulls(n, pa.string()).fill_null(string_array([value])[0])
+    raw = value.encode()
+    offsets = np.arange(n + 1, dtype=np.int64) * len(raw)
+    if offsets[-1] >= 2**31:
+        return pa.nulls(n, pa.string()).fill_null(string_array([value])[0])
+    buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(raw * n)]
+    return pa.Array.from_buffers(pa.string(), n, buffers)
 
 
 def int64_array(values: Any) -> pa.Array:
@@ -43,3 +49,26 @@ def bool_array(values: Any) -> pa.Array:
 
     packed = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
     return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(packed)])
+
+
+def bool_values(array: pa.Array) -> Any:
+    """A NULL-free Arrow boolean array as a numpy bool array."""
+    import numpy as np
+
+    bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
+    return np.unpackbits(bits, bitorder="little")[array.offset : array.offset + len(array)].astype(bool)
+
+
+def nullable_strings(values: list[str | None]) -> pa.Array:
+    """A string array from Python strings and None."""
+    import numpy as np
+    import pyarrow as pa
+
+    encoded = [b"" if v is None else v.encode() for v in values]
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    valid = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
+    validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    data = pa.py_buffer(b"".join(encoded))
+    small = offsets.astype(np.int32)  # a block of a file: far below 2 GiB
+    return pa.Array.from_buffers(pa.string(), len(values), [validity, pa.py_buffer(small), data])

@@ -1,12 +1,15 @@
 """CSV files, streamed with pyarrow's CSV reader, every record either loaded or reported with its line.
 
-Every field is read as raw bytes (so no value is changed or refused by the parser), then:
+Fields are read as text by pyarrow (which checks that it is valid UTF-8), then:
 
 - a row with the wrong number of fields is reported by pyarrow's ``invalid_row_handler`` (with its record
   number) and goes to quarantine with its text;
-- a field that is not valid text in the file's encoding puts its row in quarantine;
 - a field equal to one of ``null_values`` (exactly; default only the empty field) becomes NULL;
 - a row whose fields are all empty (a blank line) is skipped and counted, not loaded.
+
+Bytes that are not valid text stop pyarrow (a block with such a field cannot be converted, and a malformed row
+with such bytes cannot be handed to the row handler): the file is then read on from the first record not yet
+given out by a Python parser (``csv_python.py``) that quarantines just those rows. Valid files never pay for it.
 
 Types are applied afterwards by the files source (declared, or inferred from the first ``sample_bytes``).
 Each record's physical line is computed from the record numbers and the newlines inside quoted fields.
@@ -14,7 +17,7 @@ Each record's physical line is computed from the record numbers and the newlines
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,17 +58,24 @@ def header_and_types(sample: bytes, options: CsvOptions) -> tuple[list[str], dic
     import pyarrow.csv as pacsv
 
     text_opts = _read_options(options, None, 1 << 20)
+    _quiet_undecodable_rows()
     try:
         table = pacsv.read_csv(
             pa.BufferReader(sample),
             read_options=text_opts,
-            parse_options=_parse_options(options, lambda row: "skip"),
+            parse_options=_parse_options(options, _skip_row),
             convert_options=pacsv.ConvertOptions(
                 null_values=options.null_values, strings_can_be_null=True, quoted_strings_can_be_null=False
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError, LookupError):
         names = _names_only(sample, options)
+        utf8 = options.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+        cleaned = sample.decode("utf-8", "replace").encode() if utf8 else sample
+        if cleaned != sample:  # bytes that are not text (their rows go to quarantine): infer from the rest
+            clean_names, types = header_and_types(cleaned, options)
+            if clean_names == names:
+                return names, types
         return names, {}
     inferred: dict[str, Any] = {}
     for f in table.schema:
@@ -78,23 +88,40 @@ def header_and_types(sample: bytes, options: CsvOptions) -> tuple[list[str], dic
 
 
 def _names_only(sample: bytes, options: CsvOptions) -> list[str]:
+    """The column names when pyarrow cannot read the sample (bytes that are not text in its first records)."""
+    from lakeforge.sources.files.csv_python import first_record
+
+    if not options.header and options.columns:
+        return list(options.columns)
+    fields = first_record(sample, options)
+    if options.header:
+        return [f.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") for f in fields]
+    return [f"f{i}" for i in range(len(fields))]
+
+
+def read_csv(
+    open_stream: Callable[[], Any], options: CsvOptions, names: list[str], block_size: int = 4 << 20
+) -> Iterator[Block]:
+    """Blocks of the records of the stream ``open_stream()`` opens (see the module docstring); ``names`` from
+    :func:`header_and_types`. The stream is opened a second time when the Python parser takes over."""
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
+    from lakeforge.sources.files.csv_python import read_csv_python
+
+    given = 0
     try:
-        reader = pacsv.open_csv(
-            pa.BufferReader(sample),
-            read_options=_read_options(options, None, 1 << 20),
-            parse_options=_parse_options(options, lambda row: "skip"),
-            convert_options=pacsv.ConvertOptions(column_types={}, null_values=[], strings_can_be_null=False),
-        )
-        return list(reader.schema.names)
-    except (pa.ArrowInvalid, UnicodeDecodeError, LookupError, StopIteration):
-        return list(options.columns or [])
+        with open_stream() as stream:
+            for block in _read_fast(stream, options, names, block_size):
+                yield block
+                given = block.last_record
+        return
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        pass  # not valid text, or anything else pyarrow refuses: records after ``given`` go through Python
+    with open_stream() as stream:
+        yield from read_csv_python(stream, options, names, block_size, after=given)
 
 
-def read_csv(stream: Any, options: CsvOptions, names: list[str], block_size: int = 4 << 20) -> Iterator[Block]:
-    """Blocks of ``stream``'s records (see the module docstring); ``names`` from :func:`header_and_types`."""
+def _read_fast(stream: Any, options: CsvOptions, names: list[str], block_size: int) -> Iterator[Block]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -105,12 +132,19 @@ def read_csv(stream: Any, options: CsvOptions, names: list[str], block_size: int
         invalid.append(_Invalid(number, row.text, row.expected_columns, row.actual_columns))
         return "skip"
 
+    on_invalid.lakeforge_csv_handler = True  # type: ignore[attr-defined]
+    _quiet_undecodable_rows()
+
+    native_nulls = options.null_values == [""]  # else NULLs are applied after (a blank row must stay visible)
     reader = pacsv.open_csv(
         stream,
         read_options=_read_options(options, names, block_size),
         parse_options=_parse_options(options, on_invalid),
         convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.binary() for n in names}, null_values=[], strings_can_be_null=False
+            column_types={n: pa.string() for n in names},
+            null_values=[""] if native_nulls else [],
+            strings_can_be_null=native_nulls,
+            quoted_strings_can_be_null=True,
         ),
     )
     state = _State(first_line=1 + options.skip_rows + (1 if options.header else 0), offset=_offset(options))
@@ -131,7 +165,6 @@ class _State:
 
     def block(self, batch: pa.RecordBatch | None, invalid: list[_Invalid], options: CsvOptions, final: bool) -> Block:
         import numpy as np
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         n = batch.num_rows if batch is not None else 0
@@ -161,58 +194,65 @@ class _State:
         block = Block(None, np.zeros(0, np.int64), np.zeros(0, np.int64), bad, self.last_record)
         if batch is None or n == 0:
             return block
-        keep = np.ones(n, dtype=bool)
-        blank = _blank(batch)
-        keep &= ~blank
-        block.blank = int(blank.sum())
-        texts: dict[str, pa.Array] = {}
-        for name in batch.schema.names:
-            texts[name], bad_rows = _text_column(batch.column(name), options)
-            for row in bad_rows:
-                if keep[row]:
-                    keep[row] = False
-                    raw = _raw_row(batch, row, options)
-                    block.bad.append(
-                        (int(good_numbers[row]), int(lines[row]), f"column {name}: not valid {options.encoding}", raw)
-                    )
-        good = pa.RecordBatch.from_arrays(list(texts.values()), names=list(texts))
-        if not keep.all():
+        blank = _blank(batch, native_nulls=options.null_values == [""])
+        if options.null_values and options.null_values != [""]:
+            batch = _with_nulls(batch, options.null_values)
+        block.batch, block.records, block.lines = batch, good_numbers, lines[:n]
+        if blank is not None:
             from lakeforge.sources.files.buffers import bool_array
 
-            good = pc.filter(good, bool_array(keep))
-        block.batch = good
-        block.records = good_numbers[keep]
-        block.lines = lines[:n][keep]
+            keep = ~blank
+            block.blank = int(blank.sum())
+            block.batch = pc.filter(batch, bool_array(keep))
+            block.records, block.lines = good_numbers[keep], lines[:n][keep]
         block.bad.sort()
         return block
 
 
-def _text_column(column: pa.Array, options: CsvOptions) -> tuple[pa.Array, list[int]]:
-    """Bytes as text (rows that are not valid text listed), with the null values as NULL."""
+def _with_nulls(batch: pa.RecordBatch, null_values: list[str]) -> pa.RecordBatch:
+    """Fields equal to one of ``null_values`` as NULL."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from lakeforge.sources.typed import cast_exact
+    # no pa.scalar(): building a scalar from a Python value imports pandas (~1.5 s, docs/benchmarks.md)
+    from lakeforge.sources.files.buffers import string_array
 
-    text, bad = cast_exact(column, pa.string())
-    if options.null_values:
-        # no pa.scalar(): building a scalar from a Python value imports pandas (~1.5 s, docs/benchmarks.md)
-        from lakeforge.sources.files.buffers import string_array
-
-        is_null = pc.is_in(text, value_set=string_array(options.null_values))
+    values = string_array(null_values)
+    columns = []
+    for text in batch.columns:
+        is_null = pc.is_in(text, value_set=values)
         if pc.any(is_null).as_py():
             text = pc.if_else(is_null, pa.nulls(len(text), pa.string()), text)
-    return text, [row for row, _ in bad]
+        columns.append(text)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def _newlines(batch: pa.RecordBatch) -> Any:
+    """Newlines inside each row's fields; a column whose data holds none (the usual case) costs one scan."""
     import numpy as np
     import pyarrow.compute as pc
 
     total = np.zeros(batch.num_rows, dtype=np.int64)
-    for column in batch.columns:  # raw bytes, never NULL (strings_can_be_null=False)
-        total += _ints(pc.count_substring(column, "\n"))
+    for column in batch.columns:
+        if _data_has_newline(column):
+            counts = _ints(pc.count_substring(column, "\n"))
+            if column.null_count:
+                from lakeforge.sources.files.buffers import bool_values
+
+                counts = np.where(bool_values(pc.is_valid(column)), counts, 0)
+            total += counts
     return total
+
+
+def _data_has_newline(column: pa.Array) -> bool:
+    import numpy as np
+
+    buffers = column.buffers()
+    if len(column) == 0 or len(buffers) < 3 or buffers[2] is None:
+        return False
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)
+    start, stop = int(offsets[column.offset]), int(offsets[column.offset + len(column)])
+    return bool(np.frombuffer(buffers[2], dtype=np.uint8, count=stop - start, offset=start).__contains__(10))
 
 
 def _ints(array: pa.Array) -> Any:
@@ -223,27 +263,57 @@ def _ints(array: pa.Array) -> Any:
     return np.frombuffer(array.buffers()[1], dtype=dtype)[array.offset : array.offset + len(array)]
 
 
-def _blank(batch: pa.RecordBatch) -> Any:
-    import numpy as np
+def _blank(batch: pa.RecordBatch, native_nulls: bool) -> Any:
+    """Rows whose fields are all empty (None when there is none): with ``native_nulls`` pyarrow made every
+    empty field NULL (and nothing else), otherwise an empty field is an empty string."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    total = np.zeros(batch.num_rows, dtype=np.int64)
-    for column in batch.columns:
-        total += _ints(pc.binary_length(column))
-    return total == 0
+    if native_nulls:
+        if any(c.null_count == 0 for c in batch.columns):
+            return None
+        flags = [pc.is_null(c) for c in batch.columns]
+    else:
+        if any(c.null_count == 0 and pc.min(pc.binary_length(c)).as_py() for c in batch.columns):
+            return None
+        flags = [pc.invert(pc.binary_length(c).cast(pa.bool_())) for c in batch.columns]
+    mask = flags[0]
+    for flag in flags[1:]:
+        mask = pc.and_(mask, flag)
+    if not pc.any(mask).as_py():
+        return None
+    from lakeforge.sources.files.buffers import bool_values
+
+    return bool_values(mask)
 
 
-def _raw_row(batch: pa.RecordBatch, row: int, options: CsvOptions) -> str:
-    """The record's fields joined again (undecodable bytes as ``\\xNN``)."""
-    fields = []
-    for column in batch.columns:
-        value = column[row].as_py() or b""
-        text = value.decode("utf-8", errors="backslashreplace")
-        quote = options.quote or ""
-        if quote and any(c in text for c in (options.delimiter, quote, "\n", "\r")):
-            text = quote + text.replace(quote, quote * 2) + quote
-        fields.append(text)
-    return options.delimiter.join(fields)
+def _skip_row(row: Any) -> str:
+    return "skip"
+
+
+_skip_row.lakeforge_csv_handler = True  # type: ignore[attr-defined]
+
+
+def _quiet_undecodable_rows() -> None:
+    """pyarrow decodes a malformed row's text as UTF-8 before it calls the row handler; bytes that are not UTF-8
+    make that fail inside pyarrow, which prints it as "Exception ignored" and then fails the read (which the
+    Python parser then takes over). Keep that one report off stderr; every other unraisable exception goes to
+    the hook in place, as before."""
+    import sys
+
+    hook = sys.unraisablehook
+    if getattr(hook, "lakeforge_csv_filter", False):
+        return
+
+    def filtered(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, UnicodeDecodeError) and getattr(
+            unraisable.object, "lakeforge_csv_handler", False
+        ):
+            return
+        hook(unraisable)
+
+    filtered.lakeforge_csv_filter = True  # type: ignore[attr-defined]
+    sys.unraisablehook = filtered
 
 
 def _field_count_reason(row: _Invalid) -> str:

@@ -45,11 +45,12 @@ def _lines(head: bytes, stream: Any, declared: pa.Schema, block_bytes: int) -> I
     while True:
         data = stream.read(block_bytes)
         if data:
-            buffer += data
-            cut = buffer.rfind(b"\n")
+            cut = data.rfind(b"\n")
             if cut < 0:
+                buffer += data
                 continue
-            chunk, buffer = buffer[: cut + 1], buffer[cut + 1 :]
+            # one copy of the block: the rest of a line carried over is short
+            chunk, buffer = (buffer + data[: cut + 1] if buffer else data[: cut + 1]), data[cut + 1 :]
         else:
             chunk, buffer = buffer, b""
         if chunk:
@@ -76,7 +77,9 @@ def _block(chunk: bytes, first_line: int, declared: pa.Schema) -> Block:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             table = None
         if table is not None and table.num_rows == lines:
-            numbers = list(range(first_line, first_line + lines))
+            import numpy as np
+
+            numbers = np.arange(first_line, first_line + lines, dtype=np.int64)
             batches = table.combine_chunks().to_batches()
             batch = batches[0] if batches else None
             return Block(batch, numbers, numbers, [], first_line + lines - 1)

@@ -104,8 +104,11 @@ class FilesSource(RecordSource):
                 return plan.columns, iter(())  # an empty file (or blank lines only): no records
             names, inferred = header_and_types(sample, self.config.csv)
             columns = _with_inferred(plan.columns, inferred)
-            stream = open_file(storage, entry.path, self.config.compression)
-            return columns, read_csv(stream, self.config.csv, names, self.config.block_bytes)
+
+            def opened() -> Any:
+                return open_file(storage, entry.path, self.config.compression)
+
+            return columns, read_csv(opened, self.config.csv, names, self.config.block_bytes)
         if fmt == "json":
             from lakeforge.sources.files.json_reader import read_json
 
