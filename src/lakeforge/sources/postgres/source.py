@@ -147,17 +147,19 @@ class PostgresSource(SqlSource):
         several connections in one exported snapshot, in block ranges (``sources/postgres/snapshot.py``).
         Views, small tables and filtered reads (an incremental window, which an index serves better than
         block ranges) are read by one query (or primary-key ranges). Numerics of up to 18 digits travel as
-        scaled integers (``sources/postgres/decimals.py``)."""
+        scaled integers (``sources/postgres/decimals.py``); dates and timestamps are clamped to Delta's range
+        on the client (``sources/postgres/ranges.py``)."""
         from lakeforge.sources.convert import conform
         from lakeforge.sources.parallel import read_partitioned
-        from lakeforge.sources.postgres import decimals, snapshot
+        from lakeforge.sources.postgres import decimals, ranges, snapshot
 
         schema = plan.arrow_schema()
         scaled = decimals.scaled_columns(plan)
-        fast = decimals.read_plan(plan, scaled)
+        clamped = ranges.clamped_columns(plan, self.quote)
+        fast = ranges.read_plan(decimals.read_plan(plan, scaled), clamped, self.quote)
 
         def transform(batch: pa.RecordBatch) -> pa.RecordBatch:
-            return conform(decimals.unscale(batch, scaled), schema)
+            return conform(ranges.clamp(decimals.unscale(batch, scaled), clamped, plan, self.name), schema)
 
         readers = partitions if partitions > 1 else snapshot.SNAPSHOT_READERS
         whole_table = plan.ref.kind == "table" and where is None
