@@ -49,6 +49,10 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition AND n.nspname =
   AND has_table_privilege(c.oid, 'SELECT')
 ORDER BY 1, 2
 """
+BATCH_BYTES = 4 * 2**20
+"""ADBC's batch size hint (its default is 16 MiB). With the optimised driver the readers outrun the Delta writer
+and keep every queued batch at its largest: wide_1m peaked at 1.0-1.07 GB with 16 MiB batches, ~0.7 GB with
+4 MiB (docs/benchmarks.md, Issue #14 round 2)."""
 _KINDS = {"r": "table", "p": "table", "v": "view", "m": "materialized_view"}
 _TERMINAL = (
     "password authentication failed",
@@ -211,6 +215,7 @@ class PostgresSource(SqlSource):
                     stmt.set_sql_query(setting)
                     stmt.execute_update()
                 stmt.set_sql_query(sql)
+                stmt.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
                 result, _ = stmt.execute_query()
                 reader = pa.RecordBatchReader.from_stream(result)
                 handles.append(reader)
