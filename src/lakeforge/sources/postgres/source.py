@@ -49,6 +49,10 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition AND n.nspname =
   AND has_table_privilege(c.oid, 'SELECT')
 ORDER BY 1, 2
 """
+BATCH_BYTES = 4 * 2**20
+"""ADBC's batch size hint (its default is 16 MiB). With the optimised driver the readers outrun the Delta writer
+and keep every queued batch at its largest: wide_1m peaked at 1.0-1.07 GB with 16 MiB batches, ~0.7 GB with
+4 MiB (docs/benchmarks.md, Issue #14 round 2)."""
 _KINDS = {"r": "table", "p": "table", "v": "view", "m": "materialized_view"}
 _TERMINAL = (
     "password authentication failed",
@@ -147,17 +151,19 @@ class PostgresSource(SqlSource):
         several connections in one exported snapshot, in block ranges (``sources/postgres/snapshot.py``).
         Views, small tables and filtered reads (an incremental window, which an index serves better than
         block ranges) are read by one query (or primary-key ranges). Numerics of up to 18 digits travel as
-        scaled integers (``sources/postgres/decimals.py``)."""
+        scaled integers (``sources/postgres/decimals.py``); dates and timestamps are clamped to Delta's range
+        on the client (``sources/postgres/ranges.py``)."""
         from lakeforge.sources.convert import conform
         from lakeforge.sources.parallel import read_partitioned
-        from lakeforge.sources.postgres import decimals, snapshot
+        from lakeforge.sources.postgres import decimals, ranges, snapshot
 
         schema = plan.arrow_schema()
         scaled = decimals.scaled_columns(plan)
-        fast = decimals.read_plan(plan, scaled)
+        clamped = ranges.clamped_columns(plan, self.quote)
+        fast = ranges.read_plan(decimals.read_plan(plan, scaled), clamped, self.quote)
 
         def transform(batch: pa.RecordBatch) -> pa.RecordBatch:
-            return conform(decimals.unscale(batch, scaled), schema)
+            return conform(ranges.clamp(decimals.unscale(batch, scaled), clamped, plan, self.name), schema)
 
         readers = partitions if partitions > 1 else snapshot.SNAPSHOT_READERS
         whole_table = plan.ref.kind == "table" and where is None
@@ -209,6 +215,7 @@ class PostgresSource(SqlSource):
                     stmt.set_sql_query(setting)
                     stmt.execute_update()
                 stmt.set_sql_query(sql)
+                stmt.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
                 result, _ = stmt.execute_query()
                 reader = pa.RecordBatchReader.from_stream(result)
                 handles.append(reader)
