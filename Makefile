@@ -21,7 +21,7 @@ demo: install
 	$(BIN)/python demo/run_demo.py
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 unit: install
 	$(BIN)/python -m pytest -q -m "not integration"

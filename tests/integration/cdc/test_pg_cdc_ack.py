@@ -18,6 +18,16 @@ def _slot_lsn(db: PgDb) -> int:
     return lsn_value(rows[0][0])
 
 
+def _slot_reaches(db: PgDb, want: int, seconds: float = 15.0) -> int:
+    """The slot's confirmed position once it equals ``want`` (or the last seen after ``seconds``): the
+    walsender applies the last status message a run sends as it closes on its own time, which on a loaded
+    machine can be after the run has returned."""
+    deadline = time.monotonic() + seconds
+    while (seen := _slot_lsn(db)) != want and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return seen
+
+
 def _lake_lsn(project: Project, name: str) -> int:
     positions = []
     for table in (name, name + "_changes"):
@@ -49,14 +59,14 @@ def test_slot_acknowledged_to_lake_position(cdc_pg: PgDb, tmp_path: Path) -> Non
     assert project.run().ok
     lake_at = _lake_lsn(project, "bronze.src_t")
     assert lake_at > snapshot_at
-    assert _slot_lsn(cdc_pg) == lake_at
+    assert _slot_reaches(cdc_pg, lake_at) == lake_at
 
     # the next run finds its position (no "slot lost"), applies new changes, equals the source
     cdc_pg.execute("UPDATE t SET v = 'changed' WHERE id <= 3")
     cdc_pg.execute("INSERT INTO other (v) SELECT 'z' FROM generate_series(1, 500)")
     assert project.run().ok
     assert _state(project, "bronze.src_t") == [tuple(r) for r in cdc_pg.execute("SELECT id, v FROM t ORDER BY id")]
-    assert _slot_lsn(cdc_pg) == _lake_lsn(project, "bronze.src_t")
+    assert _slot_reaches(cdc_pg, _lake_lsn(project, "bronze.src_t")) == _lake_lsn(project, "bronze.src_t")
 
 
 def test_run_ends_on_a_busy_source(cdc_pg: PgDb, tmp_path: Path) -> None:
@@ -125,7 +135,7 @@ def test_follow_never_acknowledges_past_the_lake(cdc_pg: PgDb, tmp_path: Path) -
         stop.set()
         run.join(60)
     assert results and results[0].ok
-    assert _slot_lsn(cdc_pg) == _lake_lsn(project, "bronze.src_t")
+    assert _slot_reaches(cdc_pg, _lake_lsn(project, "bronze.src_t")) == _lake_lsn(project, "bronze.src_t")
     cdc_pg.execute("DELETE FROM t WHERE id = 1")
     result = project.run()
     assert result.ok, result
@@ -152,12 +162,12 @@ def test_position_moves_past_other_tables_writes(cdc_pg: PgDb, tmp_path: Path) -
     assert project.run().ok
     moved_to = _lake_lsn(project, "bronze.src_t")
     assert moved_to - snapshot_at >= 1024 * 1024
-    assert _slot_lsn(cdc_pg) == moved_to
+    assert _slot_reaches(cdc_pg, moved_to) == moved_to
     assert project.sql("select count(*) n from bronze.src_t_changes").to_pylist() == [{"n": 0}]
     cdc_pg.execute("UPDATE t SET v = 'b'")
     assert project.run().ok
     assert _state(project, "bronze.src_t") == [(1, "b")]
-    assert _slot_lsn(cdc_pg) == _lake_lsn(project, "bronze.src_t")
+    assert _slot_reaches(cdc_pg, _lake_lsn(project, "bronze.src_t")) == _lake_lsn(project, "bronze.src_t")
 
 
 def test_batch_that_changes_nothing_still_commits_its_position(cdc_pg: PgDb, tmp_path: Path) -> None:
@@ -173,7 +183,7 @@ def test_batch_that_changes_nothing_still_commits_its_position(cdc_pg: PgDb, tmp
     assert project.run().ok
     state_at = int(project.lake.checkpoint("bronze.src_t").position["value"])  # type: ignore[union-attr]
     assert state_at > snapshot_at
-    assert _slot_lsn(cdc_pg) == _lake_lsn(project, "bronze.src_t") == state_at
+    assert _slot_reaches(cdc_pg, state_at) == _lake_lsn(project, "bronze.src_t") == state_at
     cdc_pg.execute("UPDATE t SET v = 'b'")
     result = project.run()
     assert result.ok, result

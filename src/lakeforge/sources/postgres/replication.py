@@ -126,7 +126,7 @@ class ReplicationStream:
             raise ReplicationError(self._error())
         self._fed_at = time.monotonic()
 
-    def close(self, settle: float = 2.0) -> None:
+    def close(self, settle: float = 10.0) -> None:
         """Send the last status and wait (up to ``settle`` seconds) for the server to answer it, so the slot
         shows the acknowledged position once this returns."""
         try:
