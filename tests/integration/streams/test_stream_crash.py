@@ -112,13 +112,7 @@ def test_debezium_killed_then_rerun_applies_each_event_once(
     create_topic(kafka, topic, partitions=partitions)
     produce(kafka, topic, [(key(i % 9 + 1), event("c", None, row(i % 9 + 1, f"c{i}", f"{i}.00"), 1000 + i), None)
                            for i in range(1, 60)])
-    _write(tmp_path, f"""
-        sources:
-          shop: {{type: kafka, brokers: "{kafka}", topics: [{topic}], format: debezium, idle_seconds: 1}}
-    """)
-    text = (tmp_path / "lakeforge.yml").read_text().replace("run: {", "run: {cdc_commit_changes: 7, ")
-    (tmp_path / "lakeforge.yml").write_text(text)
-    name = f"bronze.shop_{topic.rsplit('.', 1)[1]}"
+    name = _debezium_project(tmp_path, kafka, topic)
     killed = lakeforge(tmp_path, kill_at=f"{point}:{name}")
     assert killed.returncode == -9, killed.stderr
     produce(kafka, topic, [(key(2), event("d", None, None, 5000), None)])
@@ -129,6 +123,17 @@ def test_debezium_killed_then_rerun_applies_each_event_once(
     assert sorted(r["_lf_position_value"] for r in log) == list(range(1, 61))  # every event once, in order
     state = {r["id"]: r["customer"] for r in project.lake.read(name).to_pylist()}
     assert state == {i: f"c{max(n for n in range(1, 60) if n % 9 + 1 == i)}" for i in range(1, 10) if i != 2}
+
+
+def _debezium_project(tmp_path: Path, kafka: str, topic: str) -> str:
+    """A project reading ``topic`` as Debezium events, committing every 7 changes; the state table's name."""
+    _write(tmp_path, f"""
+        sources:
+          shop: {{type: kafka, brokers: "{kafka}", topics: [{topic}], format: debezium, idle_seconds: 1}}
+    """)
+    text = (tmp_path / "lakeforge.yml").read_text().replace("run: {", "run: {cdc_commit_changes: 7, ")
+    (tmp_path / "lakeforge.yml").write_text(text)
+    return f"bronze.shop_{topic.rsplit('.', 1)[1]}"
 
 
 @pytest.mark.parametrize("point", ["quarantined", "cdc_log_committed"])
@@ -142,13 +147,7 @@ def test_debezium_killed_with_malformed_events_quarantines_each_once(tmp_path: P
         for i in range(1, 60)
     ]
     produce(kafka, topic, [(k, v, None) for k, v in events])
-    _write(tmp_path, f"""
-        sources:
-          shop: {{type: kafka, brokers: "{kafka}", topics: [{topic}], format: debezium, idle_seconds: 1}}
-    """)
-    text = (tmp_path / "lakeforge.yml").read_text().replace("run: {", "run: {cdc_commit_changes: 7, ")
-    (tmp_path / "lakeforge.yml").write_text(text)
-    name = f"bronze.shop_{topic.rsplit('.', 1)[1]}"
+    name = _debezium_project(tmp_path, kafka, topic)
     killed = lakeforge(tmp_path, kill_at=f"{point}:{name}")
     assert killed.returncode == -9, killed.stderr
     again = lakeforge(tmp_path)
