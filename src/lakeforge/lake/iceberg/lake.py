@@ -223,6 +223,11 @@ class IcebergLake(Lake):
             raise
         except Exception as exc:
             raise guard.error or iceberg_error(name, "write", exc) from exc
+        if name.startswith(INTERNAL + "."):
+            from lakeforge.lake.iceberg.trim import needs_trim, trim
+
+            if needs_trim(table):
+                trim(self, name)
 
     def _create(self, name: str, schema: pa.Schema, properties: dict[str, str] | None) -> Table:
         from lakeforge.lake.iceberg.schema import create_table

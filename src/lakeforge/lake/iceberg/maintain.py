@@ -34,7 +34,7 @@ def maintain(lake: IcebergLake, name: str, *, retain_seconds: float, target_file
     try:
         target = target_file_size or 128 * 2**20
         if before.files > max(1, -(-before.bytes // target)):
-            _compact(lake, name, table, target)
+            compact(lake, name, table, target)
             actions.append(f"compacted {before.files} data files")
             table = lake.table(name)
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=retain_seconds)
@@ -53,7 +53,8 @@ def maintain(lake: IcebergLake, name: str, *, retain_seconds: float, target_file
     return MaintainResult(name, before, stats(table), removed, actions)
 
 
-def _compact(lake: IcebergLake, name: str, table: Table, target: int) -> None:
+def compact(lake: IcebergLake, name: str, table: Table, target: int) -> None:
+    """Rewrite the newest snapshot's rows into files of ``target`` bytes, the checkpoint carried forward."""
     import pyarrow as pa
 
     snapshot = lake.snapshot(name)

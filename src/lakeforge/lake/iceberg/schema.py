@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lakeforge.errors import LakeError
+from lakeforge.lake.base import INTERNAL
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -96,9 +97,17 @@ def create_table(lake: IcebergLake, name: str, schema: pa.Schema, properties: di
     props = {"format-version": "2", **(properties or {})}
     props["write.target-file-size-bytes"] = str(lake.target_file_size or STREAM_TARGET)
     props.setdefault("write.parquet.compression-codec", CODEC)
+    if name.startswith(INTERNAL + "."):
+        from lakeforge.lake.iceberg.trim import METADATA_PROPERTIES
+
+        props.update(METADATA_PROPERTIES)
     location = None if isinstance(lake.catalog_config, RestCatalogConfig) else lake.uri(name)
     try:
-        lake.catalog.create_namespace_if_not_exists(namespace)
+        try:
+            lake.catalog.create_namespace_if_not_exists(namespace)
+        except Exception:  # SqlCatalog: a concurrent writer's insert of the namespace won (an IntegrityError)
+            if not lake.catalog.namespace_exists(namespace):
+                raise
         return lake.catalog.create_table(
             (namespace, table), schema=optional(schema), location=location, properties=props
         )
