@@ -319,9 +319,8 @@ class IcebergLake(Lake):
         return maintain(self, name, retain_seconds=retain_seconds, target_file_size=target_file_size)
 
     def close(self) -> None:
-        engine = getattr(self._catalog, "engine", None)
-        if engine is not None:
-            engine.dispose()
+        if self._catalog is not None:
+            self._catalog.close()  # SqlCatalog disposes its engine, SqliteCatalog closes its connection
         self._catalog = None
 
 
