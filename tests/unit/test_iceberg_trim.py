@@ -5,7 +5,9 @@ events at once (each trimming) lose none."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,29 @@ def test_run_history_snapshots_bounded_and_every_event_kept(tmp_path: Path, monk
     metadata = list(Path(lake.uri(RUNS), "metadata").glob("*.metadata.json"))
     assert len(metadata) <= trim.KEEP + 1  # old metadata files deleted as commits land
     assert table.properties["write.metadata.delete-after-commit.enabled"] == "true"
+
+    # files of expired snapshots are deleted by a later trim once older than the retention (at least an hour)
+    location = Path(lake.uri(RUNS))
+    on_disk = sorted(location.rglob("*.parquet"))
+    assert len(on_disk) >= 36  # one file per event so far, plus the compactions' files
+    hours_ago = time.time() - 7200
+    for f in location.rglob("*"):
+        os.utime(f, (hours_ago, hours_ago))
+    monkeypatch.setattr(lake, "retain_seconds", 0.0)  # the one-hour floor still holds
+    for i in range(12, 15):
+        _run(history, f"run{i:02d}")
+    left = sorted(location.rglob("*.parquet"))
+    table = lake.table(RUNS)
+    referenced = {
+        e.data_file.file_path.removeprefix("file://")
+        for snap in table.snapshots()
+        for m in snap.manifests(table.io)
+        for e in m.fetch_manifest_entry(table.io, discard_deleted=False)
+    }
+    stale = [f for f in left if str(f) not in referenced and f.stat().st_mtime <= hours_ago + 1]
+    assert stale == [] and len(left) < len(on_disk) // 2  # old unreferenced files gone, referenced ones kept
+    assert referenced <= {str(f) for f in left}
+    assert len(history.events()) == 45 and len({e["run_id"] for e in history.events()}) == 15
     lake.close()
 
 

@@ -49,7 +49,10 @@ class IcebergLake(Lake):
         catalog: SqlCatalogConfig | RestCatalogConfig | None = None,
         storage: StorageConfig | None = None,
         target_file_size: int | None = None,
+        retain_seconds: float = 7 * 86400,
     ) -> None:
+        self.retain_seconds = retain_seconds
+        """``lake.maintenance.retain``: how old an unreferenced file must be before a trim deletes it."""
         self.storage = Storage(root, storage or StorageConfig())
         self.root = root
         self.is_local = self.storage.is_local
@@ -63,7 +66,13 @@ class IcebergLake(Lake):
             from lakeforge.errors import ConfigError
 
             raise ConfigError("lake.storage_options is for format: delta; use lake.storage for an Iceberg lake")
-        return cls(root, catalog=config.catalog, storage=config.storage, target_file_size=config.target_file_size)
+        return cls(
+            root,
+            catalog=config.catalog,
+            storage=config.storage,
+            target_file_size=config.target_file_size,
+            retain_seconds=config.maintenance.retain_seconds,
+        )
 
     @property
     def catalog(self) -> Catalog:

@@ -45,7 +45,7 @@ def maintain(lake: IcebergLake, name: str, *, retain_seconds: float, target_file
             table.maintenance.expire_snapshots().by_ids(expire).commit()
             actions.append(f"expired {len(expire)} snapshots")
             table = lake.table(name)
-        removed = _remove_unreferenced(lake, table, cutoff)
+        removed = remove_unreferenced(lake, table, cutoff)
         if removed:
             actions.append(f"removed {removed} unreferenced files older than the retention")
     except Exception as exc:
@@ -91,7 +91,8 @@ def stats(table: Table) -> FileStats:
     return FileStats(len(files), sum(int(t.file.file_size_in_bytes) for t in files))
 
 
-def _remove_unreferenced(lake: IcebergLake, table: Table, cutoff: dt.datetime) -> int:
+def remove_unreferenced(lake: IcebergLake, table: Table, cutoff: dt.datetime) -> int:
+    """Delete files under the table's location that no snapshot references and older than ``cutoff``."""
     import pyarrow.fs as pafs
 
     from lakeforge.lake.iceberg.read import _path

@@ -5,14 +5,17 @@ are compacted into one (rows unchanged, one overwrite commit) and every snapshot
 expired, so an internal table holds between ``KEEP`` and ``LIMIT`` snapshots however many runs it records.
 Old metadata JSON files are deleted after each commit (``write.metadata.delete-after-commit.enabled``).
 
-Data files that only expired snapshots used are left on storage for ``lakeforge maintain``'s retention rule
-(a reader that loaded an older snapshot a moment ago still finds them). The trim is optimistic like
-``maintain``: if a concurrent writer commits first, the trim is dropped (the next write tries again) and the
-writer's own append, if it lost the race to the compaction, is retried by its caller (``state/history.py``).
+Files no retained snapshot references (the data files, manifests and manifest lists of expired snapshots)
+are deleted by a later trim once older than ``lake.maintenance.retain`` (at least ``MIN_AGE``): a reader that
+loaded an older snapshot a moment ago still finds them, and a concurrent writer's uncommitted files are safe.
+The trim is optimistic like ``maintain``: if a concurrent writer commits first, the trim is dropped (the next
+write tries again) and the writer's own append, if it lost the race to the compaction, is retried by its
+caller (``state/history.py``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import warnings
 from typing import TYPE_CHECKING
@@ -31,6 +34,9 @@ METADATA_PROPERTIES = {
     "write.metadata.previous-versions-max": str(KEEP),
 }
 """Table properties of internal tables: old metadata JSON files are deleted as commits land."""
+MIN_AGE = 3600.0
+"""Unreferenced files younger than this (or than ``lake.maintenance.retain``, if longer) are kept: a concurrent
+writer's data files not yet committed, and files a reader of a just-expired snapshot may still open."""
 
 
 def needs_trim(table: Table) -> bool:
@@ -43,7 +49,7 @@ def trim(lake: IcebergLake, name: str) -> bool:
     from pyiceberg.exceptions import CommitFailedException, ValidationException
 
     from lakeforge.errors import LakeError
-    from lakeforge.lake.iceberg.maintain import compact, stats
+    from lakeforge.lake.iceberg.maintain import compact, remove_unreferenced, stats
 
     try:
         table = lake.table(name)
@@ -62,6 +68,9 @@ def trim(lake: IcebergLake, name: str) -> bool:
             with warnings.catch_warnings():  # "Failed to delete old metadata": a concurrent trim deleted it first
                 warnings.simplefilter("ignore")
                 table.maintenance.expire_snapshots().by_ids(expire).commit()
+            table = lake.table(name)
+        age = max(lake.retain_seconds, MIN_AGE)
+        remove_unreferenced(lake, table, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=age))
     except (CommitFailedException, ValidationException):
         return False
     except Exception as exc:  # the event already landed: a failed trim must not fail (or repeat) the write
