@@ -101,3 +101,28 @@ def test_an_iceberg_lake_does_not_import_sqlalchemy(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["2", "False"]
+
+
+def test_created_tables_fall_back_from_dictionary_early(tmp_path: Path) -> None:
+    """``write.parquet.dict-size-bytes`` 256 KiB (lake/iceberg/schema.py DICT_SIZE): a column of distinct values
+    falls back to plain encoding, a column of few values stays dictionary-encoded, the rows read back exactly."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    lake = _lake(tmp_path)
+    n = 300_000
+    ids = pa.array(range(n), pa.int64())
+    status = pc.cast(pc.bit_wise_and(ids, 3), pa.string())
+    data = pa.table({"id": ids, "name": pc.cast(ids, pa.string()), "status": status})
+    lake.write("bronze.t", data.to_batches(), schema=data.schema, mode="overwrite")
+    table = lake.table("bronze.t")
+    assert table.properties["write.parquet.dict-size-bytes"] == str(256 * 1024)
+    [task] = list(table.scan().plan_files())
+    chunk = pq.ParquetFile(task.file.file_path.removeprefix("file://")).metadata.row_group(0)
+    encodings = {chunk.column(i).path_in_schema: chunk.column(i).encodings for i in range(chunk.num_columns)}
+    assert "RLE_DICTIONARY" in encodings["status"]
+    assert "PLAIN" in encodings["name"]
+    back = lake.read("bronze.t").sort_by("id")
+    assert back.column("name").to_pylist() == data.column("name").to_pylist()
+    assert back.column("status").to_pylist() == data.column("status").to_pylist()
+    lake.close()
