@@ -35,7 +35,7 @@ def installed(contender: str) -> bool:
 
 
 def compile_bytecode(log: Any) -> None:
-    """Compile the installed packages' bytecode once, as ``pip install`` does.
+    """Compile the installed packages' bytecode once, as ``pip install`` does, lakeforge's own included.
 
     ``uv pip install`` (and ``PYTHONDONTWRITEBYTECODE``) leave none, and every fresh process would then
     compile pandas, pyarrow and friends from source: seconds of start-up that no real install pays.
@@ -43,8 +43,12 @@ def compile_bytecode(log: Any) -> None:
     import compileall
     import sysconfig
 
+    import lakeforge
+
     started = __import__("time").perf_counter()
     compileall.compile_dir(sysconfig.get_paths()["purelib"], quiet=2, workers=os.cpu_count() or 1)
+    for folder in lakeforge.__path__:  # an editable install (make install) is not under purelib
+        compileall.compile_dir(folder, quiet=2, workers=os.cpu_count() or 1)
     log(f"bytecode compiled ({__import__('time').perf_counter() - started:.0f} s)")
 
 

@@ -84,7 +84,8 @@ def full_loads(kinds: list[str], rows: int, reps: int, work: Path, s3: Any) -> d
     from bench import data
 
     table = data.ensure("postgres", "narrow", rows, log=log)
-    count, total = data.truth("postgres", table)
+    truth = data.truth("postgres", table)
+    count, total = truth.rows, truth.amount_sum
     walls: dict[str, list[float]] = {k: [] for k in kinds}
     rss: dict[str, list[int]] = {k: [] for k in kinds}
     cpu: dict[str, list[float]] = {k: [] for k in kinds}

@@ -128,8 +128,10 @@ class RunHistory:
     def record(self, *events: Event) -> None:
         self._migrate()
         data = _to_arrow(events, dt.datetime.now(dt.UTC))
-        self.lake.write(
-            RUNS, data.to_batches(), schema=data.schema, mode="append", properties={VERSION_KEY: str(VERSION)}
+        append_retrying(
+            lambda: self.lake.write(
+                RUNS, data.to_batches(), schema=data.schema, mode="append", properties={VERSION_KEY: str(VERSION)}
+            )
         )
 
     def _migrate(self) -> None:
@@ -165,6 +167,26 @@ class RunHistory:
             )
             rows.append({"run": run, "tables": tables})
         return rows
+
+
+ATTEMPTS = 5
+
+
+def append_retrying(write: Callable[[], None]) -> None:
+    """An append to an internal table, made again when a concurrent commit (``lakeforge maintain``, or another
+    process trimming the table, lake/iceberg/trim.py) won the race: the lost append landed nothing."""
+    import time
+
+    from lakeforge.errors import LakeError
+
+    for attempt in range(ATTEMPTS):
+        try:
+            write()
+            return
+        except LakeError as exc:
+            if not exc.transient or attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
 
 
 def _to_arrow(events: tuple[Event, ...], now: dt.datetime) -> pa.Table:

@@ -89,8 +89,13 @@ def _write(
 ) -> None:
     import pyarrow as pa
 
+    from lakeforge.state.history import append_retrying
+
     table = pa.Table.from_pylist(rows, schema=schema)
-    lake.write(name, table.to_batches(), schema=schema, mode=mode)
+    if mode == "append":
+        append_retrying(lambda: lake.write(name, table.to_batches(), schema=schema, mode=mode))
+    else:
+        lake.write(name, table.to_batches(), schema=schema, mode=mode)
 
 
 def record_model_runs(lake: Lake, rows: list[dict[str, Any]]) -> None:

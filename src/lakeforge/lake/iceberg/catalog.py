@@ -1,7 +1,9 @@
 """The Iceberg catalog of a lake: ``lake.catalog`` (``{type: sql, uri}`` or ``{type: rest, uri, credential}``).
 
 Without a ``catalog`` key a local lake keeps a SQLite catalog in ``<lake>/catalog.db``; a lake on object
-storage must name one (a SQLite file cannot live on S3).
+storage must name one (a SQLite file cannot live on S3). A ``sqlite:///PATH`` catalog is opened with
+``sqlite_catalog.SqliteCatalog`` (PyIceberg's SQL catalog tables over ``sqlite3``, no SQLAlchemy); other SQL
+URIs (PostgreSQL) with PyIceberg's ``SqlCatalog``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ def open_catalog(catalog: SqlCatalogConfig | RestCatalogConfig | None, storage: 
             os.makedirs(storage.root, exist_ok=True)
             uri = f"sqlite:///{storage.join('catalog.db')}"
         properties.update(type="sql", uri=uri, warehouse=_warehouse(storage))
+        from lakeforge.lake.iceberg.sqlite_catalog import SqliteCatalog, sqlite_path
+
+        if sqlite_path(uri) is not None:  # without SQLAlchemy (~0.3 s of CPU per process), same tables
+            return SqliteCatalog(name, **properties)
         return load_catalog(name, **properties)
     properties.update(type="rest", uri=catalog.uri)
     if catalog.warehouse:

@@ -49,7 +49,10 @@ class IcebergLake(Lake):
         catalog: SqlCatalogConfig | RestCatalogConfig | None = None,
         storage: StorageConfig | None = None,
         target_file_size: int | None = None,
+        retain_seconds: float = 7 * 86400,
     ) -> None:
+        self.retain_seconds = retain_seconds
+        """``lake.maintenance.retain``: how old an unreferenced file must be before a trim deletes it."""
         self.storage = Storage(root, storage or StorageConfig())
         self.root = root
         self.is_local = self.storage.is_local
@@ -63,7 +66,13 @@ class IcebergLake(Lake):
             from lakeforge.errors import ConfigError
 
             raise ConfigError("lake.storage_options is for format: delta; use lake.storage for an Iceberg lake")
-        return cls(root, catalog=config.catalog, storage=config.storage, target_file_size=config.target_file_size)
+        return cls(
+            root,
+            catalog=config.catalog,
+            storage=config.storage,
+            target_file_size=config.target_file_size,
+            retain_seconds=config.maintenance.retain_seconds,
+        )
 
     @property
     def catalog(self) -> Catalog:
@@ -223,6 +232,11 @@ class IcebergLake(Lake):
             raise
         except Exception as exc:
             raise guard.error or iceberg_error(name, "write", exc) from exc
+        if name.startswith(INTERNAL + "."):
+            from lakeforge.lake.iceberg.trim import needs_trim, trim
+
+            if needs_trim(table):
+                trim(self, name)
 
     def _create(self, name: str, schema: pa.Schema, properties: dict[str, str] | None) -> Table:
         from lakeforge.lake.iceberg.schema import create_table
@@ -314,9 +328,8 @@ class IcebergLake(Lake):
         return maintain(self, name, retain_seconds=retain_seconds, target_file_size=target_file_size)
 
     def close(self) -> None:
-        engine = getattr(self._catalog, "engine", None)
-        if engine is not None:
-            engine.dispose()
+        if self._catalog is not None:
+            self._catalog.close()  # SqlCatalog disposes its engine, SqliteCatalog closes its connection
         self._catalog = None
 
 

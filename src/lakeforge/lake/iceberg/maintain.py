@@ -34,7 +34,7 @@ def maintain(lake: IcebergLake, name: str, *, retain_seconds: float, target_file
     try:
         target = target_file_size or 128 * 2**20
         if before.files > max(1, -(-before.bytes // target)):
-            _compact(lake, name, table, target)
+            compact(lake, name, table, target)
             actions.append(f"compacted {before.files} data files")
             table = lake.table(name)
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=retain_seconds)
@@ -45,7 +45,7 @@ def maintain(lake: IcebergLake, name: str, *, retain_seconds: float, target_file
             table.maintenance.expire_snapshots().by_ids(expire).commit()
             actions.append(f"expired {len(expire)} snapshots")
             table = lake.table(name)
-        removed = _remove_unreferenced(lake, table, cutoff)
+        removed = remove_unreferenced(lake, table, cutoff)
         if removed:
             actions.append(f"removed {removed} unreferenced files older than the retention")
     except Exception as exc:
@@ -53,7 +53,8 @@ def maintain(lake: IcebergLake, name: str, *, retain_seconds: float, target_file
     return MaintainResult(name, before, stats(table), removed, actions)
 
 
-def _compact(lake: IcebergLake, name: str, table: Table, target: int) -> None:
+def compact(lake: IcebergLake, name: str, table: Table, target: int) -> None:
+    """Rewrite the newest snapshot's rows into files of ``target`` bytes, the checkpoint carried forward."""
     import pyarrow as pa
 
     snapshot = lake.snapshot(name)
@@ -90,7 +91,8 @@ def stats(table: Table) -> FileStats:
     return FileStats(len(files), sum(int(t.file.file_size_in_bytes) for t in files))
 
 
-def _remove_unreferenced(lake: IcebergLake, table: Table, cutoff: dt.datetime) -> int:
+def remove_unreferenced(lake: IcebergLake, table: Table, cutoff: dt.datetime) -> int:
+    """Delete files under the table's location that no snapshot references and older than ``cutoff``."""
     import pyarrow.fs as pafs
 
     from lakeforge.lake.iceberg.read import _path
