@@ -121,17 +121,19 @@ def test_the_run_lock_is_an_object_with_an_expiry(s3_env: Any, pg_db: PgDatabase
         with pytest.raises(RunInProgress, match=r"another lakeforge run holds s3://lake/.*/_lakeforge/run.lock"):
             p.run()
     assert not is_locked(p.lake, "run") and p.run().ok
-    # a holder that died without releasing blocks others only until the lock's expiry
-    stale = ObjectLock(p.lake, "run", ttl=0.5)
+    # a holder that died without releasing blocks others only until the lock's expiry (3 s: long enough for
+    # the refused run below to start on a loaded machine)
+    import time
+
+    stale = ObjectLock(p.lake, "run", ttl=3)
+    expires = time.monotonic() + 3
     stale.__enter__()
     stale._stop.set()  # the holder "dies": no more renewals, no release
     assert stale._thread is not None
     stale._thread.join()
     with pytest.raises(RunInProgress):
         p.run()
-    import time
-
-    time.sleep(0.6)
+    time.sleep(max(0.0, expires - time.monotonic()) + 0.2)
     assert p.run().ok  # the expired lock was taken over
 
 
