@@ -105,12 +105,15 @@ class KafkaSource(RecordSource):
         quiet_since: float | None = None
         batch = min(request.batch_size, 50_000)
         while True:
-            messages = reader.poll(batch, 0.5)
+            wait = 0.5
+            if quiet_since is not None and not request.follow:  # wake when idle_seconds end, not a poll later
+                wait = min(wait, max(0.01, self.config.idle_seconds - (time.monotonic() - quiet_since)))
+            messages = reader.poll(batch, wait)
             if messages:
-                quiet_since = None
                 yield self._chunk(plan, messages, reader)
                 if request.stopped():
                     return
+                quiet_since = time.monotonic()  # quiet counts from the last poll that gave messages
                 continue
             now = time.monotonic()
             if not reader.assigned:
