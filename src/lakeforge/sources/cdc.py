@@ -126,6 +126,12 @@ class CdcReader(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to close by default
         """Stop reading and close connections."""
 
+    def snapshot_position(self, at: dict[str, Any]) -> Position | None:
+        """The log position of a snapshot that range tasks took together instead of joining this reader's
+        (``at``: the distributed snapshot's position, e.g. MariaDB's GTID under the read lock); None when they
+        joined this reader's own snapshot (PostgreSQL) or ``at`` says nothing."""
+        return None
+
     def resume_points(self, positions: list[Position]) -> None:  # noqa: B027 - optional hook
         """Positions some tables have committed past the start of :meth:`changes` (a table ahead of another
         after a crash between their commits), in order. A log read again in the same order needs nothing; a
