@@ -35,8 +35,14 @@ class Writer(threading.Thread):
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        conn = pymysql.connect(host="127.0.0.1", port=self.db.port, user="root", database=self.db.name,
-                               autocommit=True, init_command="SET time_zone='+00:00'")
+        conn = pymysql.connect(
+            host="127.0.0.1",
+            port=self.db.port,
+            user="root",
+            database=self.db.name,
+            autocommit=True,
+            init_command="SET time_zone='+00:00'",
+        )
         try:
             with conn.cursor() as cur:
                 i = 0
@@ -44,11 +50,11 @@ class Writer(threading.Thread):
                     i += 1
                     kind = ("update", "insert", "delete")[i % 3] if i < ROWS - 20 else "update"
                     if kind == "update":
-                        cur.execute("UPDATE orders SET qty = qty + 1, price = price + 0.01 WHERE id = %s",
-                                    ((i * 7) % ROWS + 1,))
+                        cur.execute(
+                            "UPDATE orders SET qty = qty + 1, price = price + 0.01 WHERE id = %s", ((i * 7) % ROWS + 1,)
+                        )
                     elif kind == "insert":
-                        cur.execute("INSERT INTO orders VALUES (%s, 'w', %s, 1.05, now(6), NULL, NULL)",
-                                    (ROWS + i, i))
+                        cur.execute("INSERT INTO orders VALUES (%s, 'w', %s, 1.05, now(6), NULL, NULL)", (ROWS + i, i))
                     else:
                         cur.execute("DELETE FROM orders WHERE id = %s", (ROWS - i,))
                     if cur.rowcount < 1:  # nothing changed, nothing logged
@@ -92,8 +98,17 @@ def test_cdc_snapshot_by_range_tasks_under_read_lock(
     cdc_my.execute(ORDERS)
     cdc_my.executemany(
         "INSERT INTO orders VALUES (%s, %s, %s, %s, '2024-01-02 03:04:05.123456', %s, %s)",
-        [(i, f"item{i}", i % 50, f"{i}.{i % 100:02d}", None if i % 5 == 0 else "2024-03-01 10:00:00.5",
-          None if i % 3 == 0 else "n") for i in range(1, ROWS + 1)],
+        [
+            (
+                i,
+                f"item{i}",
+                i % 50,
+                f"{i}.{i % 100:02d}",
+                None if i % 5 == 0 else "2024-03-01 10:00:00.5",
+                None if i % 3 == 0 else "n",
+            )
+            for i in range(1, ROWS + 1)
+        ],
     )
     folder = cdc_project(tmp_path / "p", cdc_my, {"orders": {"mode": "cdc"}}, partitions=4, parallel_min_rows=0)
     project = Project(folder)
@@ -150,12 +165,13 @@ def test_cdc_snapshot_without_reload_reads_in_one_process(cdc_my: MyDb, tmp_path
         cdc_my.execute(f"GRANT SELECT ON `{cdc_my.name}`.* TO '{user}'@'%'")
         cdc_my.execute(f"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{user}'@'%'")
         cdc_my.execute(ORDERS)
-        cdc_my.executemany("INSERT INTO orders (id, item, qty, price) VALUES (%s, %s, %s, %s)",
-                           [(i, f"item{i}", i, f"{i}.25") for i in range(1, 2001)])
+        cdc_my.executemany(
+            "INSERT INTO orders (id, item, qty, price) VALUES (%s, %s, %s, %s)",
+            [(i, f"item{i}", i, f"{i}.25") for i in range(1, 2001)],
+        )
         limited = MyDb(cdc_my.port, cdc_my.name)
         limited.url = f"mysql://{user}@127.0.0.1:{cdc_my.port}/{cdc_my.name}"
-        folder = cdc_project(tmp_path / "p", limited, {"orders": {"mode": "cdc"}}, partitions=4,
-                             parallel_min_rows=0)
+        folder = cdc_project(tmp_path / "p", limited, {"orders": {"mode": "cdc"}}, partitions=4, parallel_min_rows=0)
         project = Project(folder)
         project.extractor = DistributedExtractor(ThreadExecutor(4))  # type: ignore[misc]
         result = project.run()
