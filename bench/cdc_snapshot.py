@@ -37,8 +37,14 @@ def child(port: int, lake: Path, contender: str) -> None:
     lake.mkdir(parents=True)
     tasks = contender != "one-process"
     config = {
-        "sources": {"src": {"type": "mysql", "url": f"mysql://root@127.0.0.1:{port}/bench", "include": [],
-                            "tables": {"ev": {"mode": "cdc"}}}},
+        "sources": {
+            "src": {
+                "type": "mysql",
+                "url": f"mysql://root@127.0.0.1:{port}/bench",
+                "include": [],
+                "tables": {"ev": {"mode": "cdc"}},
+            }
+        },
         "lake": {"path": "./lake"},
         "run": {"partitions": int(contender.split("-")[1]) if tasks else 1, "parallel_min_rows": 0},
     }
@@ -68,7 +74,6 @@ def main() -> None:
         return
     sys.path.insert(0, str(ROOT))
     import pymysql
-
     from tests.servers import mariadb_server
 
     with mariadb_server() as srv:
@@ -76,10 +81,14 @@ def main() -> None:
         cur = conn.cursor()
         cur.execute("CREATE DATABASE bench")
         cur.execute("USE bench")
-        cur.execute("CREATE TABLE bench.ev (id bigint PRIMARY KEY, k int NOT NULL, amount decimal(12,2) NOT NULL, "
-                    "note varchar(64), at datetime(6))")
-        cur.execute(f"INSERT INTO bench.ev SELECT seq, seq % 1000, seq * 0.01, concat('row ', seq), "
-                    f"TIMESTAMP '2024-01-01 00:00:00' + INTERVAL seq SECOND FROM seq_1_to_{args.rows}")
+        cur.execute(
+            "CREATE TABLE bench.ev (id bigint PRIMARY KEY, k int NOT NULL, amount decimal(12,2) NOT NULL, "
+            "note varchar(64), at datetime(6))"
+        )
+        cur.execute(
+            f"INSERT INTO bench.ev SELECT seq, seq % 1000, seq * 0.01, concat('row ', seq), "
+            f"TIMESTAMP '2024-01-01 00:00:00' + INTERVAL seq SECOND FROM seq_1_to_{args.rows}"
+        )
         cur.execute("SELECT count(*), sum(amount) FROM bench.ev")
         want = cur.fetchone()
         server_pid = int((srv.directory / "pid").read_text())
@@ -91,7 +100,9 @@ def main() -> None:
                     cpu0, wall0 = _server_cpu(server_pid), time.perf_counter()
                     proc = subprocess.Popen(
                         [sys.executable, "-m", "bench.cdc_snapshot", "--child", str(srv.port), str(lake), contender],
-                        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                        cwd=ROOT,
+                        stdout=subprocess.PIPE,
+                        text=True,
                     )
                     assert proc.stdout is not None
                     out = proc.stdout.read()
@@ -99,10 +110,15 @@ def main() -> None:
                     wall = time.perf_counter() - wall0
                     got = json.loads(out.strip().splitlines()[-1])
                     ok = status == 0 and got["rows"] == want[0] and str(got["sum"]) == str(want[1])
-                    runs[contender].append({
-                        "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,
-                        "server_cpu_s": _server_cpu(server_pid) - cpu0, "ok": ok,
-                    })
+                    runs[contender].append(
+                        {
+                            "wall_s": wall,
+                            "cpu_s": usage.ru_utime + usage.ru_stime,
+                            "rss_mb": usage.ru_maxrss / 1024,
+                            "server_cpu_s": _server_cpu(server_pid) - cpu0,
+                            "ok": ok,
+                        }
+                    )
         conn.close()
     print(f"{args.rows:,} rows, {args.reps} reps alternating, load average {os.getloadavg()}")
     print("| contender | wall s (median) | M rows/s | child CPU s | server CPU s | peak RSS MB | ok |")
@@ -110,9 +126,11 @@ def main() -> None:
     base = statistics.median(r["wall_s"] for r in runs["one-process"])
     for contender, rs in runs.items():
         wall = statistics.median(r["wall_s"] for r in rs)
-        print(f"| {contender} | {wall:.2f} ({base / wall:.2f}x) | {args.rows / wall / 1e6:.2f} | "
-              f"{statistics.median(r['cpu_s'] for r in rs):.2f} | {statistics.median(r['server_cpu_s'] for r in rs):.2f} | "
-              f"{max(r['rss_mb'] for r in rs):.0f} | {all(r['ok'] for r in rs)} |")
+        print(
+            f"| {contender} | {wall:.2f} ({base / wall:.2f}x) | {args.rows / wall / 1e6:.2f} | "
+            f"{statistics.median(r['cpu_s'] for r in rs):.2f} | {statistics.median(r['server_cpu_s'] for r in rs):.2f} | "
+            f"{max(r['rss_mb'] for r in rs):.0f} | {all(r['ok'] for r in rs)} |"
+        )
 
 
 if __name__ == "__main__":
