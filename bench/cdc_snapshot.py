@@ -126,9 +126,10 @@ def main() -> None:
     base = statistics.median(r["wall_s"] for r in runs["one-process"])
     for contender, rs in runs.items():
         wall = statistics.median(r["wall_s"] for r in rs)
+        cpu, server = (statistics.median(r[k] for r in rs) for k in ("cpu_s", "server_cpu_s"))
         print(
             f"| {contender} | {wall:.2f} ({base / wall:.2f}x) | {args.rows / wall / 1e6:.2f} | "
-            f"{statistics.median(r['cpu_s'] for r in rs):.2f} | {statistics.median(r['server_cpu_s'] for r in rs):.2f} | "
+            f"{cpu:.2f} | {server:.2f} | "
             f"{max(r['rss_mb'] for r in rs):.0f} | {all(r['ok'] for r in rs)} |"
         )
 
