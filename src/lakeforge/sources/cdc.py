@@ -84,8 +84,9 @@ class Snapshot:
     read: Callable[[TablePlan, int], Iterator[pa.RecordBatch]]
     """``read(plan, batch_size)`` streams one table's rows as of ``position`` (batches of its Arrow schema)."""
     shared: dict[str, str] = field(default_factory=dict)
-    """What range tasks on other processes need to read this same snapshot (PostgreSQL: the exported snapshot's
-    name); empty when it cannot be shared (the snapshot is then read by one process)."""
+    """What range tasks on other processes need to read a snapshot consistent with the log (PostgreSQL: the
+    exported snapshot's name; MariaDB ``{"binlog": "gtid"}``: they take one together under the global read lock,
+    at a GTID of its own, ``CdcReader.snapshot_position``); empty when it cannot be shared (one process)."""
 
 
 class CdcReader(ABC):
