@@ -71,6 +71,10 @@ class TableConfig(Strict):
     """An incompatible column type change (e.g. INT -> VARCHAR): ``evolve`` stops this table with an error
     naming the column; ``replace`` reloads the whole table with the source's new schema in one commit.
     Added, dropped and widened columns always evolve."""
+    partition_by: str | None = None
+    """Distributed extraction (range tasks, docs/scale-out.md): the column a large table is split on into
+    ``run.partitions`` ranges, for a table without a single integer primary key (or to split on another
+    column). An integer, date or timestamp column; rows where it is NULL are read by a task of their own."""
     soft_delete: bool = False
     """CDC only: keep deleted rows, flagged in ``_lf_deleted``, instead of removing them."""
     max_bad_fraction: float | None = Field(default=None, ge=0, le=1)

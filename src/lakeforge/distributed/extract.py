@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakeforge.distributed.executor import Executor
 from lakeforge.distributed.ranges import range_queries
-from lakeforge.distributed.snapshot import Snapshot, snapshot_class
+from lakeforge.distributed.snapshot import NotShared, Snapshot, snapshot_class
 from lakeforge.distributed.task import RangeFailed, RangeResult, RangeTask
 from lakeforge.errors import ConversionError, LakeError, LakeforgeError, SourceError
 from lakeforge.lake.checkpoint import Checkpoint
@@ -74,7 +74,7 @@ class DistributedExtractor:
                 source_table=plan.ref.qualified,
             )
 
-        return self._load(ctx, source, plan, name, schema, snapshot, token, checkpoint, {})
+        return self._load(ctx, source, plan, name, schema, snapshot, token, lambda _: (checkpoint(), {}))
 
     def load_snapshot(
         self,
@@ -85,18 +85,23 @@ class DistributedExtractor:
         *,
         schema: pa.Schema,
         shared: dict[str, str],
-        checkpoint: Callable[[], Checkpoint],
-        constants: dict[str, Any],
+        stamp: Callable[[dict[str, Any]], tuple[Checkpoint, dict[str, Any]]],
     ) -> int | None:
-        """A CDC initial snapshot read by range tasks inside the log reader's own snapshot (``shared``);
-        returns the rows loaded, or None when this source cannot share its CDC snapshot (load it in one
-        process then)."""
+        """A CDC initial snapshot read by range tasks that share one snapshot with the log: the log reader's own
+        (``shared``: PostgreSQL's exported snapshot) or one they take together at a log position (MariaDB's
+        read-lock dance). ``stamp(position)`` gives the checkpoint and the CDC columns' values once the
+        snapshot is open (``position``: the snapshot's own log position; empty when it is the reader's).
+        Returns the rows loaded, or None when this source cannot share a CDC snapshot (load it in one process).
+        """
         cls = snapshot_class(source.type_name)
         token = _token(ctx)
         snapshot = cls.adopt(source, token.replace("-", "_"), shared, timeout=self.snapshot_timeout) if cls else None
         if snapshot is None:
             return None
-        self._load(ctx, source, plan, name, schema, snapshot, token, checkpoint, constants)
+        try:
+            self._load(ctx, source, plan, name, schema, snapshot, token, stamp)
+        except NotShared:
+            return None
         return sum(r.rows for r in self.results)
 
     def _load(
@@ -108,14 +113,14 @@ class DistributedExtractor:
         schema: pa.Schema,
         snapshot: Snapshot,
         token: str,
-        checkpoint: Callable[[], Checkpoint],
-        constants: dict[str, Any],
+        stamp: Callable[[dict[str, Any]], tuple[Checkpoint, dict[str, Any]]],
     ) -> Checkpoint:
         folder = ctx.lake.staging(name, schema)
         results: list[RangeResult] = []
         committed: set[str] = set()
         try:
             snapshot.open()
+            cp, constants = stamp(dict(snapshot.position))
             queries = range_queries(source, plan, snapshot, ctx.run.partitions)
             tasks = [
                 RangeTask(
@@ -140,7 +145,6 @@ class DistributedExtractor:
             ]
             results = self._run(snapshot, tasks, ctx)
             files = [f for r in sorted(results, key=lambda r: r.index) for f in r.files]
-            cp = checkpoint()
             ctx.lake.commit_files(name, files, schema=schema, mode="overwrite", checkpoint=cp)
             committed = {f.path for f in files}
         finally:

@@ -14,6 +14,10 @@ new snapshot); it never reads a range of a later state. connectorx ignores error
 
 Without the RELOAD privilege (``FLUSH TABLES WITH READ LOCK`` refused) each task reads its own snapshot: every
 range is consistent in itself, the table as a whole is not; the run says so in the table's note.
+
+A CDC initial snapshot (:meth:`MySQLSnapshot.adopt`) takes the same snapshot and becomes the table's log start:
+the GTID of the snapshot's binlog position (``BINLOG_GTID_POS``), read under the lock. Without the lock there
+is no one state to start the log from, so the snapshot is read in one process instead (:class:`NotShared`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from lakeforge.distributed.snapshot import Snapshot, Ticket
+from lakeforge.distributed.snapshot import NotShared, Snapshot, Ticket
 from lakeforge.errors import SourceError
 
 if TYPE_CHECKING:
@@ -48,6 +52,18 @@ class MySQLSnapshot(Snapshot):
         self._conn: pymysql.connections.Connection[Any] | None = None
         self.locked = False
         self._snapshot_position = ""
+        self.for_log = False
+        """A CDC initial snapshot: its GTID starts the table's log, so it must be one state (or not shared)."""
+
+    @classmethod
+    def adopt(cls, source: SqlSource, token: str, shared: dict[str, str], *, timeout: float) -> Snapshot | None:
+        """MariaDB's CDC reader cannot share its own snapshot; the range tasks take one together under the
+        global read lock, at a GTID that becomes the table's position in the log."""
+        if shared.get("binlog") != "gtid":
+            return None
+        made = cls(source, token, timeout=timeout)
+        made.for_log = True
+        return made
 
     def _run(self, sql: str) -> list[tuple[Any, ...]]:
         assert self._conn is not None, "open() first"
@@ -79,6 +95,13 @@ class MySQLSnapshot(Snapshot):
             except pymysql.MySQLError as exc:
                 if not (exc.args and exc.args[0] in _NO_PRIVILEGE):
                     raise
+                if self.for_log:
+                    self.warn(
+                        f"source '{self.source.name}': FLUSH TABLES WITH READ LOCK refused ({exc.args[1]}); the CDC "
+                        "initial snapshot is read in one process (range tasks need one consistent snapshot to start "
+                        "the binlog from: grant RELOAD to the user)"
+                    )
+                    raise NotShared(self.source.name, "no global read lock for a shared CDC snapshot") from None
                 self.warn(
                     f"source '{self.source.name}': FLUSH TABLES WITH READ LOCK refused ({exc.args[1]}); the range "
                     "tasks each read their own snapshot, so the table is consistent per range but not as a whole "
@@ -89,12 +112,23 @@ class MySQLSnapshot(Snapshot):
             self._run("START TRANSACTION WITH CONSISTENT SNAPSHOT")
             file = self._status("BINLOG_SNAPSHOT_FILE")
             offset = self._status("BINLOG_SNAPSHOT_POSITION")
-            gtid = self._gtid()
+            gtid = self._gtid(file, offset)
+        if self.for_log and not (file and gtid):
+            self.warn(
+                f"source '{self.source.name}': the snapshot's binlog position is unknown; the CDC initial snapshot "
+                "is read in one process"
+            )
+            raise NotShared(self.source.name, "no binlog position for a shared CDC snapshot")
         if file:
             self._snapshot_position = f"{file}:{offset}"
             self.position = {"binlog_file": file, "binlog_pos": int(offset or 0), "gtid": str(gtid or "")}
 
-    def _gtid(self) -> str:
+    def _gtid(self, file: str, offset: str) -> str:
+        """The GTID position of the snapshot: exactly at its binlog position (MariaDB), else the server's
+        current one (exact while the read lock holds)."""
+        if file:
+            with contextlib.suppress(Exception):
+                return str(self._run(f"SELECT BINLOG_GTID_POS('{file}', {int(offset or 0)})")[0][0] or "")
         for sql in ("SELECT @@gtid_binlog_pos", "SELECT @@gtid_executed"):  # MariaDB, MySQL
             with contextlib.suppress(Exception):
                 return str(self._run(sql)[0][0] or "")

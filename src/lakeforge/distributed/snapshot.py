@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     from lakeforge.sources.sql import SqlSource
 
+from lakeforge.errors import SourceError
+
 log = logging.getLogger("lakeforge.distributed")
 
 SNAPSHOTS: dict[str, str] = {
@@ -27,6 +29,11 @@ SNAPSHOTS: dict[str, str] = {
     "mysql": "lakeforge.distributed.mysql:MySQLSnapshot",
 }
 """Source ``type`` -> the Snapshot class that shares its consistent view across tasks."""
+
+
+class NotShared(SourceError):
+    """An adopted snapshot the range tasks cannot share after all (MariaDB without the RELOAD privilege): the
+    CDC snapshot is read in one process instead."""
 
 
 @dataclass(frozen=True)

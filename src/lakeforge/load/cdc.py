@@ -62,6 +62,8 @@ class CdcTable:
     bad_read: int = 0
     """Events read this run, for ``max_bad_fraction``."""
     rows: int = 0
+    notes: list[str] = field(default_factory=list)
+    """What the run should say about this table (a snapshot read another way than asked)."""
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -121,6 +123,7 @@ def load_cdc_source(
                 t.rows,
                 time.perf_counter() - t.started,
                 version,
+                reason="; ".join(t.notes) or None,
             )
         )
     return results
@@ -184,18 +187,20 @@ def _load_snapshot(
             yield with_cdc(batch)
 
     schema = evolve(t.name, None, state_schema(t.plan)).schema
-    cp = checkpoint_for(ctx, t.name, t.plan, position, None)
-    rows = _distributed_snapshot(ctx, reader, t, schema, cp, position, shared)
-    if rows is None:
+    noted = len(ctx.notes)
+    distributed = _distributed_snapshot(ctx, reader, t, schema, position, shared)
+    t.notes += ctx.notes[noted:]
+    if distributed is None:
         ctx.lake.write(
             t.name,
             stamp_and_cast(counted(), schema, ctx.stamp),
             schema=schema,
             mode="overwrite",
-            checkpoint=cp,
+            checkpoint=checkpoint_for(ctx, t.name, t.plan, position, None),
             schema_mode="overwrite",
         )
     else:
+        rows, position = distributed  # MariaDB: the range tasks' own snapshot, at its own GTID
         t.rows += rows
     kill_at("cdc_snapshot_committed", t.name)
     log = changes_name(t.name)
@@ -212,16 +217,12 @@ def _load_snapshot(
 
 
 def _distributed_snapshot(
-    ctx: LoadContext,
-    reader: CdcReader,
-    t: CdcTable,
-    schema: Any,
-    cp: Checkpoint,
-    position: Position,
-    shared: dict[str, str],
-) -> int | None:
-    """``engine: {type: ray}``: a large table's snapshot read by range tasks inside the log reader's own
-    snapshot (docs/scale-out.md); None when it is read in this process."""
+    ctx: LoadContext, reader: CdcReader, t: CdcTable, schema: Any, position: Position, shared: dict[str, str]
+) -> tuple[int, Position] | None:
+    """``engine: {type: ray}`` (or any extractor): a large table's snapshot read by range tasks sharing one
+    snapshot (docs/scale-out.md): the reader's own at ``position`` (PostgreSQL), or one the tasks take together
+    at a log position of their own (MariaDB). Returns the rows and that position; None when read in this
+    process."""
     from lakeforge.sources.sql import SqlSource
 
     extractor, source = ctx.extractor, reader.source
@@ -229,15 +230,20 @@ def _distributed_snapshot(
         return None
     if extractor.refuses(ctx.lake, source, t.plan, ctx.run) is not None:
         return None
-    constants = {
-        "_lf_op": "snapshot",
-        "_lf_position": position.text,
-        "_lf_position_value": position.value,
-        "_lf_deleted": False,
-    }
-    return extractor.load_snapshot(
-        ctx, source, t.plan, t.name, schema=schema, shared=shared, checkpoint=lambda: cp, constants=constants
-    )
+    used = [position]
+
+    def stamp(at: dict[str, Any]) -> tuple[Checkpoint, dict[str, Any]]:
+        used[0] = reader.snapshot_position(at) or position
+        constants = {
+            "_lf_op": "snapshot",
+            "_lf_position": used[0].text,
+            "_lf_position_value": used[0].value,
+            "_lf_deleted": False,
+        }
+        return checkpoint_for(ctx, t.name, t.plan, used[0], None), constants
+
+    rows = extractor.load_snapshot(ctx, source, t.plan, t.name, schema=schema, shared=shared, stamp=stamp)
+    return None if rows is None else (rows, used[0])
 
 
 def _stream(

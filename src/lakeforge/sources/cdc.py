@@ -84,8 +84,9 @@ class Snapshot:
     read: Callable[[TablePlan, int], Iterator[pa.RecordBatch]]
     """``read(plan, batch_size)`` streams one table's rows as of ``position`` (batches of its Arrow schema)."""
     shared: dict[str, str] = field(default_factory=dict)
-    """What range tasks on other processes need to read this same snapshot (PostgreSQL: the exported snapshot's
-    name); empty when it cannot be shared (the snapshot is then read by one process)."""
+    """What range tasks on other processes need to read a snapshot consistent with the log (PostgreSQL: the
+    exported snapshot's name; MariaDB ``{"binlog": "gtid"}``: they take one together under the global read lock,
+    at a GTID of its own, ``CdcReader.snapshot_position``); empty when it cannot be shared (one process)."""
 
 
 class CdcReader(ABC):
@@ -125,6 +126,12 @@ class CdcReader(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to close by default
         """Stop reading and close connections."""
+
+    def snapshot_position(self, at: dict[str, Any]) -> Position | None:
+        """The log position of a snapshot that range tasks took together instead of joining this reader's
+        (``at``: the distributed snapshot's position, e.g. MariaDB's GTID under the read lock); None when they
+        joined this reader's own snapshot (PostgreSQL) or ``at`` says nothing."""
+        return None
 
     def resume_points(self, positions: list[Position]) -> None:  # noqa: B027 - optional hook
         """Positions some tables have committed past the start of :meth:`changes` (a table ahead of another

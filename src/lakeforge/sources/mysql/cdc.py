@@ -174,10 +174,15 @@ class MySQLCdc(CdcReader):
             def read(plan: TablePlan, batch_size: int) -> Iterator[pa.RecordBatch]:
                 return self._read(conn, plan, batch_size)
 
-            yield Snapshot(gtid_position(gtid), read)
+            # range tasks cannot join this transaction: they take their own under the read lock (shared "binlog")
+            yield Snapshot(gtid_position(gtid), read, {"binlog": "gtid"} if self.is_mariadb else {})
         finally:
             with contextlib.suppress(Exception):
                 conn.close()
+
+    def snapshot_position(self, at: dict[str, Any]) -> Position | None:
+        """The GTID the range tasks' shared snapshot was taken at (``distributed.mysql``)."""
+        return gtid_position(str(at["gtid"])) if at.get("gtid") else None
 
     def _read(self, conn: Any, plan: TablePlan, batch_size: int) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
