@@ -15,12 +15,11 @@ from lakeforge import Project
 from tests.integration.cdc.conftest import PgDb, cdc_project
 
 
-@pytest.mark.parametrize("fmt", ["delta", "iceberg"])
-def test_cdc_on_s3(fmt: str, seaweed: Any, cdc_pg: PgDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("S3_SECRET", seaweed.secret)
+def _orders_on_s3(fmt: str, seaweed: Any, cdc_pg: PgDb, tmp_path: Path, *, rows: int) -> Path:
+    """A source table ``orders`` of ``rows`` rows and a CDC project on it whose lake is under ``s3://``."""
     cdc_pg.execute("CREATE TABLE orders (id int PRIMARY KEY, item text, qty int, price numeric(10,2), at timestamptz)")
     cdc_pg.execute("INSERT INTO orders SELECT g, 'item' || g, g, g * 1.5, '2024-01-01'::timestamptz "
-                   "FROM generate_series(1, 500) g")
+                   "FROM generate_series(1, %s) g", (rows,))
     folder = cdc_project(tmp_path / "p", cdc_pg, {"orders": {"mode": "cdc"}})
     config = yaml.safe_load((folder / "lakeforge.yml").read_text())
     config["lake"] = {"path": f"s3://{seaweed.bucket}/{secrets.token_hex(4)}", "format": fmt,
@@ -29,6 +28,13 @@ def test_cdc_on_s3(fmt: str, seaweed: Any, cdc_pg: PgDb, tmp_path: Path, monkeyp
     if fmt == "iceberg":
         config["lake"]["catalog"] = {"type": "sql", "uri": f"sqlite:///{tmp_path}/catalog.db"}
     (folder / "lakeforge.yml").write_text(yaml.safe_dump(config))
+    return folder
+
+
+@pytest.mark.parametrize("fmt", ["delta", "iceberg"])
+def test_cdc_on_s3(fmt: str, seaweed: Any, cdc_pg: PgDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3_SECRET", seaweed.secret)
+    folder = _orders_on_s3(fmt, seaweed, cdc_pg, tmp_path, rows=500)
     project = Project(folder)
 
     assert project.run().ok
@@ -58,17 +64,7 @@ def test_cdc_killed_between_its_two_commits_on_s3(fmt: str, seaweed: Any, cdc_pg
     from tests.integration.test_crash import lakeforge
 
     monkeypatch.setenv("S3_SECRET", seaweed.secret)
-    cdc_pg.execute("CREATE TABLE orders (id int PRIMARY KEY, item text, qty int, price numeric(10,2), at timestamptz)")
-    cdc_pg.execute("INSERT INTO orders SELECT g, 'item' || g, g, g * 1.5, '2024-01-01'::timestamptz "
-                   "FROM generate_series(1, 300) g")
-    folder = cdc_project(tmp_path / "p", cdc_pg, {"orders": {"mode": "cdc"}})
-    config = yaml.safe_load((folder / "lakeforge.yml").read_text())
-    config["lake"] = {"path": f"s3://{seaweed.bucket}/{secrets.token_hex(4)}", "format": fmt,
-                      "storage": {"endpoint": seaweed.s3, "region": "us-east-1", "access_key_id": seaweed.key,
-                                  "secret_access_key": "${S3_SECRET}"}}
-    if fmt == "iceberg":
-        config["lake"]["catalog"] = {"type": "sql", "uri": f"sqlite:///{tmp_path}/catalog.db"}
-    (folder / "lakeforge.yml").write_text(yaml.safe_dump(config))
+    folder = _orders_on_s3(fmt, seaweed, cdc_pg, tmp_path, rows=300)
     project = Project(folder)
     assert project.run().ok  # the snapshot
     cdc_pg.execute("INSERT INTO orders SELECT g, 'new', 1, 9.99, now() FROM generate_series(301, 340) g")
