@@ -126,6 +126,9 @@ def test_incremental_and_view_models_on_daft_equal_duckdb(tmp_path: Path) -> Non
         result = project.build(as_of=dt.datetime(2024, 6, 1, tzinfo=dt.UTC))
         assert result.ok, [(m.model, m.error) for m in result.models]
         assert result.model("silver.events").rows == 2  # only the new rows: the input was narrowed
+    # on Daft the MERGE read the model's rows as Daft computed them (not via the driver's DuckDB)
+    assert result.model("silver.events").detail["streamed_from"] == "daft"
+    assert result.model("silver.events").detail["num_target_rows_inserted"] == 1
     duck, daft_ = projects
     for name in ("silver.events", "gold.totals"):
         assert rows(daft_, name).equals(rows(duck, name)), name

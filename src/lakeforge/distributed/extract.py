@@ -22,6 +22,7 @@ from lakeforge.distributed.snapshot import NotShared, Snapshot, snapshot_class
 from lakeforge.distributed.task import RangeFailed, RangeResult, RangeTask
 from lakeforge.errors import ConversionError, LakeError, LakeforgeError, SourceError
 from lakeforge.lake.checkpoint import Checkpoint
+from lakeforge.lake.files import discard_orphans
 from lakeforge.load.full import fetch_rows, plan_evolution
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ class DistributedExtractor:
                 ctx.note(note)
             self.results = results
             with contextlib.suppress(Exception):
-                _discard(ctx.lake, folder, f"lf-{token}-", committed)
+                discard_orphans(ctx.lake, folder, f"lf-{token}-", committed)
         ctx.note(f"read by {len(tasks)} range tasks on {self.executor.name}")
         return cp
 
@@ -190,21 +191,3 @@ def _as_error(exc: RangeFailed, source: str) -> LakeforgeError:
     LakeforgeError.__init__(error, exc.message, transient=exc.transient)
     error.source = source
     return error
-
-
-def _discard(lake: Lake, folder: str, prefix: str, keep: set[str]) -> int:
-    """Remove this load's files that no commit references (``keep``: the committed ones)."""
-    import pyarrow.fs as pafs
-
-    from lakeforge.lake.files import fs_path
-
-    fs, _ = lake.file_system()
-    base = fs_path(folder).rstrip("/")
-    infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
-    keep_names = {k.rsplit("/", 1)[-1] for k in keep}
-    orphans = [
-        f"{folder.rstrip('/')}/{i.base_name}"
-        for i in infos
-        if i.base_name.startswith(prefix) and i.base_name not in keep_names
-    ]
-    return lake.discard_files(orphans)

@@ -5,7 +5,9 @@ and rewritten where Daft 0.7's SQL differs, then rendered for Daft:
 
 - ``QUALIFY`` becomes a subquery filter (:func:`_eliminate_qualify`);
 - ``layer.table`` becomes ``layer__table`` (Daft has no schemas without a catalog), bound to a Daft
-  DataFrame over the table's pinned Arrow dataset;
+  DataFrame over the Parquet files of the table's pinned version, read on Daft's workers
+  (:mod:`lakeforge.engines.daft_lake`), or over its Arrow dataset read on the driver when files alone do not
+  give its rows;
 - ``trim(x)`` becomes ``strip(x)``; ``row_number()`` is cast to BIGINT (Daft returns uint64, DuckDB int64);
 - ``getvariable('as_of')`` becomes the literal of the build's ``as_of``.
 
@@ -15,15 +17,18 @@ Anything else Daft cannot run fails with Daft's reason; the session names the mo
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
-from lakeforge.engines.base import EngineError, ModelEngine
+from lakeforge.engines.base import EngineError, FilesOf, FileTarget, ModelEngine
 from lakeforge.errors import MissingExtraError
 
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as pads
     from sqlglot import exp
+
+    from lakeforge.lake.base import DataFile
 
 
 def bound_name(name: str) -> str:
@@ -278,6 +283,8 @@ def _reason(exc: Exception) -> str:
 class DaftEngine(ModelEngine):
     NAME = "daft"
     DIALECT = "duckdb"
+    READS_FILES = True
+    WRITES_FILES = True
 
     def __init__(self, *, ray_address: str | None = None) -> None:
         try:
@@ -289,12 +296,22 @@ class DaftEngine(ModelEngine):
             # interface); a second build in the same process keeps the runner already set
             daft.set_runner_ray(address=ray_address, noop_if_initialized=True)
         self._data: dict[str, pads.Dataset | pa.Table] = {}
+        self._files: dict[str, FilesOf] = {}
         self._frames: dict[str, Any] = {}
         self._filters: dict[str, exp.Expr] = {}
+        self.read_by_workers: set[str] = set()
+        """Lake tables Daft reads from their files (the others pass through the driver as Arrow)."""
+        self.writers: set[int] = set()
+        """Process ids that wrote the last ``write_files`` result (Daft's workers; this process on the local
+        runner)."""
 
-    def register(self, name: str, data: pads.Dataset | pa.Table) -> None:
+    def register(self, name: str, data: pads.Dataset | pa.Table, *, files: FilesOf | None = None) -> None:
         self._data[name] = data
         self._frames.pop(name, None)
+        if files is None:
+            self._files.pop(name, None)
+        else:
+            self._files[name] = files
 
     def narrow(self, name: str, condition: exp.Expr | None) -> None:
         if condition is None:
@@ -304,11 +321,9 @@ class DaftEngine(ModelEngine):
 
     def _frame(self, name: str) -> Any:
         import daft
-        import pyarrow as pa
 
         if name not in self._frames:
-            data = self._data[name]
-            self._frames[name] = daft.from_arrow(data if isinstance(data, pa.Table) else data.to_table())
+            self._frames[name] = self._read(name)
         frame = self._frames[name]
         condition = self._filters.get(name)
         if condition is None:
@@ -318,12 +333,28 @@ class DaftEngine(ModelEngine):
         sql, _ = to_daft_sql(exp.select(exp.Star()).from_("__lf_input").where(condition))
         return daft.sql(sql, __lf_input=frame)
 
+    def _read(self, name: str) -> Any:
+        """Table ``name`` as a Daft DataFrame: over its files when the lake lists them, else through the driver."""
+        import daft
+        import pyarrow as pa
+
+        data = self._data[name]
+        listing = self._files.get(name)
+        files = listing() if listing is not None else None
+        if files is not None:
+            from lakeforge.engines.daft_lake import read_table
+
+            self.read_by_workers.add(name)
+            return read_table(files, data.schema)
+        self.read_by_workers.discard(name)
+        return daft.from_arrow(data if isinstance(data, pa.Table) else data.to_table())
+
     def render(self, tree: exp.Expr) -> str:
         return to_daft_sql(tree)[0]
 
-    def query(self, sql: str | exp.Expr, *, variables: dict[str, str] | None = None) -> pa.RecordBatchReader:
+    def _plan(self, sql: str | exp.Expr, variables: dict[str, str] | None) -> Any:
+        """The Daft DataFrame of ``sql`` (planned, not run)."""
         import daft
-        import pyarrow as pa
 
         text, names = to_daft_sql(sql, variables)
         unknown = sorted(n for n in names if n not in self._data)
@@ -331,11 +362,54 @@ class DaftEngine(ModelEngine):
             raise EngineError(f"unknown table {', '.join(unknown)}")
         try:
             frames = {bound_name(n): self._frame(n) for n in names}
-            table = daft.sql(text, **frames).to_arrow()
+            return daft.sql(text, **frames)
         except Exception as exc:  # Daft raises several unrelated types (DaftCoreException, ValueError, ...)
             raise EngineError(f"Daft: {_reason(exc)}") from None
+
+    def query(self, sql: str | exp.Expr, *, variables: dict[str, str] | None = None) -> pa.RecordBatchReader:
+        import pyarrow as pa
+
+        frame = self._plan(sql, variables)
+        try:
+            table = frame.to_arrow()
+        except Exception as exc:
+            raise EngineError(f"Daft: {_reason(exc)}") from None
         return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+
+    def stream(self, sql: str | exp.Expr, *, variables: dict[str, str] | None = None) -> pa.RecordBatchReader:
+        """The rows as Daft's workers compute them, a few partitions buffered (never the whole result)."""
+        import pyarrow as pa
+
+        frame = self._plan(sql, variables)
+        schema = frame.schema().to_pyarrow_schema()
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from frame.to_arrow_iter(results_buffer_size=2)
+            except Exception as exc:
+                raise EngineError(f"Daft: {_reason(exc)}") from None
+
+        return pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in batches()))
+
+    def write_files(
+        self,
+        sql: str | exp.Expr,
+        target: Callable[[pa.Schema], FileTarget],
+        *,
+        variables: dict[str, str] | None = None,
+    ) -> list[DataFile]:
+        from lakeforge.engines.daft_lake import LakeSink
+
+        frame = self._plan(sql, variables)
+        sink = LakeSink(target(frame.schema().to_pyarrow_schema()))
+        try:
+            frame.write_sink(sink)
+        except Exception as exc:
+            raise EngineError(f"Daft: {_reason(exc)}") from None
+        self.writers = sink.writers
+        return sink.files
 
     def close(self) -> None:
         self._frames.clear()
         self._data.clear()
+        self._files.clear()

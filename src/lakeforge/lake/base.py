@@ -53,6 +53,18 @@ class TableSnapshot:
 
 
 @dataclass(frozen=True)
+class TableFiles:
+    """One pinned version's rows as Parquet files, for an engine that reads them itself on its workers (Daft
+    on Ray) instead of receiving them from the driver."""
+
+    paths: list[str]
+    """Absolute local paths or ``s3://bucket/key`` URIs; their rows are exactly the version's rows, their
+    columns matched by name (empty: the version has no rows)."""
+    storage: Storage
+    """Where they live (an engine builds its own S3 client from it on each worker)."""
+
+
+@dataclass(frozen=True)
 class DataFile:
     """A Parquet file a worker wrote into a table's storage; part of the table only once committed."""
 
@@ -128,6 +140,12 @@ class Lake(ABC):
 
     def dataset(self, name: str, version: int | None = None) -> pads.Dataset:
         return self.snapshot(name, version).dataset
+
+    def data_files(self, name: str, version: int) -> TableFiles | None:
+        """The Parquet files of ``version`` (what :meth:`snapshot` pinned), or None when files alone do not
+        give its rows (deletion vectors or delete files, partition values kept in paths, renamed columns):
+        such a table reaches an engine through the driver."""
+        return None
 
     def read(self, name: str, version: int | None = None) -> pa.Table:
         return self.dataset(name, version).to_table()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from lakeforge.lake.base import INTERNAL, Lake, MaintainResult, TableInfo, TableSnapshot
+from lakeforge.lake.base import INTERNAL, Lake, MaintainResult, TableFiles, TableInfo, TableSnapshot
 from lakeforge.lake.naming import split_name
 
 if TYPE_CHECKING:
@@ -84,6 +84,9 @@ class RoutedLake(Lake):
 
     def snapshot(self, name: str, version: int | None = None) -> TableSnapshot:
         return self.lake_of(name).snapshot(name, version)
+
+    def data_files(self, name: str, version: int) -> TableFiles | None:
+        return self.lake_of(name).data_files(name, version)
 
     def version(self, name: str) -> int:
         return self.lake_of(name).version(name)

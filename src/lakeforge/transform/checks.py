@@ -20,6 +20,7 @@ from lakeforge.transform import sqlgen
 from lakeforge.transform.session import RESULT, Session, quoted
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from sqlglot import exp
 
     from lakeforge.transform.materialize import BuildContext
@@ -162,8 +163,18 @@ def quarantining(model: Model) -> list[cfg.CheckBase]:
     return [c for c in model.config.checks if c.on_fail == "quarantine" and c.QUARANTINE]
 
 
+def quarantines_on_engine(model: Model) -> bool:
+    """Whether the model engine can run this model's quarantine over its staged result files: every check
+    but ``unique``, whose failing rows are named with a window Daft 0.7 lacks (``count(*) OVER``)."""
+    return not any(isinstance(c, cfg.Unique) for c in quarantining(model))
+
+
 def run_quarantine(session: Session, model: Model, ctx: BuildContext) -> tuple[int, list[CheckResult]]:
-    """Move failing rows out of ``__lf_result`` into the quarantine table; returns (rows left, results)."""
+    """Move failing rows out of ``__lf_result`` into the quarantine table; returns (rows left, results).
+    ``__lf_result`` is the build's DuckDB table, or, while the engine's workers hold the result as staged
+    files (``session.staged``), the engine's table over them."""
+    if session.staged is not None:
+        return _quarantine_staged(session, model, ctx)
     import duckdb
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
@@ -190,6 +201,48 @@ def run_quarantine(session: Session, model: Model, ctx: BuildContext) -> tuple[i
         except (duckdb.Error, SqlglotError) as exc:
             results.append(_result(ctx, model, check, 0, _first_line(exc), status="error"))
     return session.count(RESULT), results
+
+
+def _quarantine_staged(session: Session, model: Model, ctx: BuildContext) -> tuple[int, list[CheckResult]]:
+    """Quarantine on the engine: failing rows counted there and only they brought to this process (appended
+    to the quarantine table with their marks); the kept rows written again by the workers."""
+    from sqlglot.errors import SqlglotError
+
+    from lakeforge.errors import LakeforgeError
+    from lakeforge.transform import engine_write
+
+    assert session.staged is not None
+    results = []
+    for check in quarantining(model):
+        try:
+            bad = int(session.query_scalar(sqlgen.count(failing_rows(check, RESULT))) or 0)
+            if bad:
+                rows = session.engine_rows(failing_rows(check, RESULT))  # before the rewrite, as on DuckDB
+                engine_write.rewrite(session, failing_rows(check, RESULT, failing=False))
+                _append_quarantined(session, model, ctx, check, rows)
+            message = f"{bad} row(s) where {describe(check)} moved to {quarantine_table(model)}" if bad else ""
+            results.append(_result(ctx, model, check, bad, message, quarantined=bad))
+        except (LakeforgeError, SqlglotError) as exc:
+            results.append(_result(ctx, model, check, 0, _first_line(exc), status="error"))
+    return session.staged.rows, results
+
+
+def _append_quarantined(
+    session: Session, model: Model, ctx: BuildContext, check: cfg.CheckBase, rows: pa.Table
+) -> None:
+    """``rows`` with the quarantine marks (the types the DuckDB path gives them) appended to the model's
+    quarantine table."""
+    import pyarrow as pa
+
+    from lakeforge.transform.write import conform, delta_schema
+
+    n = rows.num_rows
+    marked = rows.append_column("_lf_check", pa.array([name_of(check)] * n, pa.string()))
+    marked = marked.append_column("_lf_quarantined_at", pa.array([ctx.started] * n, pa.timestamp("us", tz="UTC")))
+    marked = marked.append_column("_lf_build_id", pa.array([ctx.build_id] * n, pa.string()))
+    schema = delta_schema(marked.schema)
+    batches = [conform(b, schema) for b in marked.to_batches()]
+    session.lake.write(quarantine_table(model), batches, schema=schema, mode="append", schema_mode="merge")
 
 
 # -- checks on the stored table ------------------------------------------------------------------------

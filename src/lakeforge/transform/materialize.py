@@ -18,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakeforge.errors import ModelError
+from lakeforge.errors import EngineError, ModelError
 from lakeforge.lake.checkpoint import Checkpoint, encode_value
-from lakeforge.transform import sqlgen, write
+from lakeforge.transform import engine_write, sqlgen, write
+from lakeforge.transform.checks import quarantines_on_engine, quarantining
 from lakeforge.transform.model import Model
 from lakeforge.transform.session import RESULT, Session
 
@@ -69,6 +70,14 @@ def compute(session: Session, model: Model, ctx: BuildContext) -> int:
 
 
 def run_table(session: Session, model: Model, ctx: BuildContext) -> Outcome:
+    if quarantines_on_engine(model):  # else quarantine moves rows out of the result on the driver's DuckDB
+        quarantine = ctx.after_compute if quarantining(model) else None
+        marks = lambda: checkpoint(session, model, ctx)  # noqa: E731 - computed when the commit is made
+        rows = engine_write.write_table(session, model, marks, ctx.build_id, before_commit=quarantine)
+        if rows is not None:
+            session.register(model.name)
+            written_by = session.engine.NAME if session.engine is not None else "duckdb"
+            return Outcome(rows=rows, delta_version=session.versions[model.name], detail={"written_by": written_by})
     rows = compute(session, model, ctx)
     return finish_table(session, model, ctx, rows)
 
@@ -120,17 +129,28 @@ def run_incremental(session: Session, model: Model, ctx: BuildContext) -> Outcom
     if all(upper[n] == lower.get(n) for n in sources):
         return Outcome(status="unchanged")
     filters = {n: sqlgen.after(column, lower[n]) for n in sources if lower.get(n) is not None}
-    with session.narrowed(filters):
-        rows = session.compute(model)
-    if ctx.after_compute:  # outside the narrowed views: checks see whole tables
-        rows = ctx.after_compute(model)
-    metrics = write.merge(session, model.name, sqlgen.select_all(RESULT), keys, checkpoint(session, model, ctx, upper))
+    with session.narrowed(filters):  # the engine plans the narrowed query here; its rows stream into the MERGE
+        stream = None if quarantining(model) else session.stream_on_engine(model)
+        if stream is None:
+            rows = session.compute(model)
+    if stream is not None:
+        schema, batches, counted = stream
+        marks = checkpoint(session, model, ctx, upper)
+        try:
+            metrics = session.lake.merge(model.name, batches, schema=schema, keys=keys, checkpoint=marks)
+        except EngineError as exc:  # raised by the engine while the MERGE read its rows
+            raise ModelError(f"model {model.name} failed ({model.where(None)}): {exc}") from None
+        rows = counted[0]
+    else:
+        if ctx.after_compute:  # outside the narrowed views: checks see whole tables
+            rows = ctx.after_compute(model)
+        marks = checkpoint(session, model, ctx, upper)
+        metrics = write.merge(session, model.name, sqlgen.select_all(RESULT), keys, marks)
     session.register(model.name)
-    return Outcome(
-        rows=rows,
-        delta_version=session.versions[model.name],
-        detail={k: v for k, v in metrics.items() if k.startswith("num_target_rows")},
-    )
+    detail = {k: v for k, v in metrics.items() if k.startswith("num_target_rows")}
+    if stream is not None and session.engine is not None:
+        detail["streamed_from"] = session.engine.NAME  # the MERGE read the engine's rows as they came
+    return Outcome(rows=rows, delta_version=session.versions[model.name], detail=detail)
 
 
 def _previous_watermarks(previous: Checkpoint | None, sources: list[str]) -> dict[str, Any] | None:

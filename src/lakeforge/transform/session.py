@@ -2,8 +2,10 @@
 read when the build starts (or re-registered when the build rewrites them), and model views.
 
 With another model engine (``engine: {transforms: daft}``, :mod:`lakeforge.engines.base`) the same tables
-are registered in that engine too; SQL models run there, and their result comes back as Arrow into
-``__lf_result`` on this connection, where checks, SCD2, merges and writes run.
+are registered in that engine too (with their pinned files, which Daft reads on its workers); SQL models run
+there. A ``table`` model's result is written by the engine's workers as files that one commit adds
+(:mod:`lakeforge.transform.engine_write`); other results come back as Arrow into ``__lf_result`` on this connection,
+where quarantine, SCD2, merges and writes run.
 
 A model may see a narrowed input (rows past an incremental watermark, rows before an as-of date): the
 input's view is swapped for a filtered one while the model runs, then restored.
@@ -16,6 +18,7 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.errors import ModelError
@@ -27,8 +30,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from sqlglot import exp
 
-    from lakeforge.engines.base import ModelEngine
+    from lakeforge.engines.base import EngineError, ModelEngine
     from lakeforge.lake.base import Lake
+    from lakeforge.transform.engine_write import StagedResult
     from lakeforge.transform.model import Model
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,8 @@ class Session:
         self.con.execute("SET TimeZone = 'UTC'")
         self.versions: dict[str, int] = {}
         """Version of every registered lake table (what this session reads)."""
+        self.staged: StagedResult | None = None
+        """The model's result as files not yet committed, while quarantine runs on the engine over them."""
         names = only if only is not None else set(lake.names())
         for name in sorted(names):
             self.register(name, (versions or {}).get(name))
@@ -87,7 +93,8 @@ class Session:
         self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
         self.con.execute(f"CREATE OR REPLACE VIEW {quoted(name)} AS SELECT * FROM {hidden(name)}")
         if self.engine is not None:
-            self.engine.register(name, snapshot.dataset)
+            files = partial(self.lake.data_files, name, snapshot.version) if self.engine.READS_FILES else None
+            self.engine.register(name, snapshot.dataset, files=files)
 
     def close(self) -> None:
         self.con.close()
@@ -120,6 +127,11 @@ class Session:
             return self.scalar(tree)
         table = self.engine.query(tree, variables=self.variables).read_all()
         return table.column(0)[0].as_py() if table.num_rows else None
+
+    def engine_rows(self, tree: exp.Expr) -> pa.Table:
+        """The rows of ``tree`` computed on the model engine (brought to this process: keep them few)."""
+        assert self.engine is not None
+        return self.engine.query(tree, variables=self.variables).read_all()
 
     def materialise(self, name: str, tree: exp.Expr) -> int:
         """Temporary table ``name`` (e.g. ``__lf_open``) := ``tree``, computed on the model engine (DuckDB
@@ -201,22 +213,55 @@ class Session:
         try:
             reader = self.engine.query(strip_sql(model.sql), variables=self.variables)
         except EngineError as exc:
-            where = model.where(None)
-            if self.engine.fallback != "duckdb":
-                raise ModelError(f"model {model.name} failed ({where}) on {self.engine.NAME}: {exc}") from None
-            self.fallbacks[model.name] = str(exc)
-            self.ran_on.pop(model.name, None)
-            log.warning(
-                "model %s (%s) ran on duckdb (engine.fallback): %s cannot run it: %s",
-                model.name,
-                where,
-                self.engine.NAME,
-                exc,
-            )
+            self.cannot_run(model, exc)
             return None
+        self.ran(model)
+        return reader
+
+    def cannot_run(self, model: Model, exc: EngineError) -> None:
+        """The engine failed on ``model``: a ModelError, or (``engine.fallback: duckdb``) noted and logged."""
+        assert self.engine is not None
+        where = model.where(None)
+        if self.engine.fallback != "duckdb":
+            raise ModelError(f"model {model.name} failed ({where}) on {self.engine.NAME}: {exc}") from None
+        self.fallbacks[model.name] = str(exc)
+        self.ran_on.pop(model.name, None)
+        log.warning(
+            "model %s (%s) ran on duckdb (engine.fallback): %s cannot run it: %s",
+            model.name,
+            where,
+            self.engine.NAME,
+            exc,
+        )
+
+    def ran(self, model: Model) -> None:
+        assert self.engine is not None
         self.fallbacks.pop(model.name, None)
         self.ran_on[model.name] = self.engine.NAME
-        return reader
+
+    def stream_on_engine(self, model: Model) -> tuple[pa.Schema, Iterator[pa.RecordBatch], list[int]] | None:
+        """SQL model ``model``'s rows as the engine computes them (Delta-ready batches, a running row count in
+        the list): for a MERGE that streams its input, so the result never sits whole on the driver. None
+        without an engine, or when it cannot run the model (fallback: compute into ``__lf_result``)."""
+        from lakeforge.engines.base import EngineError
+        from lakeforge.transform.write import conform, delta_schema
+
+        if self.engine is None or model.kind != "sql":
+            return None
+        try:
+            reader = self.engine.stream(strip_sql(model.sql), variables=self.variables)
+        except EngineError as exc:
+            self.cannot_run(model, exc)
+            return None
+        self.ran(model)
+        schema, counted = delta_schema(reader.schema), [0]
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in reader:
+                counted[0] += batch.num_rows
+                yield conform(batch, schema)
+
+        return schema, batches(), counted
 
     def define_view(self, model: Model) -> None:
         import duckdb

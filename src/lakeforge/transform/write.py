@@ -29,6 +29,8 @@ def delta_type(t: pa.DataType) -> pa.DataType:
         return pa.string()
     if pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return pa.string()
+    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        return pa.binary()
     if pa.types.is_timestamp(t) and t.unit != "us":
         return pa.timestamp("us", t.tz)
     return t
@@ -36,24 +38,32 @@ def delta_type(t: pa.DataType) -> pa.DataType:
 
 def result_batches(session: Session, sql: str | exp.Expr) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """The rows of ``sql`` (on the build's DuckDB) as Delta-ready batches."""
-    import pyarrow as pa
-
     relation = session.con.sql(session.text(sql))
     to_reader = getattr(relation, "to_arrow_reader", None)  # DuckDB >= 1.4; fetch_record_batch before
     reader = to_reader(BATCH_ROWS) if to_reader else relation.fetch_record_batch(BATCH_ROWS)
-    source = reader.schema
-    schema = pa.schema([pa.field(f.name, delta_type(f.type)) for f in source])
+    schema = delta_schema(reader.schema)
 
     def batches() -> Iterator[pa.RecordBatch]:
         for batch in reader:
-            if batch.schema.equals(schema):
-                yield batch
-            else:
-                yield pa.RecordBatch.from_arrays(
-                    [_cast(batch.column(i), f.type) for i, f in enumerate(schema)], schema=schema
-                )
+            yield conform(batch, schema)
 
     return schema, batches()
+
+
+def delta_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with :func:`delta_type` applied to every column."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f.name, delta_type(f.type)) for f in schema])
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` cast column by column (by position) to ``schema``."""
+    import pyarrow as pa
+
+    if batch.schema.equals(schema):
+        return batch
+    return pa.RecordBatch.from_arrays([_cast(batch.column(i), f.type) for i, f in enumerate(schema)], schema=schema)
 
 
 def _cast(array: Any, target: pa.DataType) -> Any:

@@ -18,6 +18,7 @@ from lakeforge.lake.base import (
     Lake,
     MaintainResult,
     StreamGuard,
+    TableFiles,
     TableInfo,
     TableSnapshot,
     split_properties,
@@ -123,6 +124,17 @@ class DeltaLake(Lake):
     def snapshot(self, name: str, version: int | None = None) -> TableSnapshot:
         table = self.table(name, version)
         return TableSnapshot(table.version(), self._dataset(name, table))
+
+    def data_files(self, name: str, version: int) -> TableFiles | None:
+        """The version's add actions as URIs; None for what a plain Parquet read would get wrong: partition
+        values (kept in paths), column mapping (physical names), deletion vectors."""
+        table = self.table(name, version)
+        meta = table.metadata()
+        if meta.partition_columns or meta.configuration.get("delta.columnMapping.mode", "none") != "none":
+            return None
+        if "deletionVectors" in (table.protocol().reader_features or []):
+            return None
+        return TableFiles([str(uri) for uri in table.file_uris()], self.storage)
 
     def _dataset(self, name: str, table: DeltaTable) -> Any:
         if not self.is_local:

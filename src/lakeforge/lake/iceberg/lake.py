@@ -19,6 +19,7 @@ from lakeforge.lake.base import (
     Lake,
     MaintainResult,
     StreamGuard,
+    TableFiles,
     TableInfo,
     TableSnapshot,
     lake_error,
@@ -163,6 +164,15 @@ class IcebergLake(Lake):
         if version is not None and snap is None:
             raise LakeError(f"lake table {name}: no version {version} (expired by maintenance, or never made)")
         return TableSnapshot(int(snap.sequence_number or 0) if snap else 0, dataset(self, table, snap))
+
+    def data_files(self, name: str, version: int) -> TableFiles | None:
+        from lakeforge.lake.iceberg.read import data_files
+
+        table = self.table(name)
+        snap = _by_sequence(table, version) if version else None
+        if version and snap is None:
+            raise LakeError(f"lake table {name}: no version {version} (expired by maintenance, or never made)")
+        return data_files(self, table, snap)
 
     def version(self, name: str) -> int:
         snap = self.table(name).current_snapshot()

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import pyarrow.dataset as pads
     from pyiceberg.table import Table
 
+    from lakeforge.lake.base import TableFiles
     from lakeforge.lake.iceberg.lake import IcebergLake
 
 
@@ -35,6 +36,19 @@ def dataset(lake: IcebergLake, table: Table, snap: Any) -> pads.Dataset:
     if not paths:
         return ds.dataset(schema.empty_table())
     return ds.dataset(paths, schema=schema, format="parquet", filesystem=fs)
+
+
+def data_files(lake: IcebergLake, table: Table, snap: Any) -> TableFiles | None:
+    """The snapshot's data files (local paths or ``s3://`` URIs); None when it has delete files."""
+    from lakeforge.lake.base import TableFiles
+
+    if snap is None:
+        return TableFiles([], lake.storage)
+    tasks = list(table.scan(snapshot_id=snap.snapshot_id).plan_files())
+    if any(t.delete_files for t in tasks):
+        return None
+    paths = [t.file.file_path for t in tasks]
+    return TableFiles([p.removeprefix("file://") if p.startswith("file://") else p for p in paths], lake.storage)
 
 
 def _path(uri: str) -> str:
