@@ -131,6 +131,11 @@ def judge_targets(summaries: list[Summary], figures: dict[str, Any]) -> list[Tar
         noop = inc.get("noop_seconds")
         if noop is not None:
             targets.append(Target("no-op incremental run <= 2 s", key, f"{noop:.2f} s", noop <= 2))
+        for kind in ("spread", "newest"):
+            ratio = inc.get(f"{kind}_ratio")
+            if ratio is not None:
+                targets.append(Target(f"1% change ({kind}) merged in <= 2x reading it", key, f"{ratio:.2f}x",
+                                      ratio <= 2))
     for key, cdc in sorted(figures.get("cdc", {}).items()):
         rate, p95 = cdc.get("changes_per_s"), cdc.get("delay_p95_s")
         if rate is not None:
@@ -187,12 +192,17 @@ def markdown(summaries: list[Summary], targets: list[Target], figures: dict[str,
     if figures.get("incremental"):
         lines += ["", "Incremental (lakeforge, narrow table, cursor `updated_at`, MERGE by `id`):", "",
                   "| case | initial load s | no-op run s (process) | no-op in-run s | 1% changed: rows | 1% run s "
-                  "| peak RSS MB | check |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+                  "| read the 1% s | ratio (CPU ratio) | newest 1%: run s | read s | ratio (CPU ratio) "
+                  "| peak RSS MB | check |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for key, inc in sorted(figures["incremental"].items()):
             lines.append(
                 f"| {key} | {inc.get('initial_seconds', 0):.2f} | {inc.get('noop_seconds', 0):.2f} "
                 f"| {inc.get('noop_run_seconds', 0):.2f} | {inc.get('changed_rows', 0):,} "
-                f"| {inc.get('changed_seconds', 0):.2f} | {inc.get('changed_peak_rss_mb', 0):.0f} "
+                f"| {inc.get('changed_seconds', 0):.2f} | {inc.get('spread_read_seconds', 0):.2f} "
+                f"| {inc.get('spread_ratio') or 0:.2f}x ({inc.get('spread_cpu_ratio') or 0:.2f}x) "
+                f"| {inc.get('newest_seconds', 0):.2f} | {inc.get('newest_read_seconds', 0):.2f} "
+                f"| {inc.get('newest_ratio') or 0:.2f}x ({inc.get('newest_cpu_ratio') or 0:.2f}x) "
+                f"| {inc.get('changed_peak_rss_mb', 0):.0f} "
                 f"| {'ok' if inc.get('ok') else '**WRONG** ' + inc.get('problem', '')} |")
     if figures.get("cdc"):
         lines += _cdc_lines(figures["cdc"])

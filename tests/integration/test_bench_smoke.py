@@ -47,8 +47,12 @@ def test_bench_smoke(tmp_path: Path) -> None:
         figures = inc[f"{source} {table}"]
         assert figures["ok"], figures
         assert figures["changed_rows"] == ROWS // 100
+        for kind in ("spread", "newest"):  # each 1% run beside the raw read of the same changed rows
+            assert figures[f"{kind}_rows"] == ROWS // 100
+            assert figures[f"{kind}_read_seconds"] > 0 and figures[f"{kind}_ratio"] > 0
     names = {t["name"] for t in report["targets"]}
     assert "full load >= 0.8x raw driver rate" in names and "no-op incremental run <= 2 s" in names
+    assert "1% change (spread) merged in <= 2x reading it" in names
     assert "| lakeforge |" in (results / "latest.md").read_text(encoding="utf-8")
 
 

@@ -28,8 +28,15 @@ for module in COMMANDS:
 
 
 def cli() -> None:
-    """The ``lakeforge`` console script: native libraries' stderr goes to the debug log, then the commands."""
+    """The ``lakeforge`` console script: native libraries' stderr goes to the debug log, then the commands.
+
+    OpenBLAS (loaded by numpy, which pyarrow imports) starts one thread per core at import, ~0.035 s of CPU
+    a process; lakeforge does no linear algebra, so the CLI asks for one thread unless the user set a count
+    (docs/benchmarks.md, "Fixed cost of a run", third pass)."""
+    import os
     import sys
+
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
     from lakeforge.cli.native import route_native_stderr
 

@@ -47,7 +47,8 @@ def parse_lookback(value: str | int | float) -> float:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    """``defer_build``: the validator is built on first use, not at import (see the end of this module)."""
 
 
 class TableConfig(Strict):
@@ -441,4 +442,6 @@ class ProjectConfig(Strict):
 
 from lakeforge.config.ops import AlertConfig, JobConfig, LineageConfig, RunStep  # noqa: E402
 
-ProjectConfig.model_rebuild()
+# No ProjectConfig.model_rebuild() here: every config model sets ``defer_build``, so pydantic builds the
+# validators on the first validation (and only of the models reached), not at import: ~0.1 s of CPU less
+# for every process that imports lakeforge (docs/benchmarks.md, "Fixed cost of a run", third pass).

@@ -21,7 +21,7 @@ def _every_kind() -> list[AlertOn]:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _duration(value: str | int | float | None) -> str | int | float | None:

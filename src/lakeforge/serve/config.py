@@ -29,7 +29,7 @@ BUILTIN_DESTINATIONS = ("postgres", "mysql")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _listify(value: object) -> object:
@@ -82,7 +82,7 @@ class PublishTarget(Strict):
     chunk_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     """Bytes of encoded rows sent per bulk-load round (MariaDB ``LOAD DATA``): bounds memory and temp disk."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     @field_validator("type")
     @classmethod

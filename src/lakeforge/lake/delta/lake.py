@@ -178,7 +178,11 @@ class DeltaLake(Lake):
 
     def properties(self, name: str) -> dict[str, str]:
         table = self._handles.get(name) or self._open(name)
-        return split_properties(table.metadata().description) if table is not None else {}
+        if table is None:
+            return {}
+        if name.startswith(INTERNAL + "."):  # kept open: the run's first history event appends through it
+            self._handles[name] = table  # (opening by path again read the whole log twice more)
+        return split_properties(table.metadata().description)
 
     def next_sequence(self, name: str) -> int:
         table = self._open(name)

@@ -6,6 +6,8 @@ nothing to fall out of step with the tables themselves.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lakeforge.lake.storage import Storage
 
 
@@ -44,6 +46,9 @@ def _has_any(fs: object, path: str) -> bool:
 
 def is_iceberg_table(storage: Storage, layer: str, table: str) -> bool:
     """True when ``<root>/<layer>/<table>/metadata`` holds Iceberg metadata (a table of the other format)."""
+    if storage.is_local:  # without pyarrow.fs: its import is ~0.015 s of CPU, which a one-row run notices
+        local = Path(storage.join(layer, table, "metadata"))
+        return local.is_dir() and any(p.name.endswith(".metadata.json") for p in local.iterdir())
     import pyarrow.fs as pafs
 
     fs, root = storage.filesystem()

@@ -58,11 +58,11 @@ def read_plan(plan: TablePlan, scaled: dict[int, pa.DataType]) -> TablePlan:
 
 def unscale(batch: pa.RecordBatch, scaled: dict[int, pa.DataType]) -> pa.RecordBatch:
     """The scaled int64 columns of ``batch`` as their exact ``decimal128(p, s)``."""
+    if not scaled:
+        return batch
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if not scaled:
-        return batch
     arrays = list(batch.columns)
     for i, t in scaled.items():
         whole = pc.cast(arrays[i], pa.decimal128(19, 0), safe=True)  # every int64; Arrow wants 19 digits

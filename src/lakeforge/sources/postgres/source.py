@@ -1,10 +1,11 @@
-"""PostgreSQL: catalog and small queries with psycopg 3, row streams with ADBC."""
+"""PostgreSQL: catalog queries and row streams with ADBC, other small queries (cursor bounds, CDC) with psycopg 3."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import decimal
+import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -13,6 +14,7 @@ from lakeforge.config.models import TableConfig
 from lakeforge.errors import SourceError, SourceUnreachable, TableNotFound
 from lakeforge.lake.naming import lake_column_names
 from lakeforge.sources.base import ColumnPlan, CursorValue, TablePlan, TableRef
+from lakeforge.sources.postgres.catalog import AdbcCatalog
 from lakeforge.sources.postgres.types import map_type, render
 from lakeforge.sources.sql import SqlSource
 
@@ -21,33 +23,33 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _COLUMNS_SQL = """
-SELECT a.attname,
+SELECT a.attname::text,
        format_type(coalesce(nullif(t.typbasetype, 0), a.atttypid),
                    CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END),
-       bt.typname, bt.typtype, et.typname, a.attndims
+       bt.typname::text, bt.typtype::text, et.typname::text, a.attndims::int4
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
 JOIN pg_type bt ON bt.oid = coalesce(nullif(t.typbasetype, 0), t.oid)
 LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
-WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
+WHERE n.nspname = {} AND c.relname = {} AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
 """
 _PK_SQL = """
-SELECT a.attname
+SELECT a.attname::text
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
-WHERE n.nspname = %s AND c.relname = %s AND i.indisprimary
+WHERE n.nspname = {} AND c.relname = {} AND i.indisprimary
 ORDER BY array_position(i.indkey::int2[], a.attnum)
 """
 _TABLES_SQL = """
-SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition AND n.nspname = ANY(%s)
+SELECT n.nspname::text, c.relname::text, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition AND n.nspname = ANY({}::name[])
   AND has_table_privilege(c.oid, 'SELECT')
-ORDER BY 1, 2
+ORDER BY n.nspname, c.relname
 """
 BATCH_BYTES = 4 * 2**20
 """ADBC's batch size hint (its default is 16 MiB). With the optimised driver the readers outrun the Delta writer
@@ -74,6 +76,7 @@ class PostgresSource(SqlSource):
     def __init__(self, name: str, config: PostgresConfig) -> None:
         super().__init__(name, config)
         self._conn: psycopg.Connection[Any] | None = None
+        self._catalog = AdbcCatalog(self.dsn)
 
     # -- connections --------------------------------------------------------------------------------
     @property
@@ -89,6 +92,7 @@ class PostgresSource(SqlSource):
         return self._conn
 
     def close(self) -> None:
+        self._catalog.close()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -101,12 +105,11 @@ class PostgresSource(SqlSource):
         except SourceError:
             raise
         except Exception as exc:
-            import psycopg
-
+            psycopg = sys.modules.get("psycopg")  # not imported: the error is not psycopg's (catalog.py)
             text = self.scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
             terminal = any(t in text for t in _TERMINAL)
             at = f"{self.config.host}:{self.config.port or 5432}/{self.config.database}"
-            if isinstance(exc, psycopg.OperationalError) or "connect" in doing:
+            if (psycopg is not None and isinstance(exc, psycopg.OperationalError)) or "connect" in doing:
                 raise SourceUnreachable(self.name, f"{doing} ({at}): {text}", transient=not terminal) from None
             transient = any(t in text.lower() for t in ("connection", "terminat", "reset", "timeout"))
             raise SourceError(self.name, f"{doing}: {text}", transient=transient and not terminal) from None
@@ -117,16 +120,21 @@ class PostgresSource(SqlSource):
             cur.execute(sql, params)
             return list(cur.fetchall()) if cur.description else []
 
+    def catalog(self, sql: str, *params: str | list[str]) -> list[tuple[Any, ...]]:
+        """A catalog query through ADBC (text and integers only; ``{}`` placeholders; catalog.py)."""
+        with self.errors("cannot connect (ADBC)" if not self._catalog.connected else "query failed"):
+            return self._catalog.rows(sql, *params)
+
     # -- catalog ------------------------------------------------------------------------------------
     def check(self) -> dict[str, str]:
         rows = self.query("SELECT current_setting('server_version'), current_setting('wal_level')")
         return {"version": f"PostgreSQL {rows[0][0]}", "wal_level": rows[0][1]}
 
     def list_tables(self) -> list[TableRef]:
-        return [TableRef(s, t, _KINDS[k]) for s, t, k in self.query(_TABLES_SQL, (list(self.config.schemas),))]
+        return [TableRef(s, t, _KINDS[k]) for s, t, k in self.catalog(_TABLES_SQL, list(self.config.schemas))]
 
     def describe(self, ref: TableRef, options: TableConfig) -> TablePlan:
-        rows = self.query(_COLUMNS_SQL, (ref.schema, ref.name))
+        rows = self.catalog(_COLUMNS_SQL, ref.schema, ref.name)
         if not rows:
             raise TableNotFound(self.name, f"table {ref.qualified} does not exist or has no readable columns")
         names = lake_column_names([r[0] for r in rows], table=ref.qualified)
@@ -135,11 +143,12 @@ class PostgresSource(SqlSource):
             planned = map_type(typname, formatted, typtype, element, ndims)
             select = render(planned.select, self.quote(name), name)
             columns.append(ColumnPlan(name, lake_name, formatted, select, planned.arrow, planned.kind))
-        pk = [r[0] for r in self.query(_PK_SQL, (ref.schema, ref.name))]
-        est = self.query(
+        pk = [r[0] for r in self.catalog(_PK_SQL, ref.schema, ref.name)]
+        est = self.catalog(
             "SELECT greatest(c.reltuples, 0)::bigint FROM pg_class c JOIN pg_namespace n "
-            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
-            (ref.schema, ref.name),
+            "ON n.oid = c.relnamespace WHERE n.nspname = {} AND c.relname = {}",
+            ref.schema,
+            ref.name,
         )
         return TablePlan(self.name, ref, columns, pk, int(est[0][0]) if est else 0, options)
 
@@ -175,8 +184,8 @@ class PostgresSource(SqlSource):
         yield from self._read_in_snapshot(fast, batch_size, readers, transform)
 
     def _pages(self, ref: TableRef) -> int:
-        rows = self.query(
-            "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int", (self.table_sql(ref),)
+        rows = self.catalog(
+            "SELECT pg_relation_size({}::regclass) / current_setting('block_size')::int", self.table_sql(ref)
         )
         return int(rows[0][0]) if rows else 0
 
