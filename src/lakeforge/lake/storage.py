@@ -92,7 +92,7 @@ class Storage:
             "s3.access-key-id": self._key_id(),
             "s3.secret-access-key": self._secret(),
             "s3.force-virtual-addressing": "false" if self.config.path_style else "true",
-            "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO",
+            "py-io-impl": "lakeforge.lake.iceberg.fileio.LakeFileIO",
         }
         return {k: v for k, v in pairs.items() if v is not None}
 
