@@ -11,12 +11,13 @@ from lakeforge.lake.base import StreamGuard
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from deltalake import DeltaTable
 
     from lakeforge.lake.delta.lake import DeltaLake
 
 
 def merge(
-    lake: DeltaLake,
+    table: DeltaTable,
     name: str,
     batches: Iterable[pa.RecordBatch],
     *,
@@ -34,9 +35,8 @@ def merge(
     guard = StreamGuard(batches)
     reader = pa.RecordBatchReader.from_batches(schema, guard)
     predicate = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
-    allow_schema(lake, name, schema)
     try:
-        merger = lake.table(name).merge(
+        merger = table.merge(
             reader, predicate, source_alias="s", target_alias="t", merge_schema=True, commit_properties=commit
         )
         every = {f.name: f"s.`{f.name}`" for f in schema}
