@@ -76,8 +76,13 @@ def cdc(kinds: list[str], rows: int, changes: int, batch: int, work: Path, s3: A
         for kind in kinds:
             project = work / f"cdc_{kind}"
             slot = "lf_" + kind.replace("-", "_")
-            source = {"type": "postgres", "url": db.url, "include": [], "slot_name": slot,
-                      "tables": {TABLE: {"mode": "cdc"}}}
+            source = {
+                "type": "postgres",
+                "url": db.url,
+                "include": [],
+                "slot_name": slot,
+                "tables": {TABLE: {"mode": "cdc"}},
+            }
             write_project(project, source, lake_config(kind, project, s3), {"cdc_commit_changes": batch})
             snap = counted(proxy_log, project, "run")
             snap.pop("output")
@@ -123,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     kinds = [k.strip() for k in args.lakes.split(",") if k.strip()]
     sys.path.insert(0, str(ROOT))
-    from bench.s3_proxy import counting_proxy
     from tests.seaweed import seaweedfs
+
+    from bench.s3_proxy import counting_proxy
 
     result: dict[str, Any] = {"command": "python -m bench.s3_requests " + " ".join(argv or sys.argv[1:])}
     with tempfile.TemporaryDirectory(prefix="lf-s3-requests-") as tmp, seaweedfs() as weed:
@@ -141,4 +147,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
