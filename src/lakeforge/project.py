@@ -373,7 +373,7 @@ class Project:
                 raise
             results.append(result)
             progress.table_finished(result)
-            history.record(Event.of(result, stamp.run_id, table_started, dt.datetime.now(dt.UTC)))
+            history.record(Event.of(result, stamp.run_id, table_started, dt.datetime.now(dt.UTC)), defer=True)
             if interrupt.requested.is_set():
                 raise KeyboardInterrupt  # recorded as an interrupted run by run()
             if result.status == "failed" and self.config.run.on_error == "stop":
