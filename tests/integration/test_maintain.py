@@ -88,13 +88,13 @@ def test_retention_removes_unreferenced_files(pg_db: PgDatabase, project_dir: Pa
 def test_maintain_covers_lakeforge_own_tables(pg_db: PgDatabase, project_dir: Path) -> None:
     """The run history (a small file per event) is maintained too, after the user tables; no event is lost."""
     p = project(project_dir, pg_db)
-    small_commits(pg_db, p, 4)  # 4 runs: 12 history events, one commit (and data file) each
+    small_commits(pg_db, p, 4)  # 4 runs: 12 history events in 8 commits (the table's with the run's final event)
     before = [(r["run"]["run_id"], r["run"]["status"]) for r in p.runs(limit=10)]
     assert len(before) == 4
     results = p.maintain()
     assert [r.table for r in results] == [NAME, "_lakeforge.runs"]
     runs = results[1]
-    assert runs.before.files == 12 and runs.after.files == 1 and runs.actions
+    assert runs.before.files == 8 and runs.after.files == 1 and runs.actions
     assert [(r["run"]["run_id"], r["run"]["status"]) for r in p.runs(limit=10)] == before
     assert len(p.lake.read("_lakeforge.runs")) == 12
     assert [r.table for r in p.maintain(["src_*"])] == [NAME]  # a glob picks tables by name as before
