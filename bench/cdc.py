@@ -135,11 +135,14 @@ def setup(db: Db, work: Path, rows: int) -> Path:
     return project
 
 
-def make_changes(db: Db, changes: int, rows: int) -> dict[str, int]:
+def make_changes(db: Db, changes: int, rows: int, first_block: int = 0) -> dict[str, int]:
     """``changes`` changes in blocks of 10,000: insert 6,000 new rows, update 2,500, delete 1,500 (the
-    updated and deleted rows are distinct rows of the snapshot)."""
+    updated and deleted rows are distinct rows of the snapshot). ``first_block``: a later round of changes
+    (new ids, other rows updated and deleted)."""
     blocks = changes // 10_000
-    for b in range(blocks):
+    if rows // 2 + (first_block + blocks) * 1500 > rows:
+        raise ValueError(f"{rows} rows are too few for {first_block + blocks} blocks of changes")
+    for b in range(first_block, first_block + blocks):
         new = rows + 1 + b * 6000
         upd = 1 + b * 2500
         dele = rows // 2 + 1 + b * 1500

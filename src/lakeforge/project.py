@@ -373,7 +373,7 @@ class Project:
                 raise
             results.append(result)
             progress.table_finished(result)
-            history.record(Event.of(result, stamp.run_id, table_started, dt.datetime.now(dt.UTC)))
+            history.record(Event.of(result, stamp.run_id, table_started, dt.datetime.now(dt.UTC)), defer=True)
             if interrupt.requested.is_set():
                 raise KeyboardInterrupt  # recorded as an interrupted run by run()
             if result.status == "failed" and self.config.run.on_error == "stop":
@@ -454,12 +454,15 @@ class Project:
 
     def maintain(self, tables: list[str] | None = None) -> list[MaintainResult]:
         """Compact, tidy and vacuum lake tables (all, or those matching the ``tables`` globs) per
-        ``lake.maintenance``; each result reports data files and bytes before and after. Takes the maintenance
-        lock, not the run lock: it may run beside a run, committing optimistically (lake/maintenance.py)."""
+        ``lake.maintenance``; each result reports data files and bytes before and after. lakeforge's own tables
+        (``_lakeforge.*``: run history, transform state) come last: a Delta one gains a small file per event;
+        an Iceberg one also trims itself as it grows (lake/iceberg/trim.py). Takes the maintenance lock, not the
+        run lock: it may run beside a run, committing optimistically (lake/maintenance.py)."""
+        from lakeforge.lake.base import INTERNAL
         from lakeforge.lake.maintenance import maintain_table
         from lakeforge.state.lock import lake_lock
 
-        names = self.lake.names()
+        names = self.lake.names() + self.lake.names([INTERNAL])
         if tables:
             names = [n for n in names if any(fnmatch.fnmatchcase(c, p) for p in tables for c in (n, n.split(".")[1]))]
         cfg = self.config.lake.maintenance

@@ -76,12 +76,28 @@ def test_retention_removes_unreferenced_files(pg_db: PgDatabase, project_dir: Pa
     small_commits(pg_db, p, 6)
     before_rows = rows(p)
     assert len(files_on_disk(p)) >= 6
-    [result] = p.maintain()
+    results = {r.table: r for r in p.maintain()}
+    result = results[NAME]
     assert result.removed_files >= 6
     assert rows(p) == before_rows
     live = {Path(f).name for f in p.lake.dataset(NAME).files}
     data_files = {Path(f).name for f in files_on_disk(p) if "_delta_log" not in f and "/metadata/" not in f}
     assert data_files == live and len(live) == 1  # only the compacted file is left
+
+
+def test_maintain_covers_lakeforge_own_tables(pg_db: PgDatabase, project_dir: Path) -> None:
+    """The run history (a small file per event) is maintained too, after the user tables; no event is lost."""
+    p = project(project_dir, pg_db)
+    small_commits(pg_db, p, 4)  # 4 runs: 12 history events in 8 commits (the table's with the run's final event)
+    before = [(r["run"]["run_id"], r["run"]["status"]) for r in p.runs(limit=10)]
+    assert len(before) == 4
+    results = p.maintain()
+    assert [r.table for r in results] == [NAME, "_lakeforge.runs"]
+    runs = results[1]
+    assert runs.before.files == 8 and runs.after.files == 1 and runs.actions
+    assert [(r["run"]["run_id"], r["run"]["status"]) for r in p.runs(limit=10)] == before
+    assert len(p.lake.read("_lakeforge.runs")) == 12
+    assert [r.table for r in p.maintain(["src_*"])] == [NAME]  # a glob picks tables by name as before
 
 
 def test_automatic_maintenance_every_n_commits(pg_db: PgDatabase, project_dir: Path) -> None:

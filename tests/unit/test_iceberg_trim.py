@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -55,8 +57,8 @@ def test_run_history_snapshots_bounded_and_every_event_kept(tmp_path: Path, monk
     table = lake.table(RUNS)
     assert stats(table).files <= 7  # compacted: one file, plus the events appended since the last trim
     metadata = list(Path(lake.uri(RUNS), "metadata").glob("*.metadata.json"))
-    assert len(metadata) <= trim.KEEP + 1  # old metadata files deleted as commits land
-    assert table.properties["write.metadata.delete-after-commit.enabled"] == "true"
+    assert len(metadata) >= 36  # kept while younger than the retention: a reader behind still finds its file
+    assert table.properties["write.metadata.delete-after-commit.enabled"] == "false"
 
     # files of expired snapshots are deleted by a later trim once older than the retention (at least an hour)
     location = Path(lake.uri(RUNS))
@@ -79,6 +81,9 @@ def test_run_history_snapshots_bounded_and_every_event_kept(tmp_path: Path, monk
     stale = [f for f in left if str(f) not in referenced and f.stat().st_mtime <= hours_ago + 1]
     assert stale == [] and len(left) < len(on_disk) // 2  # old unreferenced files gone, referenced ones kept
     assert referenced <= {str(f) for f in left}
+    metadata = list(location.glob("metadata/*.metadata.json"))  # old metadata files gone too, but the current one
+    assert all(f.stat().st_mtime > hours_ago + 1 for f in metadata) and len(metadata) < 20
+    assert str(location / "metadata" / Path(table.metadata_location).name) in {str(f) for f in metadata}
     assert len(history.events()) == 45 and len({e["run_id"] for e in history.events()}) == 15
     lake.close()
 
@@ -113,4 +118,38 @@ def test_two_writers_trimming_at_once_lose_no_event(tmp_path: Path, monkeypatch:
     assert len(events) == 24  # 2 writers x 4 runs x 3 events: none lost to a trim, none twice
     assert len({(e["run_id"], e["table"], e["status"]) for e in events}) == 24
     assert len(lake.table(RUNS).metadata.snapshots) <= 5 + 2
+    lake.close()
+
+
+WRITER = """
+import datetime as dt, sys
+from lakeforge.config.models import LakeConfig
+from lakeforge.lake import open_lake
+from lakeforge.state.history import RUN_ROW, Event, RunHistory
+lake = open_lake(LakeConfig(path="lh", format="iceberg"), sys.argv[1])
+history = RunHistory(lake)
+for i in range(int(sys.argv[2])):
+    history.record(Event(f"b{i:02d}", RUN_ROW, "success", dt.datetime(2026, 1, 1, tzinfo=dt.UTC)))
+lake.close()
+"""
+
+
+@pytest.mark.slow
+def test_a_reader_many_commits_behind_still_finds_its_metadata_file(tmp_path: Path) -> None:
+    """Two processes: a reader loads the run history, another process appends 35 events (35 commits and a trim:
+    more than ``LIMIT`` snapshots); the reader's metadata file, manifests and data files are all still there."""
+    from pyiceberg.serializers import FromInputFile
+
+    lake = _lake(tmp_path)
+    RunHistory(lake).record(Event("a00", RUN_ROW, "success", T0))
+    reader = lake.table(RUNS)
+    pointer = reader.metadata_location
+    subprocess.run([sys.executable, "-c", WRITER, str(tmp_path), "35"], check=True, timeout=600)
+    assert Path(pointer.removeprefix("file://")).exists()  # deleted 5 commits later before
+    metadata = FromInputFile.table_metadata(reader.io.new_input(pointer))  # what a reader that is behind opens
+    assert metadata.current_snapshot_id == reader.metadata.current_snapshot_id
+    assert reader.scan().to_arrow().column("run_id").to_pylist() == ["a00"]
+    fresh = lake.table(RUNS)
+    assert len(fresh.metadata.snapshots) <= trim.LIMIT  # the writer did trim
+    assert sorted(e["run_id"] for e in RunHistory(lake).events()) == ["a00"] + [f"b{i:02d}" for i in range(35)]
     lake.close()

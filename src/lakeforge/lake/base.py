@@ -126,8 +126,8 @@ class Lake(ABC):
 
     @abstractmethod
     def names(self, layers: Iterable[str] | None = None) -> list[str]:
-        """Every ``layer.table`` (not the internal layer), sorted; from the catalog or the storage, never a
-        local directory glob, so a remote lake lists its tables too."""
+        """Every ``layer.table`` (not the internal layer ``_lakeforge`` unless ``layers`` names it), sorted;
+        from the catalog or the storage, never a local directory glob, so a remote lake lists its tables too."""
 
     # -- reading ------------------------------------------------------------------------------------
     @abstractmethod

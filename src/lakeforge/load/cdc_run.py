@@ -228,7 +228,8 @@ def _run_source(
         for result in done:
             results.append(result)
             progress.table_finished(result)
-            history.record(Event.of(result, stamp.run_id, started, dt.datetime.now(dt.UTC)))
+        ended = dt.datetime.now(dt.UTC)
+        history.record(*(Event.of(r, stamp.run_id, started, ended) for r in done), defer=True)
     if any(r.status == "failed" for r in done) and settings.run.on_error == "stop":
         stop.set()
 

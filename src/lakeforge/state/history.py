@@ -124,10 +124,29 @@ class RunHistory:
         self._ready = False
         """The runs table was checked (and migrated) once by this RunHistory: a run records several events.
         The lake keeps its internal tables open between writes (Delta: no log re-read per event)."""
+        self._pending: list[Event] = []
+        """Events held for the next write (``defer``)."""
 
-    def record(self, *events: Event) -> None:
+    def record(self, *events: Event, defer: bool = False) -> None:
+        """Append ``events`` (with any held ones) in one commit. ``defer``: hold them for the next write instead,
+        writing only the ones held before: a table's event goes in with the next table's or the run's final
+        event, so a run of N tables makes N + 1 history commits, not N + 2 (each one a commit on object storage).
+        A run killed by SIGKILL loses the held event from the history, as one killed between its table's commit
+        and the history write always did: the table's commit carries its run id and position regardless."""
+        held, self._pending = self._pending, list(events) if defer else []
+        if not defer:
+            held += events
+        if not held:
+            return
+        try:
+            self._write(held)
+        except BaseException:
+            self._pending = held + self._pending
+            raise
+
+    def _write(self, events: list[Event]) -> None:
         self._migrate()
-        data = _to_arrow(events, dt.datetime.now(dt.UTC))
+        data = _to_arrow(tuple(events), dt.datetime.now(dt.UTC))
         append_retrying(
             lambda: self.lake.write(
                 RUNS, data.to_batches(), schema=data.schema, mode="append", properties={VERSION_KEY: str(VERSION)}

@@ -47,7 +47,7 @@ class ObjectLock:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = self.storage.s3_client()
+            self._client = self.storage.lock_client()
         return self._client
 
     def _body(self) -> bytes:
@@ -74,26 +74,20 @@ class ObjectLock:
         raise RunInProgress(f"another lakeforge run took {self.where} meanwhile; wait for it to finish")
 
     def _try_create(self) -> bool:
-        from botocore.exceptions import ClientError
-
         try:
             reply = self.client.put_object(Bucket=self.bucket, Key=self.key, Body=self._body(), IfNoneMatch="*")
-        except ClientError as exc:
-            if _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
-                return False
-            raise self._error(exc) from None
         except Exception as exc:
+            if _is_reply(exc) and _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                return False
             raise self._error(exc) from None
         self._etag = reply.get("ETag")
         return True
 
     def _read(self) -> tuple[dict[str, Any], str] | None:
-        from botocore.exceptions import ClientError
-
         try:
             reply = self.client.get_object(Bucket=self.bucket, Key=self.key)
-        except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404"):
+        except Exception as exc:
+            if _is_reply(exc) and _code(exc) in ("NoSuchKey", "404"):
                 return None
             raise self._error(exc) from None
         return json.loads(reply["Body"].read()), reply["ETag"]
@@ -113,12 +107,10 @@ class ObjectLock:
                 continue
 
     def _call(self, method: str, **kwargs: Any) -> Any:
-        from botocore.exceptions import ClientError
-
         try:
             return getattr(self.client, method)(**kwargs)
-        except ClientError as exc:
-            if _code(exc) in ("PreconditionFailed", "412", "NoSuchKey", "404"):
+        except Exception as exc:
+            if _is_reply(exc) and _code(exc) in ("PreconditionFailed", "412", "NoSuchKey", "404"):
                 return None
             raise self._error(exc) from None
 
@@ -157,6 +149,11 @@ def _dead_here(body: dict[str, Any]) -> bool:
     return False
 
 
+def _is_reply(exc: BaseException) -> bool:
+    """An error reply of the store (boto3 ``ClientError`` or ``s3_client.S3Error``), not a transport failure."""
+    return isinstance(getattr(exc, "response", None), dict)
+
+
 def _code(exc: Any) -> str:
     error = getattr(exc, "response", {}).get("Error", {})
     return str(error.get("Code") or getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode"))
@@ -164,16 +161,22 @@ def _code(exc: Any) -> str:
 
 def storage_error(root: str, exc: BaseException, scrub: Any, bucket: str, endpoint: str | None) -> LakeError:
     """One line naming the lake and the cause (unreachable endpoint, wrong credentials, missing bucket)."""
-    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+    unreachable: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, socket.gaierror)
+    no_credentials: tuple[type[BaseException], ...] = ()
+    try:  # boto3 is the client only without credentials in the config or the environment
+        from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 
-    if isinstance(exc, EndpointConnectionError):
+        unreachable, no_credentials = (*unreachable, EndpointConnectionError), (NoCredentialsError,)
+    except ImportError:
+        pass
+    if isinstance(exc, unreachable):
         return LakeError(f"lake {root}: cannot reach the storage endpoint {endpoint or 'AWS S3'}", transient=True)
-    if isinstance(exc, NoCredentialsError):
+    if isinstance(exc, no_credentials):
         return LakeError(
             f"lake {root}: no storage credentials (set lake.storage.access_key_id/secret_access_key "
             "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
         )
-    if isinstance(exc, ClientError):
+    if _is_reply(exc):
         code = _code(exc)
         if code in ("NoSuchBucket",):
             return LakeError(f"lake {root}: bucket '{bucket}' does not exist")

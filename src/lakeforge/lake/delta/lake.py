@@ -54,9 +54,12 @@ class DeltaLake(Lake):
         self.is_local = self.storage.is_local
         self.target_file_size = target_file_size
         """Bytes per Parquet file written (None: delta-rs's default)."""
-        self._handles: dict[str, DeltaTable] = {}
-        """Open internal (``_lakeforge.*``) tables: a run appends to its history several times, and opening
-        by path reads the log again each time (tens of ms, growing with the history)."""
+        from lakeforge.lake.delta.handles import Handles
+
+        self._handles = Handles(self._open_fresh)
+        """Open tables, refreshed instead of reopened (lake/delta/handles.py): a run asks a table for its schema,
+        sequence and version and writes it, and appends to its history several times; each open reads the
+        whole log again (on object storage a round trip per commit)."""
 
     @classmethod
     def from_config(cls, root: str, config: LakeConfig) -> DeltaLake:
@@ -70,6 +73,8 @@ class DeltaLake(Lake):
     def exists(self, name: str) -> bool:
         from deltalake import DeltaTable
 
+        if self._handles.kept(name) is not None:  # opened by this process: lakeforge never deletes a table
+            return True
         return bool(DeltaTable.is_deltatable(self.uri(name), storage_options=self.storage_options))
 
     def table(self, name: str, version: int | None = None) -> DeltaTable:
@@ -77,6 +82,11 @@ class DeltaLake(Lake):
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
+        if version is None:
+            found = self._open(name)
+            if found is None:
+                raise LakeError(f"lake table {name} does not exist (looked in {self.uri(name)})")
+            return found
         try:
             return DeltaTable(self.uri(name), version=version, storage_options=self.storage_options)
         except TableNotFoundError:
@@ -102,7 +112,11 @@ class DeltaLake(Lake):
 
     # -- reading ------------------------------------------------------------------------------------
     def _open(self, name: str) -> DeltaTable | None:
-        """The table, or None when it does not exist (one log read instead of ``exists`` + ``table``)."""
+        """The table at its newest version, or None when it does not exist (the kept handle, refreshed)."""
+        return self._handles.get(name)
+
+    def _open_fresh(self, name: str) -> DeltaTable | None:
+        """The table opened from storage, or None when it does not exist."""
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
@@ -152,7 +166,12 @@ class DeltaLake(Lake):
     def checkpoint(self, name: str) -> Checkpoint | None:
         """The checkpoint of the newest commit that carries one."""
         table = self._open(name)
-        if table is None or table.transaction_version(_app_id(name)) is None:
+        if table is None:
+            return None
+        own = self._handles.own(name, table)
+        if own is not None:  # this process's commit is still the newest: it carries the newest checkpoint
+            return own.checkpoint
+        if table.transaction_version(_app_id(name)) is None:
             return None
         limit = _HISTORY_PAGE
         while True:
@@ -177,17 +196,16 @@ class DeltaLake(Lake):
         return TableInfo(name, layer, rows, table.version(), when, cp.mode if cp else None, self.uri(name), "delta")
 
     def properties(self, name: str) -> dict[str, str]:
-        table = self._handles.get(name) or self._open(name)
-        if table is None:
-            return {}
-        if name.startswith(INTERNAL + "."):  # kept open: the run's first history event appends through it
-            self._handles[name] = table  # (opening by path again read the whole log twice more)
-        return split_properties(table.metadata().description)
+        table = self._open(name)
+        return split_properties(table.metadata().description) if table is not None else {}
 
     def next_sequence(self, name: str) -> int:
         table = self._open(name)
         if table is None:
             return 1
+        own = self._handles.own(name, table)
+        if own is not None:
+            return own.checkpoint.sequence + 1
         current = table.transaction_version(_app_id(name))
         return (current or 0) + 1
 
@@ -208,12 +226,14 @@ class DeltaLake(Lake):
         import pyarrow as pa
         from deltalake import write_deltalake
 
-        if name not in self._handles:
+        handle = self._handles.kept(name)
+        if handle is None:
             self._refuse_iceberg(name)
         guard = StreamGuard(batches)
         reader = pa.RecordBatchReader.from_batches(schema, guard)
-        internal = name.startswith(INTERNAL + ".")
-        target: Any = self._handles.get(name) or self.uri(name)
+        # a kept handle may be behind: delta-rs checks the commits made since and retries or reports a conflict
+        target: Any = handle or self.uri(name)
+        before = handle.version() if handle is not None else None
         description = ";".join(f"{k}={v}" for k, v in properties.items()) if properties else None
         try:
             write_deltalake(
@@ -228,17 +248,17 @@ class DeltaLake(Lake):
                 commit_properties=_commit(name, checkpoint),
             )
         except Exception as exc:
-            self._handles.pop(name, None)
+            self._handles.forget(name)
             raise guard.error or delta_error(name, "write", exc) from exc
+        if handle is not None:
+            self._handles.committed(name, checkpoint if before is not None and handle.version() > before else None)
+        elif name.startswith(INTERNAL + "."):  # written again soon (the run history): keep it open from now on
+            self._open(name)
         if description and mode == "overwrite":  # write_deltalake sets a description only on a new table
             table = self._open(name)
             if table is not None and table.metadata().description != description:
                 table.alter.set_table_description(description)
-            self._handles.pop(name, None)
-        if internal and name not in self._handles:
-            opened = self._open(name)
-            if opened is not None:
-                self._handles[name] = opened
+                self._handles.committed(name, None)
 
     def _refuse_iceberg(self, name: str) -> None:
         """Switching a table's format is not done in place: an Iceberg table where this Delta table would go."""
@@ -261,19 +281,28 @@ class DeltaLake(Lake):
         keep_deleted: Sequence[str] | None = None,
         compare: list[str] | None = None,
     ) -> dict[str, Any]:
-        from lakeforge.lake.delta.merge import merge
+        from lakeforge.lake.delta.merge import allow_schema, merge
 
-        return merge(
-            self,
-            name,
-            batches,
-            schema=schema,
-            keys=keys,
-            commit=_commit(name, checkpoint),
-            delete_column=delete_column,
-            keep_deleted=keep_deleted,
-            compare=compare,
-        )
+        allow_schema(self, name, schema)
+        table = self.table(name)
+        before = table.version()
+        try:
+            metrics = merge(
+                table,
+                name,
+                batches,
+                schema=schema,
+                keys=keys,
+                commit=_commit(name, checkpoint),
+                delete_column=delete_column,
+                keep_deleted=keep_deleted,
+                compare=compare,
+            )
+        except Exception:
+            self._handles.forget(name)
+            raise
+        self._handles.committed(name, checkpoint if table.version() > before else None)
+        return metrics
 
     def delete_all(self, name: str, *, set_values: dict[str, Any] | None = None) -> None:
         from lakeforge.lake.delta.merge import sql_literal
@@ -303,6 +332,7 @@ class DeltaLake(Lake):
         from lakeforge.lake.delta.files import commit_files
 
         self._refuse_iceberg(name)
+        self._handles.forget(name)  # the commit is made through a handle of its own
         commit_files(self, name, files, schema=schema, mode=mode, commit=_commit(name, checkpoint))
 
     def maintain(self, name: str, *, retain_seconds: float, target_file_size: int | None = None) -> MaintainResult:

@@ -11,12 +11,13 @@ from lakeforge.lake.base import StreamGuard
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from deltalake import DeltaTable
 
     from lakeforge.lake.delta.lake import DeltaLake
 
 
 def merge(
-    lake: DeltaLake,
+    table: DeltaTable,
     name: str,
     batches: Iterable[pa.RecordBatch],
     *,
@@ -31,10 +32,9 @@ def merge(
 
     guard = StreamGuard(batches)
     predicate = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
-    allow_schema(lake, name, schema)
     try:
         source, streamed = merge_source(guard, schema)
-        merger = lake.table(name).merge(
+        merger = table.merge(
             source,
             predicate,
             source_alias="s",

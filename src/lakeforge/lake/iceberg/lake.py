@@ -111,14 +111,19 @@ class IcebergLake(Lake):
     def _load(self, name: str) -> Table | None:
         from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
-        try:
-            return self.catalog.load_table(self.identifier(name))
-        except (NoSuchTableError, NoSuchNamespaceError):
-            return None
-        except LakeError:
-            raise
-        except Exception as exc:
-            raise self._error(f"load {name}", exc) from None
+        for attempt in range(2):
+            try:
+                return self.catalog.load_table(self.identifier(name))
+            except (NoSuchTableError, NoSuchNamespaceError):
+                return None
+            except LakeError:
+                raise
+            except FileNotFoundError as exc:  # the metadata file the catalog named is gone: read the catalog again
+                if attempt:
+                    raise self._error(f"load {name}", exc) from None
+            except Exception as exc:
+                raise self._error(f"load {name}", exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def table(self, name: str) -> Table:
         """The PyIceberg table (Iceberg-only code and tests; everything else uses the Lake interface)."""
@@ -140,9 +145,11 @@ class IcebergLake(Lake):
             prefix = self.namespace_prefix
             for namespace, *_ in self.catalog.list_namespaces():
                 layer = namespace[len(prefix) :]
-                if not namespace.startswith(prefix) or layer == INTERNAL_NAMESPACE:
+                if not namespace.startswith(prefix):
                     continue
-                if wanted is not None and layer not in wanted:
+                if layer == INTERNAL_NAMESPACE:  # listed only when asked for by name (maintain)
+                    layer = INTERNAL if wanted is not None and INTERNAL in wanted else ""
+                if not layer or (wanted is not None and layer not in wanted):
                     continue
                 found += [f"{layer}.{ident[-1]}" for ident in self.catalog.list_tables(namespace)]
         except LakeError:

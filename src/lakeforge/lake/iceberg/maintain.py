@@ -121,3 +121,32 @@ def remove_unreferenced(lake: IcebergLake, table: Table, cutoff: dt.datetime) ->
     for path in doomed:
         fs.delete_file(path)
     return len(doomed)
+
+
+def remove_old_metadata(lake: IcebergLake, table: Table, cutoff: dt.datetime) -> int:
+    """Delete the table's metadata JSON files older than ``cutoff`` but the current one (internal tables,
+    lake/iceberg/trim.py). A commit made meanwhile by another process points the catalog at a newer file,
+    which is younger than ``cutoff``."""
+    import pyarrow.fs as pafs
+
+    from lakeforge.lake.iceberg.read import _path
+
+    fs, _ = lake.storage.filesystem()
+    current = _path(table.metadata_location)
+    folder = current.rsplit("/", 1)[0]
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+    except FileNotFoundError:
+        return 0
+    doomed = [
+        i.path
+        for i in infos
+        if i.type == pafs.FileType.File
+        and i.path.endswith(".metadata.json")
+        and i.path != current
+        and i.mtime is not None
+        and i.mtime.replace(tzinfo=dt.UTC) < cutoff
+    ]
+    for path in doomed:
+        fs.delete_file(path)
+    return len(doomed)

@@ -3,11 +3,14 @@ a snapshot per event, and PyIceberg's commits get dearer with every snapshot the
 transaction deep-copies it). After a write that leaves more than ``LIMIT`` snapshots, the table's data files
 are compacted into one (rows unchanged, one overwrite commit) and every snapshot but the newest ``KEEP`` is
 expired, so an internal table holds between ``KEEP`` and ``LIMIT`` snapshots however many runs it records.
-Old metadata JSON files are deleted after each commit (``write.metadata.delete-after-commit.enabled``).
+Old metadata JSON files are deleted by the trim too, once older than the retention below (not after each commit:
+``write.metadata.delete-after-commit.enabled`` deleted the file of the 5th commit back at once, so a reader that
+had read the catalog's pointer and was more than 4 commits behind when it opened the file found it gone).
 
-Files no retained snapshot references (the data files, manifests and manifest lists of expired snapshots)
-are deleted by a later trim once older than ``lake.maintenance.retain`` (at least ``MIN_AGE``): a reader that
-loaded an older snapshot a moment ago still finds them, and a concurrent writer's uncommitted files are safe.
+Files no retained snapshot references (the data files, manifests and manifest lists of expired snapshots, and
+metadata JSON files but the current one) are deleted by a later trim once older than ``lake.maintenance.retain``
+(at least ``MIN_AGE``): a reader that loaded an older snapshot or metadata file a moment ago, however many
+commits behind it is, still finds them, and a concurrent writer's uncommitted files are safe.
 The trim is optimistic like ``maintain``: if a concurrent writer commits first, the trim is dropped (the next
 write tries again) and the writer's own append, if it lost the race to the compaction, is retried by its
 caller (``state/history.py``).
@@ -30,10 +33,11 @@ LIMIT = 30
 KEEP = 4
 """Snapshots an internal table keeps after a trim (the compaction's and the newest before it)."""
 METADATA_PROPERTIES = {
-    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.delete-after-commit.enabled": "false",
     "write.metadata.previous-versions-max": str(KEEP),
 }
-"""Table properties of internal tables: old metadata JSON files are deleted as commits land."""
+"""Table properties of internal tables: the metadata log holds ``KEEP`` entries; old metadata JSON files are not
+deleted as commits land (tables made before set it to true) but by the trim, past the retention."""
 MIN_AGE = 3600.0
 """Unreferenced files younger than this (or than ``lake.maintenance.retain``, if longer) are kept: a concurrent
 writer's data files not yet committed, and files a reader of a just-expired snapshot may still open."""
@@ -49,7 +53,7 @@ def trim(lake: IcebergLake, name: str) -> bool:
     from pyiceberg.exceptions import CommitFailedException, ValidationException
 
     from lakeforge.errors import LakeError
-    from lakeforge.lake.iceberg.maintain import compact, remove_unreferenced, stats
+    from lakeforge.lake.iceberg.maintain import compact, remove_old_metadata, remove_unreferenced, stats
 
     try:
         table = lake.table(name)
@@ -69,8 +73,9 @@ def trim(lake: IcebergLake, name: str) -> bool:
                 warnings.simplefilter("ignore")
                 table.maintenance.expire_snapshots().by_ids(expire).commit()
             table = lake.table(name)
-        age = max(lake.retain_seconds, MIN_AGE)
-        remove_unreferenced(lake, table, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=age))
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=max(lake.retain_seconds, MIN_AGE))
+        remove_unreferenced(lake, table, cutoff)
+        remove_old_metadata(lake, table, cutoff)
     except (CommitFailedException, ValidationException):
         return False
     except Exception as exc:  # the event already landed: a failed trim must not fail (or repeat) the write
