@@ -1,5 +1,8 @@
 """CSV files, streamed with pyarrow's CSV reader, every record either loaded or reported with its line.
 
+A file is cut into pieces parsed on every core (``csv_parallel.py``, where ``csv_split.py`` can prove the
+cuts); each piece, or the whole file where it cannot be cut, is read as below, on one thread.
+
 Fields are read as text by pyarrow (which checks that it is valid UTF-8), then:
 
 - a row with the wrong number of fields is reported by pyarrow's ``invalid_row_handler`` (with its record
