@@ -136,10 +136,11 @@ class _Committer:
     def submit(self, interval: _Interval, *, now: bool = False) -> None:
         self.wait()
         position = interval.position or {}
+        cursor = _cursor_state(self.cursor)  # now: the read goes on past this interval's rows
         if self.pool is None or now:
-            self._done(self._commit(interval, self.committed), position)
+            self._done(self._commit(interval, self.committed, cursor), position)
             return
-        self.running = (self.pool.submit(self._commit, interval, self.committed), position)
+        self.running = (self.pool.submit(self._commit, interval, self.committed, cursor), position)
 
     def wait(self) -> None:
         if self.running is not None:
@@ -152,9 +153,9 @@ class _Committer:
         if self.pool is not None:
             self.pool.shutdown(wait=True)
 
-    def _commit(self, interval: _Interval, committed: Position) -> bool:
+    def _commit(self, interval: _Interval, committed: Position, cursor: dict[str, Any] | None) -> bool:
         ctx, source, plan, name, mode = self.args
-        return _commit(ctx, source, plan, name, mode, interval, self.totals, self.cursor, self.keys, committed)
+        return _commit(ctx, source, plan, name, mode, interval, self.totals, cursor, self.keys, committed)
 
     def _done(self, landed: bool, position: Position) -> None:
         if landed:
@@ -247,7 +248,7 @@ def _commit(
     mode: str,
     interval: _Interval,
     totals: _Totals,
-    cursor: CursorFilter | None,
+    cursor: dict[str, Any] | None,
     keys: list[str],
     committed: Position,
 ) -> bool:
@@ -268,7 +269,7 @@ def _commit(
         run_id=ctx.stamp.run_id,
         mode=mode,
         sequence=sequence,
-        cursor=_cursor_state(cursor),
+        cursor=cursor,
         position=position,
         source=source.name,
         source_table=plan.ref.qualified,
