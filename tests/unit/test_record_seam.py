@@ -235,3 +235,22 @@ def test_follow_commits_every_n_records_until_stopped(tmp_path: Path) -> None:
     # without --follow a stream reads what is there and stops: 30 more records, one commit
     again = Project(tmp_path).run()
     assert [(t.status, t.rows) for t in again.tables] == [("success", 30)]
+
+
+def test_each_interval_commits_the_cursor_of_its_own_rows(tmp_path: Path) -> None:
+    """An interval is written while the next is read (and the cursor moves on): each commit's cursor is the
+    highest of the rows it holds, never of rows read after it (a crash there would skip them)."""
+    from deltalake import DeltaTable
+
+    from lakeforge.lake.checkpoint import METADATA_KEY, Checkpoint
+
+    extra = "    tables: {counts: {mode: incremental, cursor: id, merge_key: id}}\n"
+    project = _project(tmp_path, 120, extra, top="run: {commit_bytes: 1}\n")
+    assert project.run().ok
+    uri = str(tmp_path / "lh" / "bronze" / "counts")
+    commits = [c for c in DeltaTable(uri).history() if c.get(METADATA_KEY)]
+    assert len(commits) == 30  # 30 intervals of 4 records
+    for commit in commits:
+        cursor = Checkpoint.from_json(commit[METADATA_KEY]).cursor
+        ids = DeltaTable(uri, version=commit["version"]).to_pyarrow_table(columns=["id"]).column("id").to_pylist()
+        assert cursor == {"columns": ["id"], "values": [{"t": "int", "v": str(max(ids))}]}

@@ -75,32 +75,92 @@ def load_records(ctx: LoadContext, source: RecordSource, plan: TablePlan, name: 
     request = ReadRequest(start, ctx.run.batch_size, follow=ctx.follow and source.SUPPORTS_STREAM, stop=ctx.stop)
     totals = _Totals()
     interval = _Interval()
-    committed_position: Position = start
-    for chunk in prefetched(source.read(plan, request)):
-        if chunk.batch is not None:
-            chunk = Chunk(_lake_names(chunk.batch, source, name), chunk.bad, chunk.position)
-        if chunk.batch is not None and cursor is not None and chunk.batch.num_rows:
-            totals.good += chunk.batch.num_rows
-            chunk = Chunk(cursor.apply(chunk.batch), chunk.bad, chunk.position)
-        elif chunk.batch is not None:
-            totals.good += chunk.batch.num_rows
-        totals.bad += len(chunk.bad)
-        interval.add(chunk)
-        if chunk.position is not None:
-            interval.position = chunk.position
-            if _due(ctx, interval, request.follow):
-                _check_bad(source, plan, name, totals)
-                if _commit(ctx, source, plan, name, mode, interval, totals, cursor, keys, committed_position):
-                    committed_position = interval.position
-                interval = _Interval()
+    commits = _Committer(ctx, source, plan, name, mode, totals, cursor, keys, start, background=not request.follow)
+    try:
+        for chunk in prefetched(source.read(plan, request)):
+            if chunk.batch is not None:
+                chunk = Chunk(_lake_names(chunk.batch, source, name), chunk.bad, chunk.position)
+            if chunk.batch is not None and cursor is not None and chunk.batch.num_rows:
+                totals.good += chunk.batch.num_rows
+                chunk = Chunk(cursor.apply(chunk.batch), chunk.bad, chunk.position)
+            elif chunk.batch is not None:
+                totals.good += chunk.batch.num_rows
+            totals.bad += len(chunk.bad)
+            interval.add(chunk)
+            if chunk.position is not None:
+                interval.position = chunk.position
+                if _due(ctx, interval, request.follow):
+                    _check_bad(source, plan, name, totals)
+                    commits.submit(interval)
+                    interval = _Interval()
+        commits.wait()
+    finally:
+        commits.close()
     if interval.records and interval.position is None:
         raise SourceError(source.name, f"table {plan.ref.name}: the read ended without a position (a source bug)")
     if interval.position is not None:
         _check_bad(source, plan, name, totals)
-        _commit(ctx, source, plan, name, mode, interval, totals, cursor, keys, committed_position)
+        commits.submit(interval, now=True)
     if totals.bad:
         ctx.note(f"{totals.bad} bad record(s) quarantined in {quarantine_table(name)}")
     return totals.commits > 0
+
+
+class _Committer:
+    """Commits the intervals in order, one at a time. On a bounded read (``background``) a commit runs in its
+    own thread while the next interval is gathered (the parse goes on during the lake write); the next
+    commit waits for it, so at most one interval is being written and one gathered. The source is told of a
+    commit (``acknowledge``) on the loader's thread, once it has landed."""
+
+    def __init__(
+        self,
+        ctx: LoadContext,
+        source: RecordSource,
+        plan: TablePlan,
+        name: str,
+        mode: str,
+        totals: _Totals,
+        cursor: CursorFilter | None,
+        keys: list[str],
+        committed: Position,
+        *,
+        background: bool,
+    ) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.args = (ctx, source, plan, name, mode)
+        self.totals, self.cursor, self.keys, self.committed = totals, cursor, keys, committed
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="commit") if background else None
+        self.running: tuple[Any, Position] | None = None
+
+    def submit(self, interval: _Interval, *, now: bool = False) -> None:
+        self.wait()
+        position = interval.position or {}
+        cursor = _cursor_state(self.cursor)  # now: the read goes on past this interval's rows
+        if self.pool is None or now:
+            self._done(self._commit(interval, self.committed, cursor), position)
+            return
+        self.running = (self.pool.submit(self._commit, interval, self.committed, cursor), position)
+
+    def wait(self) -> None:
+        if self.running is not None:
+            future, position = self.running
+            self.running = None
+            self._done(future.result(), position)
+
+    def close(self) -> None:
+        """Let a running commit finish (its error, if any, is not raised here: the read's error is)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+    def _commit(self, interval: _Interval, committed: Position, cursor: dict[str, Any] | None) -> bool:
+        ctx, source, plan, name, mode = self.args
+        return _commit(ctx, source, plan, name, mode, interval, self.totals, cursor, self.keys, committed)
+
+    def _done(self, landed: bool, position: Position) -> None:
+        if landed:
+            self.committed = position
+            self.args[1].acknowledge(self.args[2], position)
 
 
 def prefetched(chunks: Iterator[Chunk], depth: int = 4) -> Iterator[Chunk]:
@@ -188,7 +248,7 @@ def _commit(
     mode: str,
     interval: _Interval,
     totals: _Totals,
-    cursor: CursorFilter | None,
+    cursor: dict[str, Any] | None,
     keys: list[str],
     committed: Position,
 ) -> bool:
@@ -209,7 +269,7 @@ def _commit(
         run_id=ctx.stamp.run_id,
         mode=mode,
         sequence=sequence,
-        cursor=_cursor_state(cursor),
+        cursor=cursor,
         position=position,
         source=source.name,
         source_table=plan.ref.qualified,
@@ -238,7 +298,6 @@ def _commit(
         )
     totals.commits += 1
     killpoint.kill_at("interval_committed", name)
-    source.acknowledge(plan, position)
     return True
 
 

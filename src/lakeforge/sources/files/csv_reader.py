@@ -1,5 +1,8 @@
 """CSV files, streamed with pyarrow's CSV reader, every record either loaded or reported with its line.
 
+A file is cut into pieces parsed on every core (``csv_parallel.py``, where ``csv_split.py`` can prove the
+cuts); each piece, or the whole file where it cannot be cut, is read as below, on one thread.
+
 Fields are read as text by pyarrow (which checks that it is valid UTF-8), then:
 
 - a row with the wrong number of fields is reported by pyarrow's ``invalid_row_handler`` (with its record
@@ -41,6 +44,8 @@ class Block:
     """(record number, line, reason, raw text) of each bad record."""
     last_record: int = 0
     blank: int = 0
+    prepared: Any = None
+    """What the reader's ``prepare`` made of ``batch`` (the typed batch), where it ran beside the parse."""
 
 
 @dataclass
@@ -100,28 +105,47 @@ def _names_only(sample: bytes, options: CsvOptions) -> list[str]:
 
 
 def read_csv(
-    open_stream: Callable[[], Any], options: CsvOptions, names: list[str], block_size: int = 4 << 20
+    open_stream: Callable[[], Any],
+    options: CsvOptions,
+    names: list[str],
+    block_size: int = 4 << 20,
+    prepare: Callable[[Any], Any] | None = None,
 ) -> Iterator[Block]:
     """Blocks of the records of the stream ``open_stream()`` opens (see the module docstring); ``names`` from
-    :func:`header_and_types`. The stream is opened a second time when the Python parser takes over."""
+    :func:`header_and_types`. The stream is opened a second time when the Python parser takes over.
+    ``prepare(batch)`` (if given) is kept in each block's ``prepared``: it runs on the parsing threads."""
     import pyarrow as pa
 
+    from lakeforge.sources.files.csv_parallel import read_parallel
     from lakeforge.sources.files.csv_python import read_csv_python
+    from lakeforge.sources.files.csv_split import splittable
 
+    _quiet_undecodable_rows()
     given = 0
     try:
         with open_stream() as stream:
-            for block in _read_fast(stream, options, names, block_size):
+            if splittable(options):
+                blocks = read_parallel(stream, options, names, block_size, prepare)
+            else:
+                blocks = _prepared(read_fast(stream, options, names, block_size), prepare)
+            for block in blocks:
                 yield block
                 given = block.last_record
         return
     except (pa.ArrowInvalid, UnicodeDecodeError):
         pass  # not valid text, or anything else pyarrow refuses: records after ``given`` go through Python
     with open_stream() as stream:
-        yield from read_csv_python(stream, options, names, block_size, after=given)
+        yield from _prepared(read_csv_python(stream, options, names, block_size, after=given), prepare)
 
 
-def _read_fast(stream: Any, options: CsvOptions, names: list[str], block_size: int) -> Iterator[Block]:
+def _prepared(blocks: Iterator[Block], prepare: Callable[[Any], Any] | None) -> Iterator[Block]:
+    for block in blocks:
+        if prepare is not None and block.batch is not None and block.batch.num_rows:
+            block.prepared = prepare(block.batch)
+        yield block
+
+
+def read_fast(stream: Any, options: CsvOptions, names: list[str], block_size: int) -> Iterator[Block]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 

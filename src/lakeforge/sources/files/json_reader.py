@@ -26,7 +26,8 @@ def read_json(stream: Any, declared: pa.Schema, batch_size: int, block_bytes: in
         data = head + stream.read()
         values = _whole(data)
         if isinstance(values, list):
-            yield from _array(values, batch_size, single_line=b"\n" not in data.strip())
+            leading = data[: len(data) - len(data.lstrip())].count(b"\n")  # blank lines before the array
+            yield from _array(values, batch_size, line=leading + 1 if b"\n" not in data.strip() else 0)
             return
         head, stream = b"", pa.BufferReader(data)  # not one JSON array: JSON lines whose first is an array
     yield from _lines(head, stream, declared, block_bytes)
@@ -133,12 +134,11 @@ def _slow(chunk: bytes, first_line: int) -> Block:
     return Block(batch, kept, kept, bad, first_line + len(parts) - 1, blank)
 
 
-def _array(values: list[Any], batch_size: int, *, single_line: bool) -> Iterator[Block]:
-    """The elements of a JSON array; each object is a record, numbered from 1 (its line is known only when
-    the whole array is on one line)."""
+def _array(values: list[Any], batch_size: int, *, line: int) -> Iterator[Block]:
+    """The elements of a JSON array; each object is a record, numbered from 1; ``line``: the array's when it is
+    on one line (0: unknown)."""
     from lakeforge.sources.python.frames import rows_to_batch
 
-    line = 1 if single_line else 0
     for start in range(0, max(len(values), 1), batch_size):
         part = values[start : start + batch_size]
         objects = [(start + i + 1, v) for i, v in enumerate(part) if isinstance(v, dict)]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from lakeforge.lake.storage import Storage
+    from lakeforge.sources.typed import RowError
 
 META_FILE = "_lf_file"
 META_ROW = "_lf_row"
@@ -97,6 +98,7 @@ class FilesSource(RecordSource):
         fmt = self.config.format
         if fmt == "csv":
             from lakeforge.sources.files.csv_reader import header_and_types, read_csv
+            from lakeforge.sources.typed import apply_types
 
             with open_file(storage, entry.path, self.config.compression) as head:
                 sample = _cut_at_line(head.read(self.config.sample_bytes))
@@ -108,7 +110,10 @@ class FilesSource(RecordSource):
             def opened() -> Any:
                 return open_file(storage, entry.path, self.config.compression)
 
-            return columns, read_csv(opened, self.config.csv, names, self.config.block_bytes)
+            def typed(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[RowError]]:
+                return apply_types(self._shape(batch), columns)
+
+            return columns, read_csv(opened, self.config.csv, names, self.config.block_bytes, prepare=typed)
         if fmt == "json":
             from lakeforge.sources.files.json_reader import read_json
 
@@ -120,8 +125,6 @@ class FilesSource(RecordSource):
         return plan.columns, read_parquet(storage, entry.path, batch_size)
 
     def _chunk(self, entry: FileEntry, block: Block, columns: list[ColumnPlan], skip: int) -> Chunk:
-        import pyarrow as pa
-        import pyarrow.compute as pc
 
         from lakeforge.sources.typed import apply_types
 
@@ -137,23 +140,24 @@ class FilesSource(RecordSource):
 
         from lakeforge.sources.files.buffers import bool_array, int64_array, repeated_string
 
-        batch = block.batch
+        batch = self._shape(block.batch)
         numbers = np.asarray(block.records, dtype=np.int64)
+        typed, errors = block.prepared if block.prepared is not None else apply_types(batch, columns)
+        lines: dict[int, int] | None = None
+        for error in errors:
+            record = int(numbers[error.row])
+            if record <= skip:
+                continue  # committed by an earlier run (its bad records too)
+            if lines is None:
+                lines = dict(zip(numbers.tolist(), np.asarray(block.lines).tolist(), strict=True))
+            raw = _raw(batch, error.row, self.config.csv.delimiter if self.config.format == "csv" else None)
+            bad.append(BadRecord(error.reason, raw, file=entry.path, line=lines.get(record) or None, offset=record))
+        if errors:
+            numbers = np.delete(numbers, [e.row for e in errors])
         if skip and len(numbers) and numbers[0] <= skip:
             keep_np = numbers > skip
-            batch, numbers = batch.filter(bool_array(keep_np)), numbers[keep_np]
+            typed, numbers = typed.filter(bool_array(keep_np)), numbers[keep_np]
         records = int64_array(numbers)
-        batch = self._shape(batch)
-        typed, errors = apply_types(batch, columns)
-        if errors:
-            lines = dict(zip(np.asarray(block.records).tolist(), np.asarray(block.lines).tolist(), strict=True))
-            for error in errors:
-                record = records[error.row].as_py()
-                raw = _raw(batch, error.row, self.config.csv.delimiter if self.config.format == "csv" else None)
-                bad.append(BadRecord(error.reason, raw, file=entry.path, line=lines.get(record) or None, offset=record))
-            refused = pa.array([e.row for e in errors], pa.int64())
-            keep = pc.invert(pc.is_in(pa.array(range(batch.num_rows), pa.int64()), value_set=refused))
-            records = records.filter(keep)
         typed = typed.append_column(META_FILE, repeated_string(entry.path, typed.num_rows))
         typed = typed.append_column(META_ROW, records)
         bad.sort(key=lambda b: b.offset or 0)
