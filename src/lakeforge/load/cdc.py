@@ -26,12 +26,20 @@ from typing import Any
 
 from lakeforge.errors import ConfigError, SourceError
 from lakeforge.lake.checkpoint import Checkpoint
-from lakeforge.load.cdc_apply import Event, apply_batch, changes_name, checkpoint_for, merge_columns, state_schema
+from lakeforge.load.cdc_apply import (
+    BatchEvent,
+    Event,
+    apply_batch,
+    changes_name,
+    checkpoint_for,
+    merge_columns,
+    state_schema,
+)
 from lakeforge.load.context import LoadContext
 from lakeforge.load.killpoint import kill_at
 from lakeforge.load.table import TableResult
 from lakeforge.sources.base import Source, TablePlan, TableRef
-from lakeforge.sources.cdc import CdcReader, Position, Txn
+from lakeforge.sources.cdc import CdcReader, Position, RowBatch, Txn
 from lakeforge.sources.records import BadRecord
 
 READERS = {
@@ -55,7 +63,7 @@ class CdcTable:
     log_at: int = -1
     texts: dict[int, str] = field(default_factory=dict)
     """Position text (GTID set, LSN) by value, to resume the log from."""
-    events: list[Event] = field(default_factory=list)
+    events: list[Event | BatchEvent] = field(default_factory=list)
     bad: list[BadRecord] = field(default_factory=list)
     """Malformed events read since the last commit, for ``quarantine.<table>``."""
     good_read: int = 0
@@ -268,7 +276,7 @@ def _stream(
             if txn is not None:
                 seq = _buffer(reader, tables, txn, seq)
                 last = txn
-                pending += len(txn.changes)
+                pending += txn.count()
                 first_at = first_at if first_at is not None else time.monotonic()
             due = first_at is not None and (
                 pending >= ctx.run.cdc_commit_changes or time.monotonic() - first_at >= ctx.run.cdc_commit_seconds
@@ -284,8 +292,9 @@ def _stream(
 
 
 def _buffer(reader: CdcReader, tables: dict[TableRef, CdcTable], txn: Txn, seq: int) -> int:
-    """Queue ``txn``'s changes on their tables. Runs once per change: a transaction's changes mostly hit one
-    table, so the table, its plan and its column names are looked up again only when the table changes."""
+    """Queue ``txn``'s changes on their tables: once per change, or once per row batch (the readers' usual
+    form). A transaction's changes mostly hit one table, so the table, its plan and its column names are
+    looked up again only when the table changes."""
     position, commit_time = txn.position, txn.commit_time
     last_ref: TableRef | None = None
     t: CdcTable | None = None
@@ -300,6 +309,16 @@ def _buffer(reader: CdcReader, tables: dict[TableRef, CdcTable], txn: Txn, seq: 
                 t.plan = reader.plans.get(t.ref, t.plan)  # the reader may have replanned (a type changed)
                 names = {c.name for c in t.plan.columns}
         if t is None:
+            continue
+        if isinstance(change, RowBatch):
+            if not names.issuperset(change.columns):
+                t.plan = reader.replan(t.ref, list(change.columns))
+                names = {c.name for c in t.plan.columns}
+            count = len(change.ops)
+            t.good_read += count
+            t.events.append(BatchEvent(change, position, commit_time, seq + 1))
+            seq += count
+            kill_at("cdc_buffer", t.name)
             continue
         if change.row is not None and not change.row.keys() <= names:
             t.plan = reader.replan(t.ref, list(change.row))

@@ -22,8 +22,9 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-Rows = Callable[[bytes, int, int, list[dict[str, Any]]], int]
-"""``rows(buf, start, end, out)`` appends each row image between ``start`` and ``end`` to ``out``."""
+Rows = Callable[[bytes, int, int, list[Any]], int]
+"""``rows(buf, start, end, out)`` appends each row image between ``start`` and ``end`` to ``out`` (a dict by
+column name, or a tuple in column order: see :func:`compile_rows`)."""
 
 TINY, SHORT, LONG, FLOAT, DOUBLE, INT24, LONGLONG = 1, 2, 3, 4, 5, 9, 8
 DATE, YEAR, VARCHAR, TIMESTAMP2, DATETIME2, TIME2 = 10, 13, 15, 17, 18, 19
@@ -162,9 +163,11 @@ def text_encoding(column: Any) -> str | None:
     return encoding
 
 
-def compile_rows(columns: list[Any], errors: str = "strict") -> Rows | None:
+def compile_rows(columns: list[Any], errors: str = "strict", *, tuples: bool = False) -> Rows | None:
     """One function decoding full row images of a table with these binlog columns (``Column`` objects of
-    ``mysql-replication``'s table map, with names); None when a column type is not handled here."""
+    ``mysql-replication``'s table map, with names); None when a column type is not handled here. Each image
+    is a dict by column name, or with ``tuples`` a tuple of the same values in column order (what the loader
+    takes: no key per value)."""
     n = len(columns)
     if n == 0 or any(not c.name for c in columns):
         return None
@@ -191,7 +194,10 @@ def compile_rows(columns: list[Any], errors: str = "strict") -> Rows | None:
         body.append(f"        if nulls & {1 << i}: v{i} = None")
         body.append("        else:")
         body += [f"            {line}" for line in code]
-    body.append("        add({" + ", ".join(f"K{i}: v{i}" for i in range(n)) + "})")
+    if tuples:
+        body.append("        add((" + "".join(f"v{i}, " for i in range(n)) + "))")
+    else:
+        body.append("        add({" + ", ".join(f"K{i}: v{i}" for i in range(n)) + "})")
     body.append("    return p")
     exec(compile("\n".join(body), f"<binlog rows {n} columns>", "exec"), env)  # noqa: S102 - code built above
     rows: Rows = env["rows"]
@@ -201,20 +207,21 @@ def compile_rows(columns: list[Any], errors: str = "strict") -> Rows | None:
 _CACHE: dict[tuple[Any, ...], Rows | None] = {}
 
 
-def _compiled(columns: list[Any], errors: str) -> Rows | None:
-    key = (errors, *((c.name, c.type, tuple(sorted(c.data.items(), key=str))) for c in columns))
+def _compiled(columns: list[Any], errors: str, tuples: bool) -> Rows | None:
+    key = (errors, tuples, *((c.name, c.type, tuple(sorted(c.data.items(), key=str))) for c in columns))
     try:
         return _CACHE[key]
     except KeyError:
-        rows = _CACHE[key] = compile_rows(columns, errors)
+        rows = _CACHE[key] = compile_rows(columns, errors, tuples=tuples)
         return rows
     except TypeError:  # an unhashable attribute: compile without caching
-        return compile_rows(columns, errors)
+        return compile_rows(columns, errors, tuples=tuples)
 
 
-def event_rows(event: Any) -> list[dict[str, Any]] | None:
+def event_rows(event: Any, *, tuples: bool = False) -> list[Any] | None:
     """The row images of a ``mysql-replication`` rows event whose rows have not been read yet, in order
-    (before and after images alternate for an UPDATE); None to leave the event to the package."""
+    (before and after images alternate for an UPDATE): dicts by column name, or with ``tuples`` tuples in
+    the event's column order; None to leave the event to the package."""
     columns = event.columns
     n = len(columns)
     full = (1 << n) - 1
@@ -226,13 +233,13 @@ def event_rows(event: Any) -> list[dict[str, Any]] | None:
     wrapper = event.packet
     if wrapper._BinLogPacketWrapper__data_buffer:
         return None
-    rows = _compiled(columns, "ignore" if event._ignore_decode_errors else "strict")
+    rows = _compiled(columns, "ignore" if event._ignore_decode_errors else "strict", tuples)
     if rows is None:
         return None
     packet = wrapper.packet
     start = packet._position
     end = start + event.event_size - wrapper.read_bytes
-    out: list[dict[str, Any]] = []
+    out: list[Any] = []
     if rows(packet._data, start, end, out) != end:
         raise ValueError(f"binlog rows event of {event.schema}.{event.table} did not decode to its end")
     return out

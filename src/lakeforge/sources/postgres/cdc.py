@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lakeforge.errors import SourceError
-from lakeforge.sources.cdc import CdcReader, Change, Position, Problem, Snapshot, Txn
+from lakeforge.sources.cdc import CdcReader, Position, Problem, RowBatch, Snapshot, Txn
 from lakeforge.sources.postgres.pgoutput import (
     Begin,
     Commit,
@@ -248,6 +248,7 @@ class PostgresCdc(CdcReader):
         stream, target = self._start(start)
         decoder = Decoder()
         txn: Txn | None = None
+        batches: dict[int, RowBatch] = {}  # the open transaction's row batch per relation oid
         caught_up = False
         moved = start.value if start is not None else 0  # the last position passed on
         advance = max(self.source.config.max_slot_lag_bytes // 16, 1)
@@ -264,9 +265,7 @@ class PostgresCdc(CdcReader):
                 item = decoder.decode(msg.payload)
                 if type(item) is Row:
                     if txn is not None:
-                        change = self._change(item)
-                        if change is not None:
-                            txn.changes.append(change)
+                        self._add_row(item, txn, batches)
                     continue
             elif msg is None:
                 if caught_up and time.monotonic() - quiet >= idle_seconds:
@@ -292,6 +291,7 @@ class PostgresCdc(CdcReader):
                 continue
             if isinstance(item, Begin):
                 txn = Txn(Position(0, ""), item.commit_time)
+                batches = {}
             elif isinstance(item, Commit):
                 if txn is None:
                     continue
@@ -303,7 +303,7 @@ class PostgresCdc(CdcReader):
                     caught_up = True
                     yield None
             else:
-                self._take(item, txn)
+                self._take(item, txn, batches)
 
     def _start(self, start: Position | None) -> tuple[ReplicationStream, int]:
         """Open the stream at ``start``; return it and the WAL position that counts as caught up."""
@@ -314,13 +314,11 @@ class PostgresCdc(CdcReader):
             stream.start(self.slot, lsn_text(start.value if start and start.value > 0 else 0), options)
         return stream, target
 
-    def _take(self, item: Relation | Row | Truncate | None, txn: Txn | None) -> None:
+    def _take(self, item: Relation | Row | Truncate | None, txn: Txn | None, batches: dict[int, RowBatch]) -> None:
         """A row or truncate joins ``txn``; a relation message (sent before a table's first change and again
         after each ALTER TABLE) replans the table with the columns and types it carries."""
         if isinstance(item, Row) and txn is not None:
-            change = self._change(item)
-            if change is not None:
-                txn.changes.append(change)
+            self._add_row(item, txn, batches)
         elif isinstance(item, Relation):
             ref = self._by_oid[item.oid] = self._ref(item.schema, item.name)
             if ref is not None:
@@ -329,9 +327,10 @@ class PostgresCdc(CdcReader):
                 self.replan(ref, known + [c for c in item.columns if c not in known])
         elif isinstance(item, Truncate) and txn is not None:
             for rel in item.relations:
-                ref = self._ref(rel.schema, rel.name)
-                if ref is not None:
-                    txn.changes.append(Change(ref, "truncate"))
+                batch = self._batch(rel, txn, batches)
+                if batch is not None:
+                    batch.ops.append("truncate")
+                    batch.rows.append([None] * len(rel.columns))
 
     def replan(self, ref: TableRef, columns: list[str]) -> TablePlan:
         """As the base class, but a column the catalog no longer has (dropped since) keeps the type the log's
@@ -376,18 +375,40 @@ class PostgresCdc(CdcReader):
             self._refs[key] = ref if ref in self.plans else None
         return self._refs[key]
 
-    def _change(self, row: Row) -> Change | None:
-        rel = row.relation
+    def _batch(self, rel: Relation, txn: Txn, batches: dict[int, RowBatch]) -> RowBatch | None:
+        """The open transaction's batch of ``rel``'s table (a new one after a relation message changed its
+        columns); None for a table not configured."""
+        batch = batches.get(rel.oid)
+        if batch is not None and batch.columns is rel.columns:
+            return batch
         ref = self._by_oid.get(rel.oid, _UNKNOWN)
-        if ref is _UNKNOWN:  # one lookup by oid per change, not a (schema, name) tuple
+        if ref is _UNKNOWN:  # one lookup by oid per table, not a (schema, name) tuple
             ref = self._by_oid[rel.oid] = self._ref(rel.schema, rel.name)
         if ref is None:
             return None
-        if row.kind == "insert":
-            return Change(ref, "insert", row.new, None, row.unchanged)
-        if row.kind == "update":
-            return Change(ref, "update", row.new, row.old, row.unchanged)
-        return Change(ref, "delete", row.old)
+        batch = batches[rel.oid] = RowBatch(ref, rel.columns)
+        txn.changes.append(batch)
+        return batch
+
+    def _add_row(self, row: Row, txn: Txn, batches: dict[int, RowBatch]) -> None:
+        """``row`` joins its table's batch: its values as they came (no dict, no object per row)."""
+        rel = row.relation
+        batch = batches.get(rel.oid)
+        if batch is None or batch.columns is not rel.columns:
+            batch = self._batch(rel, txn, batches)
+            if batch is None:
+                return
+        kind = row.kind
+        if row.unchanged:
+            batch.unchanged[len(batch.ops)] = row.unchanged
+        if kind == "delete":
+            batch.ops.append("delete")
+            batch.rows.append(row.old)  # type: ignore[arg-type]  # a delete always carries the old image
+            return
+        if kind == "update" and row.old is not None:
+            batch.old_keys[len(batch.ops)] = dict(zip(rel.columns, row.old, strict=True))
+        batch.ops.append(kind)  # type: ignore[arg-type]  # insert or update
+        batch.rows.append(row.new)  # type: ignore[arg-type]  # insert and update carry the new image
 
     def ack(self, position: Position) -> None:
         """Report ``position`` as flushed: only ever a position every lake table has committed."""

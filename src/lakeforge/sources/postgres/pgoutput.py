@@ -2,8 +2,8 @@
 
 Messages: Begin, Commit, Relation, Insert, Update, Delete, Truncate (Origin and Type are skipped). Column
 values arrive in PostgreSQL's text format, decoded by :func:`text_to_arrow` to the column's planned type.
-A value the server did not send (an unchanged TOAST value) is left out of the row and named in
-``unchanged``.
+A row's values are a list in the relation's column order; a value the server did not send (an unchanged
+TOAST value) is None there and named in ``unchanged``.
 """
 
 from __future__ import annotations
@@ -53,10 +53,16 @@ class Row:
     kind: str
     """insert, update, delete."""
     relation: Relation
-    new: dict[str, Any] | None = None
-    old: dict[str, Any] | None = None
+    new: list[Any] | None = None
+    """Values in the order of ``relation.columns`` (None for an unchanged value too)."""
+    old: list[Any] | None = None
     old_is_key: bool = False
     unchanged: frozenset[str] = field(default_factory=frozenset)
+
+    def as_dict(self, values: list[Any]) -> dict[str, Any]:
+        """``values`` by column name, without the unchanged columns."""
+        skip = self.unchanged
+        return {n: v for n, v in zip(self.relation.columns, values, strict=True) if n not in skip}
 
 
 @dataclass
@@ -128,9 +134,9 @@ class Decoder:
         self.relations[oid] = rel
         return rel
 
-    def _tuple(self, rel: Relation) -> tuple[dict[str, Any], frozenset[str]]:
-        """One tuple's values by column name. The hot loop of a catch-up: locals only, and the dict is built
-        in one step when every value was sent (the usual case)."""
+    def _tuple(self, rel: Relation) -> tuple[list[Any], frozenset[str]]:
+        """One tuple's values in column order, and the columns not sent. The hot loop of a catch-up: locals
+        only."""
         buf, at, size_of = self._buf, self._at, _I32.unpack_from
         count = (buf[at] << 8) | buf[at + 1]
         at += 2
@@ -156,10 +162,8 @@ class Decoder:
                 at += size
         self._at = at
         if not unchanged:
-            return dict(zip(rel.columns, values, strict=True)), _NONE
-        skip = set(unchanged)
-        names = rel.columns
-        return ({names[i]: v for i, v in enumerate(values) if i not in skip}, frozenset(names[i] for i in unchanged))
+            return values, _NONE
+        return values, frozenset(rel.columns[i] for i in unchanged)
 
     def _i32(self) -> int:
         value = _I32.unpack_from(self._buf, self._at)[0]
