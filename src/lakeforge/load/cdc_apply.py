@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from operator import itemgetter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -183,9 +184,12 @@ def _batches_table(reader: CdcReader, plan: TablePlan, events: list[Buffered]) -
         which += [i] * len(b.ops)
         seqs += range(e.seq, e.seq + len(b.ops))
     count = len(rows)
-    by_name = dict(zip(names, zip(*rows, strict=True), strict=False)) if count else {}
+    where = {name: i for i, name in enumerate(names)}
     nothing = [None] * count
-    arrays = [reader.to_arrow(list(by_name.get(c.name, nothing)), c) for c in plan.columns]
+    arrays = [
+        reader.to_arrow(list(map(itemgetter(where[c.name]), rows)) if c.name in where else nothing, c)
+        for c in plan.columns
+    ]
     index = pa.array(which, pa.int64())
     arrays += [
         pa.array(ops, pa.string()),

@@ -78,14 +78,15 @@ def _decimal_code(v: str, precision: int, scale: int) -> list[str]:
 
     whole = groups(8 * (4 * whole_f + trail), whole_i, (lead, 0), (0, 0))
     frac = groups(0, whole_f, (0, 0), (trail, trail_digits))
-    text = f'f"{{s}}{{{whole}}}.{{{frac}:0{scale}d}}"' if scale else f'f"{{s}}{{{whole}}}"'
+    unscaled = f"({whole}) * {10**scale} + {frac}" if scale else whole
     top = 1 << (8 * size - 1)
     every = (1 << (8 * size)) - 1 - top  # a negative value: every bit but the sign bit inverted
+    # the unscaled integer moved ``scale`` places by a context exact to 100 digits (MySQL has 65 at most):
+    # the same digits and exponent as Decimal("<whole>.<frac>"), a negative zero included
     return [
         f"x = int.from_bytes(b[p:p + {size}], 'big'); p += {size}",
-        f"if x & {top}: x ^= {top}; s = ''",
-        f"else: x ^= {every}; s = '-'",
-        f"{v} = Decimal({text})",
+        f"if x & {top}: x ^= {top}; {v} = SCALE(Decimal({unscaled}), {-scale})",
+        f"else: x ^= {every}; u = {unscaled}; {v} = SCALE(Decimal(-u) if u else NEG0, {-scale})",
     ]
 
 
@@ -106,7 +107,12 @@ def _column_code(i: int, column: Any, encoding: Any, env: dict[str, Any]) -> lis
     if kind in (VARCHAR, STRING, BLOB):
         width = int(column.length_size) if kind == BLOB else (2 if column.max_length > 255 else 1)
         # bytes; an empty value is '' as in the package (``b"".decode("binary")`` gives '' before any lookup)
-        text = [f"{v} = b[p:p + n] if n else ''"] if encoding is None else [f"{v} = b[p:p + n].decode(E{i}, ERR)"]
+        if encoding is None:
+            text = [f"{v} = b[p:p + n] if n else ''"]
+        elif _ascii_shortcut(encoding):  # ASCII bytes decode alike in it: skip the codec's Python layer then
+            text = [f"{v} = b[p:p + n]", f"{v} = {v}.decode('ascii') if {v}.isascii() else {v}.decode(E{i}, ERR)"]
+        else:
+            text = [f"{v} = b[p:p + n].decode(E{i}, ERR)"]
         env[f"E{i}"] = encoding
         length = "b[p]" if width == 1 else f"int.from_bytes(b[p:p + {width}], 'little')"
         return [f"n = {length}; p += {width}", *text, "p += n"]
@@ -144,6 +150,26 @@ def _column_code(i: int, column: Any, encoding: Any, env: dict[str, Any]) -> lis
     return None
 
 
+_EXACT = decimal.Context(prec=100)
+"""Decimal arithmetic that never rounds a binlog DECIMAL (65 digits at most)."""
+_FAST_CODECS = {"utf-8", "utf8", "latin-1", "latin1", "iso-8859-1", "iso8859-1", "ascii", "us-ascii"}
+"""Encodings ``bytes.decode`` handles in C without a codec lookup."""
+
+
+def _ascii_shortcut(encoding: str) -> bool:
+    """Whether bytes that are all ASCII decode in ``encoding`` to the same text as in ASCII (every codec of a
+    MySQL charset but the UTF-16/32 and UCS-2 ones), and the codec is not already a fast one."""
+    if encoding.lower() in _FAST_CODECS:
+        return False
+    probes = [bytes(range(128)), b"\x1b$B\x1b(B~{}", b"+AGEA-"]  # every byte; ISO-2022 and UTF-7 shifts
+    try:
+        return all(p.decode(encoding) == p.decode("ascii") for p in probes) and probes[0] == probes[0].decode(
+            "ascii"
+        ).encode(encoding)
+    except (UnicodeError, LookupError):
+        return False
+
+
 def text_encoding(column: Any) -> str | None:
     """The codec the package decodes a text column's bytes with; None keeps bytes (``binary`` and charsets
     Python has no codec for), as the package does."""
@@ -174,6 +200,8 @@ def compile_rows(columns: list[Any], errors: str = "strict", *, tuples: bool = F
     nulls = (n + 7) // 8
     env: dict[str, Any] = {
         "Decimal": decimal.Decimal,
+        "SCALE": _EXACT.scaleb,
+        "NEG0": decimal.Decimal("-0"),
         "date": dt.date,
         "datetime": dt.datetime,
         "timedelta": dt.timedelta,
