@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from operator import itemgetter
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.errors import ConfigError, LakeError
