@@ -271,6 +271,7 @@ def _stream(
     first_at: float | None = None
     last: Txn | None = None
     seq = 0
+    _GC.raise_threshold()
     try:
         for txn in reader.changes(Position(start, texts.get(start, "")), idle_seconds):
             if txn is not None:
@@ -289,6 +290,37 @@ def _stream(
                 return
     finally:
         gc.unfreeze()  # a failed read leaves buffered changes frozen by _buffer: hand them back to the collector
+        _GC.restore()
+
+
+class _Collections:
+    """Fewer young-generation collections while log changes stream in: decoding makes a list or tuple per
+    row, and with the default threshold (700 allocations) the collector ran every few rows (measured: ~0.5 us
+    of ~3 us per PostgreSQL row). Buffered rows hold no reference cycles. Counted, as several sources stream
+    at once on threads and the process-wide threshold must come back only when the last one ends."""
+
+    YOUNG = 100_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = gc.get_threshold()
+
+    def raise_threshold(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                self._saved = gc.get_threshold()
+                gc.set_threshold(max(self._saved[0], self.YOUNG), *self._saved[1:])
+            self._users += 1
+
+    def restore(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                gc.set_threshold(*self._saved)
+
+
+_GC = _Collections()
 
 
 def _buffer(reader: CdcReader, tables: dict[TableRef, CdcTable], txn: Txn, seq: int) -> int:

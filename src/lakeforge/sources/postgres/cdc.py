@@ -17,6 +17,7 @@ the streaming replication protocol (``replication.py``) and the built-in ``pgout
 from __future__ import annotations
 
 import contextlib
+import struct
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,8 +33,9 @@ from lakeforge.sources.postgres.pgoutput import (
     Truncate,
     lsn_text,
     lsn_value,
+    tuple_at,
 )
-from lakeforge.sources.postgres.replication import Keepalive, ReplicationStream, XLogData, conninfo
+from lakeforge.sources.postgres.replication import Keepalive, ReplicationStream, conninfo
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -55,6 +57,9 @@ FROM pg_replication_slots WHERE slot_name = %s AND database = current_database()
 """
 
 _UNKNOWN: Any = object()
+_ROWS = frozenset(b"IUD")
+"""pgoutput message kinds of a row change: Insert, Update, Delete."""
+_I32 = struct.Struct("!i").unpack_from
 _STALLED_SECONDS = 10.0
 """A server whose decoding position has not moved for this long has nothing more to send: caught up even if
 that position is short of the target (the target is read from pg_current_wal_lsn(), which may point past the
@@ -261,12 +266,12 @@ class PostgresCdc(CdcReader):
             except Exception:
                 with self.source.errors("replication stream failed"):
                     raise
-            if type(msg) is XLogData:  # the usual case first
-                item = decoder.decode(msg.payload)
-                if type(item) is Row:
+            if type(msg) is bytes:  # the usual case first: a row
+                if msg[0] in _ROWS:
                     if txn is not None:
-                        self._add_row(item, txn, batches)
+                        self._add_row(msg, decoder.relations, txn, batches)
                     continue
+                item = decoder.decode(msg)
             elif msg is None:
                 if caught_up and time.monotonic() - quiet >= idle_seconds:
                     quiet = time.monotonic()
@@ -317,9 +322,7 @@ class PostgresCdc(CdcReader):
     def _take(self, item: Relation | Row | Truncate | None, txn: Txn | None, batches: dict[int, RowBatch]) -> None:
         """A row or truncate joins ``txn``; a relation message (sent before a table's first change and again
         after each ALTER TABLE) replans the table with the columns and types it carries."""
-        if isinstance(item, Row) and txn is not None:
-            self._add_row(item, txn, batches)
-        elif isinstance(item, Relation):
+        if isinstance(item, Relation):
             ref = self._by_oid[item.oid] = self._ref(item.schema, item.name)
             if ref is not None:
                 self._relations[ref] = item
@@ -390,25 +393,32 @@ class PostgresCdc(CdcReader):
         txn.changes.append(batch)
         return batch
 
-    def _add_row(self, row: Row, txn: Txn, batches: dict[int, RowBatch]) -> None:
-        """``row`` joins its table's batch: its values as they came (no dict, no object per row)."""
-        rel = row.relation
-        batch = batches.get(rel.oid)
+    def _add_row(self, payload: bytes, relations: dict[int, Relation], txn: Txn, batches: dict[int, RowBatch]) -> None:
+        """An Insert, Update or Delete message joins its table's batch: its values as they came (no dict, no
+        object per row). Message layout: kind, relation oid, then 'N' new tuple (insert), 'K'/'O' old tuple
+        (delete; update when the key changed or REPLICA IDENTITY FULL) and 'N' new tuple (update)."""
+        oid = _I32(payload, 1)[0]
+        rel = relations[oid]
+        batch = batches.get(oid)
         if batch is None or batch.columns is not rel.columns:
             batch = self._batch(rel, txn, batches)
             if batch is None:
                 return
-        kind = row.kind
-        if row.unchanged:
-            batch.unchanged[len(batch.ops)] = row.unchanged
-        if kind == "delete":
+        kind = payload[0]
+        if kind == 68:  # 'D'
+            old, _, _ = tuple_at(payload, 6)
             batch.ops.append("delete")
-            batch.rows.append(row.old)  # type: ignore[arg-type]  # a delete always carries the old image
+            batch.rows.append(old)
             return
-        if kind == "update" and row.old is not None:
-            batch.old_keys[len(batch.ops)] = dict(zip(rel.columns, row.old, strict=True))
-        batch.ops.append(kind)  # type: ignore[arg-type]  # insert or update
-        batch.rows.append(row.new)  # type: ignore[arg-type]  # insert and update carry the new image
+        at = 5
+        if kind == 85 and payload[5] in (75, 79):  # an update with its old key ('K') or old row ('O')
+            old, _, at = tuple_at(payload, 6)
+            batch.old_keys[len(batch.ops)] = dict(zip(rel.columns, old, strict=True))
+        new, unchanged, _ = tuple_at(payload, at + 1)
+        if unchanged is not None:
+            batch.unchanged[len(batch.ops)] = frozenset(rel.columns[i] for i in unchanged)
+        batch.ops.append("insert" if kind == 73 else "update")
+        batch.rows.append(new)
 
     def ack(self, position: Position) -> None:
         """Report ``position`` as flushed: only ever a position every lake table has committed."""

@@ -135,35 +135,9 @@ class Decoder:
         return rel
 
     def _tuple(self, rel: Relation) -> tuple[list[Any], frozenset[str]]:
-        """One tuple's values in column order, and the columns not sent. The hot loop of a catch-up: locals
-        only."""
-        buf, at, size_of = self._buf, self._at, _I32.unpack_from
-        count = (buf[at] << 8) | buf[at + 1]
-        at += 2
-        values: list[Any] = []
-        unchanged: list[int] = []
-        for i in range(count):
-            kind = buf[at]
-            at += 1
-            if kind == 116:  # 't': text
-                size = size_of(buf, at)[0]
-                at += 4
-                values.append(buf[at : at + size].decode("utf-8"))
-                at += size
-            elif kind == 110:  # 'n': null
-                values.append(None)
-            elif kind == 117:  # 'u': unchanged TOAST value, not sent
-                values.append(None)
-                unchanged.append(i)
-            else:  # 'b': binary
-                size = size_of(buf, at)[0]
-                at += 4
-                values.append(buf[at : at + size])
-                at += size
-        self._at = at
-        if not unchanged:
-            return values, _NONE
-        return values, frozenset(rel.columns[i] for i in unchanged)
+        """One tuple's values in column order, and the columns not sent."""
+        values, unchanged, self._at = tuple_at(self._buf, self._at)
+        return values, _NONE if unchanged is None else frozenset(rel.columns[i] for i in unchanged)
 
     def _i32(self) -> int:
         value = _I32.unpack_from(self._buf, self._at)[0]
@@ -180,6 +154,38 @@ class Decoder:
         text = self._buf[self._at : end].decode("utf-8")
         self._at = end + 1
         return text
+
+
+def tuple_at(buf: bytes, at: int) -> tuple[list[Any], list[int] | None, int]:
+    """The tuple at ``at``: its values in column order (text as str, NULL and unchanged TOAST values as
+    None), the positions of the unchanged values (None when every value was sent), and the offset after it.
+    The hot loop of a catch-up: locals only."""
+    size_of = _I32.unpack_from
+    count = (buf[at] << 8) | buf[at + 1]
+    at += 2
+    values: list[Any] = []
+    add = values.append
+    unchanged: list[int] | None = None
+    for i in range(count):
+        kind = buf[at]
+        if kind == 116:  # 't': text
+            size = size_of(buf, at + 1)[0]
+            at += 5
+            add(buf[at : at + size].decode("utf-8"))
+            at += size
+        elif kind == 110:  # 'n': null
+            at += 1
+            add(None)
+        elif kind == 117:  # 'u': unchanged TOAST value, not sent
+            at += 1
+            add(None)
+            unchanged = [*(unchanged or ()), i]
+        else:  # 'b': binary
+            size = size_of(buf, at + 1)[0]
+            at += 5
+            add(buf[at : at + size])
+            at += size
+    return values, unchanged, at
 
 
 def _pg_time(micros: int) -> dt.datetime:
