@@ -15,12 +15,13 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.cdc import LAKEFORGE, lake_matches, make_changes, server, setup
+from bench.cdc import LAKEFORGE, _stop, lake_matches, make_changes, server, setup
 from bench.measure import measure
 
 SLOT, COPY = "lakeforge_src", "lakeforge_src_replay"
@@ -108,4 +109,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _stop)  # unwinds the ``with server(...)`` blocks: the servers are removed
     sys.exit(main())
