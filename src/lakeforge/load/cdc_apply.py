@@ -356,8 +356,10 @@ def _apply_state(
     import pyarrow.compute as pc
 
     lake_keys = [plan.column(k).lake_name for k in keys]
-    truncates = pc.indices_nonzero(pc.equal(table[OP], "truncate"))
-    truncated = truncates[-1].as_py() if len(truncates) else -1
+    truncated = -1
+    if len(table):  # (indices_nonzero of a column of no chunks crashes pyarrow 25)
+        truncates = pc.indices_nonzero(pc.equal(table[OP].combine_chunks(), "truncate"))
+        truncated = truncates[-1].as_py() if len(truncates) else -1
     if truncated >= 0:
         table = table.slice(truncated + 1)
     final = table.take(_last_per_key(table, lake_keys))
