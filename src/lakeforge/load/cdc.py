@@ -281,12 +281,13 @@ def _stream(
                 pending += txn.count()
                 first_at = first_at if first_at is not None else time.monotonic()
             committing.settle(wait=False)
-            due = first_at is not None and (
-                pending >= ctx.run.cdc_commit_changes or time.monotonic() - first_at >= ctx.run.cdc_commit_seconds
-            )
+            full = pending >= ctx.run.cdc_commit_changes
+            due = first_at is not None and (full or time.monotonic() - first_at >= ctx.run.cdc_commit_seconds)
             finished = stop.is_set() or (txn is None and not follow)
             if last is not None and (due or finished):
                 committing.submit(last)
+                if not full:  # only a backlog (a full micro-batch) overlaps its commit with reading on
+                    committing.settle(wait=True)
                 pending, first_at, last = 0, None, None
             if finished:
                 committing.settle(wait=True)
@@ -311,10 +312,13 @@ class _Work:
 
 class _Committer:
     """Commits micro-batches on one worker thread while the log is read on: decoding (Python) overlaps the
-    Delta writes and MERGEs (native code that lets go of the GIL), which pays on two cores. One micro-batch
-    commits at a time, in order, each table as before (see :func:`_flush`); the log is acknowledged from the
-    reading thread (a PostgreSQL replication connection is not shared between threads), once the commit has
-    landed. A micro-batch handed over while the previous one commits waits for it first."""
+    Delta writes and MERGEs (native code that lets go of the GIL), which pays on two cores while a backlog is
+    read (``cdc_commit_changes`` reached). A micro-batch due by time (a follower that has caught up) is
+    waited for at once, as the reading thread would only compete with it for the GIL (on a busy machine that
+    lengthened the commit-to-visible delay). One micro-batch commits at a time, in order, each table as
+    before (see :func:`_flush`); the log is acknowledged from the reading thread (a PostgreSQL replication
+    connection is not shared between threads), once the commit has landed. A micro-batch handed over while
+    the previous one commits waits for it first."""
 
     def __init__(self, ctx: LoadContext, reader: CdcReader, tables: dict[TableRef, CdcTable]) -> None:
         from concurrent.futures import ThreadPoolExecutor
