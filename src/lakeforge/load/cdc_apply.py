@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.errors import ConfigError, LakeError
@@ -20,7 +21,7 @@ from lakeforge.load.batches import META_COLUMNS, stamp_and_cast, with_meta
 from lakeforge.load.context import maybe_maintain
 from lakeforge.load.killpoint import kill_at
 from lakeforge.sources.base import TablePlan
-from lakeforge.sources.cdc import CdcReader, Change, Position
+from lakeforge.sources.cdc import CdcReader, Change, Position, RowBatch
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -46,6 +47,24 @@ class Event:
     seq: int
 
 
+@dataclass(slots=True)
+class BatchEvent:
+    """A reader's row batch buffered for one table: its rows are log order from ``seq`` on."""
+
+    batch: RowBatch
+    position: Position
+    commit_time: dt.datetime | None
+    seq: int
+
+    def events(self) -> list[Event]:
+        """The rows as one :class:`Event` each (the general path)."""
+        at, when, seq = self.position, self.commit_time, self.seq
+        return [Event(change, at, when, seq + i) for i, change in enumerate(self.batch.changes())]
+
+
+Buffered = Event | BatchEvent
+
+
 MERGE_ATTEMPTS = 5
 """Tries of a micro-batch's state MERGE that lost a commit race (a concurrent ``maintain``), 0.2 s, 0.4 s ... apart."""
 
@@ -55,13 +74,13 @@ def changes_name(name: str) -> str:
 
 
 def merge_columns(plan: TablePlan) -> list[str]:
-    keys = plan.options.merge_key or plan.options.primary_key or plan.primary_key
+    keys = plan.merge_key()
     if not keys:
         raise ConfigError(
             f"source '{plan.source}': table {plan.ref.qualified} has no primary key; cdc mode needs "
             f"one: set tables.{plan.ref.name}.merge_key in lakeforge.yml"
         )
-    return [plan.column(k).name for k in keys]
+    return keys
 
 
 def cdc_fields() -> list[pa.Field]:
@@ -101,7 +120,7 @@ def apply_batch(
     reader: CdcReader,
     plan: TablePlan,
     name: str,
-    events: list[Event],
+    events: list[Buffered],
     log_after: int,
     state_after: int,
     position: Position,
@@ -113,7 +132,9 @@ def apply_batch(
 
     events = [e for e in events if e.position.value > state_after]
     keys = merge_columns(plan)
-    table = _events_table(ctx, reader, plan, name, events, keys)
+    table = _batches_table(reader, plan, events)
+    if table is None:
+        table = _events_table(ctx, reader, plan, name, _expanded(events), keys)
     log_rows = table.filter(pc.greater(table[POSITION_VALUE], log_after)) if len(table) else table
     log_name = changes_name(name)
     log_schema = _widened(ctx, log_name, evolve(log_name, ctx.lake.schema(log_name), table.schema))
@@ -128,7 +149,56 @@ def apply_batch(
     _apply_state(ctx, plan, name, table, keys, position, commit_time)
     for committed in (log_name, name):
         maybe_maintain(ctx, committed)
-    return len(events)
+    return sum(len(e.batch.ops) if type(e) is BatchEvent else 1 for e in events)
+
+
+def _expanded(events: list[Buffered]) -> list[Event]:
+    out: list[Event] = []
+    for e in events:
+        if type(e) is BatchEvent:
+            out += e.events()
+        else:
+            out.append(e)  # type: ignore[arg-type]  # an Event
+    return out
+
+
+def _batches_table(reader: CdcReader, plan: TablePlan, events: list[Buffered]) -> pa.Table | None:
+    """The events as one table without a Python object per row, when every event is a plain row batch of the
+    same columns (the usual case): the rows are transposed into columns in one step and each column converted
+    once. None for the general path (a change one by one, a key change, unchanged values, other columns)."""
+    import pyarrow as pa
+
+    if not events or any(type(e) is not BatchEvent or not e.batch.plain for e in events):
+        return None
+    batches: list[RowBatch] = [e.batch for e in events]  # type: ignore[union-attr]
+    names = batches[0].columns
+    if any(b.columns is not names and b.columns != names for b in batches):
+        return None
+    rows: list[Any] = []
+    ops: list[str] = []
+    which: list[int] = []
+    seqs: list[int] = []
+    for i, (e, b) in enumerate(zip(events, batches, strict=True)):
+        rows += b.rows
+        ops += b.ops
+        which += [i] * len(b.ops)
+        seqs += range(e.seq, e.seq + len(b.ops))
+    count = len(rows)
+    where = {name: i for i, name in enumerate(names)}
+    nothing = [None] * count
+    arrays = [
+        reader.to_arrow(list(map(itemgetter(where[c.name]), rows)) if c.name in where else nothing, c)
+        for c in plan.columns
+    ]
+    index = pa.array(which, pa.int64())
+    arrays += [
+        pa.array(ops, pa.string()),
+        pa.array([e.position.text for e in events], pa.string()).take(index),
+        pa.array([e.position.value for e in events], pa.int64()).take(index),
+        pa.array(seqs, pa.int64()),
+        pa.array([e.commit_time for e in events], pa.timestamp("us", tz="UTC")).take(index),
+    ]
+    return pa.Table.from_arrays(arrays, schema=pa.schema([*plan.arrow_schema(), *cdc_fields()]))
 
 
 def _events_table(
@@ -243,6 +313,26 @@ def _lake_rows(
     return result
 
 
+def _last_per_key(table: pa.Table, lake_keys: list[str]) -> pa.Array:
+    """Row numbers of each key's last row, ascending: grouped by Arrow where it compares keys as Python does
+    (floats not: -0.0 and NaN), else through a dict."""
+    import pyarrow as pa
+
+    if not len(table):
+        return pa.array([], pa.int64())
+    if not any(pa.types.is_floating(table.schema.field(k).type) for k in lake_keys):
+        numbered = table.select(lake_keys).append_column("_lf_row", pa.array(range(len(table)), pa.int64()))
+        try:
+            grouped = numbered.group_by(lake_keys, use_threads=False).aggregate([("_lf_row", "max")])
+            return grouped["_lf_row_max"].combine_chunks().sort()
+        except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            pass  # a key type Arrow cannot group by
+    last: dict[tuple[Any, ...], int] = {}
+    for i, key in enumerate(zip(*[table[k].to_pylist() for k in lake_keys], strict=True)):
+        last[key] = i
+    return pa.array(sorted(last.values()), pa.int64())
+
+
 def _widened(ctx: LoadContext, name: str, evolution: Evolution) -> pa.Schema:
     """The schema to write with; a widened column type (int -> bigint in the log), or a new source column that
     must stand before the metadata columns, first rewrites the table, keeping its checkpoint (as incremental
@@ -263,21 +353,16 @@ def _apply_state(
     position: Position,
     commit_time: dt.datetime | None,
 ) -> None:
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     lake_keys = [plan.column(k).lake_name for k in keys]
-    ops = table[OP].to_pylist()
-    truncated = max((i for i, op in enumerate(ops) if op == "truncate"), default=-1)
+    truncated = -1
+    if len(table):  # (indices_nonzero of a column of no chunks crashes pyarrow 25)
+        truncates = pc.indices_nonzero(pc.equal(table[OP].combine_chunks(), "truncate"))
+        truncated = truncates[-1].as_py() if len(truncates) else -1
     if truncated >= 0:
         table = table.slice(truncated + 1)
-        ops = ops[truncated + 1 :]
-    key_cols = [table[k].to_pylist() for k in lake_keys]
-    last: dict[tuple[Any, ...], int] = {}
-    for i, key in enumerate(zip(*key_cols, strict=True)):
-        last[key] = i
-    indices = sorted(last.values())
-    final = table.take(pa.array(indices, pa.int64())) if indices else table.slice(0, 0)
+    final = table.take(_last_per_key(table, lake_keys))
     final = final.append_column(DELETED, pc.equal(final[OP], "delete"))
     evolution = evolve(name, ctx.lake.schema(name), state_schema(plan))
     _widened(ctx, name, evolution)

@@ -77,6 +77,12 @@ class TablePlan:
 
         return pa.schema([pa.field(c.lake_name, c.arrow_type, nullable=True) for c in self.columns])
 
+    def merge_key(self) -> list[str]:
+        """Source names of the columns rows are matched on: ``merge_key``, else ``primary_key`` of the
+        options, else the table's primary key (empty when none is known)."""
+        keys = self.options.merge_key or self.options.primary_key or self.primary_key
+        return [self.column(k).name for k in keys]
+
 
 CursorValue = int | decimal.Decimal | float | str | dt.datetime | dt.date
 

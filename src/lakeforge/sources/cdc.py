@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -55,14 +55,56 @@ class Change:
     """Columns the log did not send (unchanged TOAST values): keep the lake's value."""
 
 
+@dataclass(slots=True)
+class RowBatch:
+    """Row changes of one table within one transaction, in log order, as plain value sequences: what the
+    database readers emit instead of one :class:`Change` per row (the loader transposes the rows into Arrow
+    columns in one step). ``rows[i]`` holds the values of ``columns`` for ``ops[i]``; a truncate is a row of
+    Nones. The rare cases ride along by row number and send the batch down the per-change path."""
+
+    table: TableRef
+    columns: Sequence[str]
+    """Source column names, the order of every row's values."""
+    ops: list[Op] = field(default_factory=list)
+    rows: list[Sequence[Any]] = field(default_factory=list)
+    old_keys: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Row number -> the key before an UPDATE that may have changed it (as :attr:`Change.old_key`)."""
+    unchanged: dict[int, frozenset[str]] = field(default_factory=dict)
+    """Row number -> columns the log did not send (their values in the row are None placeholders)."""
+
+    @property
+    def plain(self) -> bool:
+        """Whether every row is a whole image with its own key (no key change, no unchanged column)."""
+        return not self.old_keys and not self.unchanged
+
+    def changes(self) -> Iterator[Change]:
+        """The same rows as :class:`Change` objects (the general path)."""
+        names = self.columns
+        for i, (op, values) in enumerate(zip(self.ops, self.rows, strict=True)):
+            if op == "truncate":
+                yield Change(self.table, "truncate")
+                continue
+            skip = self.unchanged.get(i, _NO_COLUMNS)
+            row = {n: v for n, v in zip(names, values, strict=True) if n not in skip}
+            yield Change(self.table, op, row, self.old_keys.get(i), skip)
+
+
+_NO_COLUMNS: frozenset[str] = frozenset()
+
+
 @dataclass
 class Txn:
     position: Position
     commit_time: dt.datetime | None
-    changes: list[Change] = field(default_factory=list)
+    changes: list[Change | RowBatch] = field(default_factory=list)
+    """In log order; a reader may group a table's consecutive row changes into one :class:`RowBatch`."""
     bad: list[tuple[TableRef, BadRecord]] = field(default_factory=list)
     """Events of this position that cannot be applied (malformed), for ``quarantine.<table>``: the loader
     commits them with the table's next commit, and the good changes still apply."""
+
+    def count(self) -> int:
+        """Changes in the transaction (the rows of a batch each count)."""
+        return sum(len(c.ops) if type(c) is RowBatch else 1 for c in self.changes)
 
 
 @dataclass

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lakeforge.errors import SourceError
-from lakeforge.sources.cdc import CdcReader, Change, Op, Position, Problem, Snapshot, Txn
+from lakeforge.sources.cdc import CdcReader, Change, Op, Position, Problem, RowBatch, Snapshot, Txn
 from lakeforge.sources.mysql.binlog import Pump, domains, gtid_position, reached_all
 from lakeforge.sources.mysql.rows import event_rows
 
@@ -267,9 +267,9 @@ class MySQLCdc(CdcReader):
         if ref is None:
             return
         self._seen.setdefault(ref, {}).update({c.name: c for c in event.columns})
-        images = event_rows(event)
+        images = event_rows(event, tuples=True)
         if images is not None:
-            _add_images(txn.changes, ref, event, images)
+            self._add_images(txn, ref, event, images)
             return
         for row in event.rows:
             if isinstance(event, UpdateRowsEvent):
@@ -278,6 +278,32 @@ class MySQLCdc(CdcReader):
                 txn.changes.append(Change(ref, "delete", row["values"]))
             else:
                 txn.changes.append(Change(ref, "insert", row["values"]))
+
+    def _add_images(self, txn: Txn, ref: TableRef, event: Any, images: list[Any]) -> None:
+        """The row images :func:`~lakeforge.sources.mysql.rows.event_rows` decoded (tuples in the event's
+        column order; an UPDATE's before and after images alternate) join the transaction's batch of the
+        table: the last one, when the previous event was of the same table and columns."""
+        names = [c.name for c in event.columns]
+        last = txn.changes[-1] if txn.changes else None
+        if type(last) is RowBatch and last.table == ref and last.columns == names:
+            batch = last
+        else:
+            batch = RowBatch(ref, names)
+            txn.changes.append(batch)
+        kind = event.event_type
+        if kind in _UPDATE_EVENTS:
+            befores, afters = images[::2], images[1::2]
+            try:
+                keys = self.plans[ref].merge_key()
+            except SourceError:  # a merge_key naming no column: the loader says so
+                keys = []
+            _key_changes(batch, keys, befores, afters)
+            batch.ops += ["update"] * len(afters)
+            batch.rows += afters
+        else:
+            op: Op = "delete" if kind in _DELETE_EVENTS else "insert"
+            batch.ops += [op] * len(images)
+            batch.rows += images
 
     def ack(self, position: Position) -> None:
         """Nothing to tell the server: a binlog reader holds no slot; positions live in the lake."""
@@ -366,18 +392,22 @@ def _whole_column(values: list[Any], target: pa.DataType) -> pa.Array | None:
     return None
 
 
-def _add_images(changes: list[Change], ref: TableRef, event: Any, images: list[dict[str, Any]]) -> None:
-    """Changes from the row images :func:`~lakeforge.sources.mysql.rows.event_rows` decoded (an UPDATE's
-    before and after images alternate)."""
-    kind = event.event_type
-    if kind in _UPDATE_EVENTS:
-        changes += [
-            Change(ref, "update", after, old_key=before)
-            for before, after in zip(images[::2], images[1::2], strict=True)
-        ]
+def _key_changes(batch: RowBatch, keys: list[str], befores: list[Any], afters: list[Any]) -> None:
+    """Record in ``batch`` the before image of each UPDATE (about to join it) that changed its key: compared
+    a key column at a time over the whole event, so an event that changes no key costs no per-row work."""
+    names, start = batch.columns, len(batch.ops)
+    if not keys or any(k not in names for k in keys):
+        changed = range(len(afters))  # no key known here: every update takes the general path
     else:
-        op: Op = "delete" if kind in _DELETE_EVENTS else "insert"
-        changes += [Change(ref, op, row) for row in images]
+        changed_set: set[int] = set()
+        for key in keys:
+            i = names.index(key)
+            old, new = [b[i] for b in befores], [a[i] for a in afters]
+            if old != new:
+                changed_set.update(j for j, (o, n) in enumerate(zip(old, new, strict=True)) if o != n)
+        changed = sorted(changed_set)  # type: ignore[assignment]
+    for j in changed:
+        batch.old_keys[start + j] = dict(zip(names, befores[j], strict=True))
 
 
 _UPDATE_EVENTS, _DELETE_EVENTS = (24, 31), (25, 32)

@@ -22,8 +22,9 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-Rows = Callable[[bytes, int, int, list[dict[str, Any]]], int]
-"""``rows(buf, start, end, out)`` appends each row image between ``start`` and ``end`` to ``out``."""
+Rows = Callable[[bytes, int, int, list[Any]], int]
+"""``rows(buf, start, end, out)`` appends each row image between ``start`` and ``end`` to ``out`` (a dict by
+column name, or a tuple in column order: see :func:`compile_rows`)."""
 
 TINY, SHORT, LONG, FLOAT, DOUBLE, INT24, LONGLONG = 1, 2, 3, 4, 5, 9, 8
 DATE, YEAR, VARCHAR, TIMESTAMP2, DATETIME2, TIME2 = 10, 13, 15, 17, 18, 19
@@ -77,14 +78,15 @@ def _decimal_code(v: str, precision: int, scale: int) -> list[str]:
 
     whole = groups(8 * (4 * whole_f + trail), whole_i, (lead, 0), (0, 0))
     frac = groups(0, whole_f, (0, 0), (trail, trail_digits))
-    text = f'f"{{s}}{{{whole}}}.{{{frac}:0{scale}d}}"' if scale else f'f"{{s}}{{{whole}}}"'
+    unscaled = f"({whole}) * {10**scale} + {frac}" if scale else whole
     top = 1 << (8 * size - 1)
     every = (1 << (8 * size)) - 1 - top  # a negative value: every bit but the sign bit inverted
+    # the unscaled integer moved ``scale`` places by a context exact to 100 digits (MySQL has 65 at most):
+    # the same digits and exponent as Decimal("<whole>.<frac>"), a negative zero included
     return [
         f"x = int.from_bytes(b[p:p + {size}], 'big'); p += {size}",
-        f"if x & {top}: x ^= {top}; s = ''",
-        f"else: x ^= {every}; s = '-'",
-        f"{v} = Decimal({text})",
+        f"if x & {top}: x ^= {top}; {v} = SCALE(Decimal({unscaled}), {-scale})",
+        f"else: x ^= {every}; u = {unscaled}; {v} = SCALE(Decimal(-u) if u else NEG0, {-scale})",
     ]
 
 
@@ -105,7 +107,12 @@ def _column_code(i: int, column: Any, encoding: Any, env: dict[str, Any]) -> lis
     if kind in (VARCHAR, STRING, BLOB):
         width = int(column.length_size) if kind == BLOB else (2 if column.max_length > 255 else 1)
         # bytes; an empty value is '' as in the package (``b"".decode("binary")`` gives '' before any lookup)
-        text = [f"{v} = b[p:p + n] if n else ''"] if encoding is None else [f"{v} = b[p:p + n].decode(E{i}, ERR)"]
+        if encoding is None:
+            text = [f"{v} = b[p:p + n] if n else ''"]
+        elif _ascii_shortcut(encoding):  # ASCII bytes decode alike in it: skip the codec's Python layer then
+            text = [f"{v} = b[p:p + n]", f"{v} = {v}.decode('ascii') if {v}.isascii() else {v}.decode(E{i}, ERR)"]
+        else:
+            text = [f"{v} = b[p:p + n].decode(E{i}, ERR)"]
         env[f"E{i}"] = encoding
         length = "b[p]" if width == 1 else f"int.from_bytes(b[p:p + {width}], 'little')"
         return [f"n = {length}; p += {width}", *text, "p += n"]
@@ -143,6 +150,26 @@ def _column_code(i: int, column: Any, encoding: Any, env: dict[str, Any]) -> lis
     return None
 
 
+_EXACT = decimal.Context(prec=100)
+"""Decimal arithmetic that never rounds a binlog DECIMAL (65 digits at most)."""
+_FAST_CODECS = {"utf-8", "utf8", "latin-1", "latin1", "iso-8859-1", "iso8859-1", "ascii", "us-ascii"}
+"""Encodings ``bytes.decode`` handles in C without a codec lookup."""
+
+
+def _ascii_shortcut(encoding: str) -> bool:
+    """Whether bytes that are all ASCII decode in ``encoding`` to the same text as in ASCII (every codec of a
+    MySQL charset but the UTF-16/32 and UCS-2 ones), and the codec is not already a fast one."""
+    if encoding.lower() in _FAST_CODECS:
+        return False
+    probes = [bytes(range(128)), b"\x1b$B\x1b(B~{}", b"+AGEA-"]  # every byte; ISO-2022 and UTF-7 shifts
+    try:
+        return all(p.decode(encoding) == p.decode("ascii") for p in probes) and probes[0] == probes[0].decode(
+            "ascii"
+        ).encode(encoding)
+    except (UnicodeError, LookupError):
+        return False
+
+
 def text_encoding(column: Any) -> str | None:
     """The codec the package decodes a text column's bytes with; None keeps bytes (``binary`` and charsets
     Python has no codec for), as the package does."""
@@ -162,15 +189,19 @@ def text_encoding(column: Any) -> str | None:
     return encoding
 
 
-def compile_rows(columns: list[Any], errors: str = "strict") -> Rows | None:
+def compile_rows(columns: list[Any], errors: str = "strict", *, tuples: bool = False) -> Rows | None:
     """One function decoding full row images of a table with these binlog columns (``Column`` objects of
-    ``mysql-replication``'s table map, with names); None when a column type is not handled here."""
+    ``mysql-replication``'s table map, with names); None when a column type is not handled here. Each image
+    is a dict by column name, or with ``tuples`` a tuple of the same values in column order (what the loader
+    takes: no key per value)."""
     n = len(columns)
     if n == 0 or any(not c.name for c in columns):
         return None
     nulls = (n + 7) // 8
     env: dict[str, Any] = {
         "Decimal": decimal.Decimal,
+        "SCALE": _EXACT.scaleb,
+        "NEG0": decimal.Decimal("-0"),
         "date": dt.date,
         "datetime": dt.datetime,
         "timedelta": dt.timedelta,
@@ -191,7 +222,10 @@ def compile_rows(columns: list[Any], errors: str = "strict") -> Rows | None:
         body.append(f"        if nulls & {1 << i}: v{i} = None")
         body.append("        else:")
         body += [f"            {line}" for line in code]
-    body.append("        add({" + ", ".join(f"K{i}: v{i}" for i in range(n)) + "})")
+    if tuples:
+        body.append("        add((" + "".join(f"v{i}, " for i in range(n)) + "))")
+    else:
+        body.append("        add({" + ", ".join(f"K{i}: v{i}" for i in range(n)) + "})")
     body.append("    return p")
     exec(compile("\n".join(body), f"<binlog rows {n} columns>", "exec"), env)  # noqa: S102 - code built above
     rows: Rows = env["rows"]
@@ -201,20 +235,21 @@ def compile_rows(columns: list[Any], errors: str = "strict") -> Rows | None:
 _CACHE: dict[tuple[Any, ...], Rows | None] = {}
 
 
-def _compiled(columns: list[Any], errors: str) -> Rows | None:
-    key = (errors, *((c.name, c.type, tuple(sorted(c.data.items(), key=str))) for c in columns))
+def _compiled(columns: list[Any], errors: str, tuples: bool) -> Rows | None:
+    key = (errors, tuples, *((c.name, c.type, tuple(sorted(c.data.items(), key=str))) for c in columns))
     try:
         return _CACHE[key]
     except KeyError:
-        rows = _CACHE[key] = compile_rows(columns, errors)
+        rows = _CACHE[key] = compile_rows(columns, errors, tuples=tuples)
         return rows
     except TypeError:  # an unhashable attribute: compile without caching
-        return compile_rows(columns, errors)
+        return compile_rows(columns, errors, tuples=tuples)
 
 
-def event_rows(event: Any) -> list[dict[str, Any]] | None:
+def event_rows(event: Any, *, tuples: bool = False) -> list[Any] | None:
     """The row images of a ``mysql-replication`` rows event whose rows have not been read yet, in order
-    (before and after images alternate for an UPDATE); None to leave the event to the package."""
+    (before and after images alternate for an UPDATE): dicts by column name, or with ``tuples`` tuples in
+    the event's column order; None to leave the event to the package."""
     columns = event.columns
     n = len(columns)
     full = (1 << n) - 1
@@ -226,13 +261,13 @@ def event_rows(event: Any) -> list[dict[str, Any]] | None:
     wrapper = event.packet
     if wrapper._BinLogPacketWrapper__data_buffer:
         return None
-    rows = _compiled(columns, "ignore" if event._ignore_decode_errors else "strict")
+    rows = _compiled(columns, "ignore" if event._ignore_decode_errors else "strict", tuples)
     if rows is None:
         return None
     packet = wrapper.packet
     start = packet._position
     end = start + event.event_size - wrapper.read_bytes
-    out: list[dict[str, Any]] = []
+    out: list[Any] = []
     if rows(packet._data, start, end, out) != end:
         raise ValueError(f"binlog rows event of {event.schema}.{event.table} did not decode to its end")
     return out

@@ -17,12 +17,13 @@ the streaming replication protocol (``replication.py``) and the built-in ``pgout
 from __future__ import annotations
 
 import contextlib
+import struct
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lakeforge.errors import SourceError
-from lakeforge.sources.cdc import CdcReader, Change, Position, Problem, Snapshot, Txn
+from lakeforge.sources.cdc import CdcReader, Position, Problem, RowBatch, Snapshot, Txn
 from lakeforge.sources.postgres.pgoutput import (
     Begin,
     Commit,
@@ -32,8 +33,9 @@ from lakeforge.sources.postgres.pgoutput import (
     Truncate,
     lsn_text,
     lsn_value,
+    tuple_at,
 )
-from lakeforge.sources.postgres.replication import Keepalive, ReplicationStream, XLogData, conninfo
+from lakeforge.sources.postgres.replication import Keepalive, ReplicationStream, conninfo
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -55,6 +57,9 @@ FROM pg_replication_slots WHERE slot_name = %s AND database = current_database()
 """
 
 _UNKNOWN: Any = object()
+_ROWS = frozenset(b"IUD")
+"""pgoutput message kinds of a row change: Insert, Update, Delete."""
+_I32 = struct.Struct("!i").unpack_from
 _STALLED_SECONDS = 10.0
 """A server whose decoding position has not moved for this long has nothing more to send: caught up even if
 that position is short of the target (the target is read from pg_current_wal_lsn(), which may point past the
@@ -248,6 +253,7 @@ class PostgresCdc(CdcReader):
         stream, target = self._start(start)
         decoder = Decoder()
         txn: Txn | None = None
+        batches: dict[int, RowBatch] = {}  # the open transaction's row batch per relation oid
         caught_up = False
         moved = start.value if start is not None else 0  # the last position passed on
         advance = max(self.source.config.max_slot_lag_bytes // 16, 1)
@@ -260,14 +266,12 @@ class PostgresCdc(CdcReader):
             except Exception:
                 with self.source.errors("replication stream failed"):
                     raise
-            if type(msg) is XLogData:  # the usual case first
-                item = decoder.decode(msg.payload)
-                if type(item) is Row:
+            if type(msg) is bytes:  # the usual case first: a row
+                if msg[0] in _ROWS:
                     if txn is not None:
-                        change = self._change(item)
-                        if change is not None:
-                            txn.changes.append(change)
+                        self._add_row(msg, decoder.relations, txn, batches)
                     continue
+                item = decoder.decode(msg)
             elif msg is None:
                 if caught_up and time.monotonic() - quiet >= idle_seconds:
                     quiet = time.monotonic()
@@ -292,6 +296,7 @@ class PostgresCdc(CdcReader):
                 continue
             if isinstance(item, Begin):
                 txn = Txn(Position(0, ""), item.commit_time)
+                batches = {}
             elif isinstance(item, Commit):
                 if txn is None:
                     continue
@@ -303,7 +308,7 @@ class PostgresCdc(CdcReader):
                     caught_up = True
                     yield None
             else:
-                self._take(item, txn)
+                self._take(item, txn, batches)
 
     def _start(self, start: Position | None) -> tuple[ReplicationStream, int]:
         """Open the stream at ``start``; return it and the WAL position that counts as caught up."""
@@ -314,14 +319,10 @@ class PostgresCdc(CdcReader):
             stream.start(self.slot, lsn_text(start.value if start and start.value > 0 else 0), options)
         return stream, target
 
-    def _take(self, item: Relation | Row | Truncate | None, txn: Txn | None) -> None:
+    def _take(self, item: Relation | Row | Truncate | None, txn: Txn | None, batches: dict[int, RowBatch]) -> None:
         """A row or truncate joins ``txn``; a relation message (sent before a table's first change and again
         after each ALTER TABLE) replans the table with the columns and types it carries."""
-        if isinstance(item, Row) and txn is not None:
-            change = self._change(item)
-            if change is not None:
-                txn.changes.append(change)
-        elif isinstance(item, Relation):
+        if isinstance(item, Relation):
             ref = self._by_oid[item.oid] = self._ref(item.schema, item.name)
             if ref is not None:
                 self._relations[ref] = item
@@ -329,9 +330,10 @@ class PostgresCdc(CdcReader):
                 self.replan(ref, known + [c for c in item.columns if c not in known])
         elif isinstance(item, Truncate) and txn is not None:
             for rel in item.relations:
-                ref = self._ref(rel.schema, rel.name)
-                if ref is not None:
-                    txn.changes.append(Change(ref, "truncate"))
+                batch = self._batch(rel, txn, batches)
+                if batch is not None:
+                    batch.ops.append("truncate")
+                    batch.rows.append([None] * len(rel.columns))
 
     def replan(self, ref: TableRef, columns: list[str]) -> TablePlan:
         """As the base class, but a column the catalog no longer has (dropped since) keeps the type the log's
@@ -376,18 +378,47 @@ class PostgresCdc(CdcReader):
             self._refs[key] = ref if ref in self.plans else None
         return self._refs[key]
 
-    def _change(self, row: Row) -> Change | None:
-        rel = row.relation
+    def _batch(self, rel: Relation, txn: Txn, batches: dict[int, RowBatch]) -> RowBatch | None:
+        """The open transaction's batch of ``rel``'s table (a new one after a relation message changed its
+        columns); None for a table not configured."""
+        batch = batches.get(rel.oid)
+        if batch is not None and batch.columns is rel.columns:
+            return batch
         ref = self._by_oid.get(rel.oid, _UNKNOWN)
-        if ref is _UNKNOWN:  # one lookup by oid per change, not a (schema, name) tuple
+        if ref is _UNKNOWN:  # one lookup by oid per table, not a (schema, name) tuple
             ref = self._by_oid[rel.oid] = self._ref(rel.schema, rel.name)
         if ref is None:
             return None
-        if row.kind == "insert":
-            return Change(ref, "insert", row.new, None, row.unchanged)
-        if row.kind == "update":
-            return Change(ref, "update", row.new, row.old, row.unchanged)
-        return Change(ref, "delete", row.old)
+        batch = batches[rel.oid] = RowBatch(ref, rel.columns)
+        txn.changes.append(batch)
+        return batch
+
+    def _add_row(self, payload: bytes, relations: dict[int, Relation], txn: Txn, batches: dict[int, RowBatch]) -> None:
+        """An Insert, Update or Delete message joins its table's batch: its values as they came (no dict, no
+        object per row). Message layout: kind, relation oid, then 'N' new tuple (insert), 'K'/'O' old tuple
+        (delete; update when the key changed or REPLICA IDENTITY FULL) and 'N' new tuple (update)."""
+        oid = _I32(payload, 1)[0]
+        rel = relations[oid]
+        batch = batches.get(oid)
+        if batch is None or batch.columns is not rel.columns:
+            batch = self._batch(rel, txn, batches)
+            if batch is None:
+                return
+        kind = payload[0]
+        if kind == 68:  # 'D'
+            old, _, _ = tuple_at(payload, 6)
+            batch.ops.append("delete")
+            batch.rows.append(old)
+            return
+        at = 5
+        if kind == 85 and payload[5] in (75, 79):  # an update with its old key ('K') or old row ('O')
+            old, _, at = tuple_at(payload, 6)
+            batch.old_keys[len(batch.ops)] = dict(zip(rel.columns, old, strict=True))
+        new, unchanged, _ = tuple_at(payload, at + 1)
+        if unchanged is not None:
+            batch.unchanged[len(batch.ops)] = frozenset(rel.columns[i] for i in unchanged)
+        batch.ops.append("insert" if kind == 73 else "update")
+        batch.rows.append(new)
 
     def ack(self, position: Position) -> None:
         """Report ``position`` as flushed: only ever a position every lake table has committed."""

@@ -2,8 +2,8 @@
 
 Messages: Begin, Commit, Relation, Insert, Update, Delete, Truncate (Origin and Type are skipped). Column
 values arrive in PostgreSQL's text format, decoded by :func:`text_to_arrow` to the column's planned type.
-A value the server did not send (an unchanged TOAST value) is left out of the row and named in
-``unchanged``.
+A row's values are a list in the relation's column order; a value the server did not send (an unchanged
+TOAST value) is None there and named in ``unchanged``.
 """
 
 from __future__ import annotations
@@ -53,10 +53,16 @@ class Row:
     kind: str
     """insert, update, delete."""
     relation: Relation
-    new: dict[str, Any] | None = None
-    old: dict[str, Any] | None = None
+    new: list[Any] | None = None
+    """Values in the order of ``relation.columns`` (None for an unchanged value too)."""
+    old: list[Any] | None = None
     old_is_key: bool = False
     unchanged: frozenset[str] = field(default_factory=frozenset)
+
+    def as_dict(self, values: list[Any]) -> dict[str, Any]:
+        """``values`` by column name, without the unchanged columns."""
+        skip = self.unchanged
+        return {n: v for n, v in zip(self.relation.columns, values, strict=True) if n not in skip}
 
 
 @dataclass
@@ -128,38 +134,10 @@ class Decoder:
         self.relations[oid] = rel
         return rel
 
-    def _tuple(self, rel: Relation) -> tuple[dict[str, Any], frozenset[str]]:
-        """One tuple's values by column name. The hot loop of a catch-up: locals only, and the dict is built
-        in one step when every value was sent (the usual case)."""
-        buf, at, size_of = self._buf, self._at, _I32.unpack_from
-        count = (buf[at] << 8) | buf[at + 1]
-        at += 2
-        values: list[Any] = []
-        unchanged: list[int] = []
-        for i in range(count):
-            kind = buf[at]
-            at += 1
-            if kind == 116:  # 't': text
-                size = size_of(buf, at)[0]
-                at += 4
-                values.append(buf[at : at + size].decode("utf-8"))
-                at += size
-            elif kind == 110:  # 'n': null
-                values.append(None)
-            elif kind == 117:  # 'u': unchanged TOAST value, not sent
-                values.append(None)
-                unchanged.append(i)
-            else:  # 'b': binary
-                size = size_of(buf, at)[0]
-                at += 4
-                values.append(buf[at : at + size])
-                at += size
-        self._at = at
-        if not unchanged:
-            return dict(zip(rel.columns, values, strict=True)), _NONE
-        skip = set(unchanged)
-        names = rel.columns
-        return ({names[i]: v for i, v in enumerate(values) if i not in skip}, frozenset(names[i] for i in unchanged))
+    def _tuple(self, rel: Relation) -> tuple[list[Any], frozenset[str]]:
+        """One tuple's values in column order, and the columns not sent."""
+        values, unchanged, self._at = tuple_at(self._buf, self._at)
+        return values, _NONE if unchanged is None else frozenset(rel.columns[i] for i in unchanged)
 
     def _i32(self) -> int:
         value = _I32.unpack_from(self._buf, self._at)[0]
@@ -176,6 +154,38 @@ class Decoder:
         text = self._buf[self._at : end].decode("utf-8")
         self._at = end + 1
         return text
+
+
+def tuple_at(buf: bytes, at: int) -> tuple[list[Any], list[int] | None, int]:
+    """The tuple at ``at``: its values in column order (text as str, NULL and unchanged TOAST values as
+    None), the positions of the unchanged values (None when every value was sent), and the offset after it.
+    The hot loop of a catch-up: locals only."""
+    size_of = _I32.unpack_from
+    count = (buf[at] << 8) | buf[at + 1]
+    at += 2
+    values: list[Any] = []
+    add = values.append
+    unchanged: list[int] | None = None
+    for i in range(count):
+        kind = buf[at]
+        if kind == 116:  # 't': text
+            size = size_of(buf, at + 1)[0]
+            at += 5
+            add(buf[at : at + size].decode("utf-8"))
+            at += size
+        elif kind == 110:  # 'n': null
+            at += 1
+            add(None)
+        elif kind == 117:  # 'u': unchanged TOAST value, not sent
+            at += 1
+            add(None)
+            unchanged = [*(unchanged or ()), i]
+        else:  # 'b': binary
+            size = size_of(buf, at + 1)[0]
+            at += 5
+            add(buf[at : at + size])
+            at += size
+    return values, unchanged, at
 
 
 def _pg_time(micros: int) -> dt.datetime:

@@ -17,20 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 _PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-_HEADER = struct.Struct("!QQ")
 _FEEDBACK_SECONDS = 5.0
 """Send a status update at least this often (the server drops a silent client after wal_sender_timeout)."""
 
 
 class ReplicationError(Exception):
     """The server or the connection failed; the message is the server's."""
-
-
-@dataclass(slots=True)
-class XLogData:
-    data_start: int
-    wal_end: int
-    payload: bytes
 
 
 @dataclass
@@ -76,16 +68,16 @@ class ReplicationStream:
             detail = bytes(result.error_message or b"") if result is not None else b""
             raise ReplicationError(detail.decode("utf-8", "replace").strip() or self._error())
 
-    def read(self, timeout: float) -> XLogData | Keepalive | None:
-        """The next message, or None after ``timeout`` seconds without one. Answers the server's keepalives
-        that ask for a reply, and sends a status update every few seconds."""
+    def read(self, timeout: float) -> bytes | Keepalive | None:
+        """The next message: an XLogData's payload (the logical decoding message), a keepalive, or None after
+        ``timeout`` seconds without one. Answers the server's keepalives that ask for a reply, and sends a
+        status update every few seconds."""
         deadline = 0.0
         while True:
             size, data = self.conn.get_copy_data(1)
             if size > 0:
                 if data[0] == 0x77:  # 'w', the usual case: one copy of the payload, no other work
-                    start, end = _HEADER.unpack_from(data, 1)
-                    return XLogData(start, end, bytes(data[25:]))
+                    return bytes(data[25:])
                 return self._message(bytes(data))
             if size < 0:
                 raise ReplicationError(self._ended())
@@ -104,10 +96,9 @@ class ReplicationStream:
         detail = bytes(result.error_message or b"").decode("utf-8", "replace").strip() if result else ""
         return detail or self._error() or "the server ended the replication stream"
 
-    def _message(self, data: bytes) -> XLogData | Keepalive:
+    def _message(self, data: bytes) -> bytes | Keepalive:
         if data[:1] == b"w":
-            start, end = struct.unpack_from("!QQ", data, 1)
-            return XLogData(start, end, data[25:])
+            return data[25:]
         if data[:1] == b"k":
             end, _, reply = struct.unpack_from("!QqB", data, 1)
             if reply:
