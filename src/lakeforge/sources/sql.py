@@ -52,9 +52,10 @@ class SqlSource(Source):
     def table_sql(self, ref: TableRef) -> str:
         return f"{self.quote(ref.schema)}.{self.quote(ref.name)}"
 
-    def select_sql(self, plan: TablePlan, where: str | None = None) -> str:
+    def select_sql(self, plan: TablePlan, where: str | None = None, *, from_sql: str | None = None) -> str:
+        """The plan's SELECT; ``from_sql`` replaces the FROM clause (a join that still names the table)."""
         cols = ", ".join(f"{c.select_expr} AS _c{i}" for i, c in enumerate(plan.columns))
-        sql = f"SELECT {cols} FROM {self.table_sql(plan.ref)}"
+        sql = f"SELECT {cols} FROM {from_sql or self.table_sql(plan.ref)}"
         return f"{sql} WHERE {where}" if where else sql
 
     # -- reading ------------------------------------------------------------------------------------

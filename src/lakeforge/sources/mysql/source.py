@@ -52,22 +52,26 @@ class MySQLSource(SqlSource):
         # prefer_socket=false: read from the configured host:port, not a local socket the driver discovers
         return self.config.dsn("mysql") + "?prefer_socket=false"
 
-    def _connect(self) -> pymysql.connections.Connection[Any]:
+    def connect(self) -> pymysql.connections.Connection[Any]:
+        """A new PyMySQL connection (autocommit, UTC session): the catalog's, or a reader's own."""
         import pymysql
 
+        with self.errors("cannot connect"):
+            return pymysql.connect(
+                host=self.config.host,
+                port=self.config.port or 3306,
+                user=self.config.user or "root",
+                password=self.config.password.get_secret_value() if self.config.password else "",
+                database=self.database,
+                connect_timeout=self.config.connect_timeout,
+                autocommit=True,
+                charset="utf8mb4",
+                init_command="SET time_zone = '+00:00'",
+            )
+
+    def _connect(self) -> pymysql.connections.Connection[Any]:
         if self._conn is None or not self._conn.open:
-            with self.errors("cannot connect"):
-                self._conn = pymysql.connect(
-                    host=self.config.host,
-                    port=self.config.port or 3306,
-                    user=self.config.user or "root",
-                    password=self.config.password.get_secret_value() if self.config.password else "",
-                    database=self.database,
-                    connect_timeout=self.config.connect_timeout,
-                    autocommit=True,
-                    charset="utf8mb4",
-                    init_command="SET time_zone = '+00:00'",
-                )
+            self._conn = self.connect()
         return self._conn
 
     def close(self) -> None:
@@ -143,6 +147,24 @@ class MySQLSource(SqlSource):
             (ref.schema, ref.name),
         )
         return TablePlan(self.name, ref, columns, pk, int(est[0][0] or 0) if est else 0, options)
+
+    def read(
+        self, plan: TablePlan, *, where: str | None = None, batch_size: int, partitions: int = 1
+    ) -> Iterator[pa.RecordBatch]:
+        """A large table is read in key ranges one after another in one snapshot (``mysql.chain``): connectorx
+        buffers without bound ahead of a slower writer, a range bounds that buffer; others as one query."""
+        from lakeforge.sources.mysql.chain import ChainedRead, chunk_ranges
+
+        ranges = chunk_ranges(self, plan, partitions)
+        if ranges is None:
+            yield from super().read(plan, where=where, batch_size=batch_size, partitions=partitions)
+            return
+        from lakeforge.sources.convert import conform
+        from lakeforge.sources.parallel import read_partitioned
+
+        schema = plan.arrow_schema()
+        chain = ChainedRead(self, plan, where, ranges)
+        yield from read_partitioned(chain, [self.select_sql(plan, where)], batch_size, lambda b: conform(b, schema))
 
     def stream(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
         import connectorx as cx
