@@ -38,7 +38,7 @@ def ranges(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         original(self, *args)
         seen.append(len(self.ranges))
 
-    monkeypatch.setattr(chain, "range_count", lambda plan: 4)
+    monkeypatch.setattr(chain, "range_count", lambda plan, size: 4)
     monkeypatch.setattr(chain.ChainedRead, "__init__", spy)
     return seen
 

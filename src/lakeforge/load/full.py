@@ -33,7 +33,10 @@ def load_full(ctx: LoadContext, source: SqlSource, plan: TablePlan, name: str) -
         source_table=plan.ref.qualified,
     )
     batches = source.read(
-        plan, batch_size=fetch_rows(ctx.run.batch_size, plan.arrow_schema()), partitions=_partitions(ctx, plan)
+        plan,
+        batch_size=fetch_rows(ctx.run.batch_size, plan.arrow_schema()),
+        partitions=_partitions(ctx, plan),
+        range_bytes=range_bytes(ctx),
     )
     ctx.lake.write(
         name,
@@ -78,6 +81,11 @@ def fetch_rows(batch_size: int, schema: pa.Schema) -> int:
     from lakeforge.sources.convert import row_bytes
 
     return min(batch_size, max(1_000, FETCH_BYTES // row_bytes(schema)))
+
+
+def range_bytes(ctx: LoadContext) -> int:
+    """``run.read_range_mib`` in bytes (MariaDB reads a large table in ranges of this size, one snapshot)."""
+    return int(ctx.run.read_range_mib * 2**20)
 
 
 def _partitions(ctx: LoadContext, plan: TablePlan) -> int:

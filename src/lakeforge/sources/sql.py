@@ -60,9 +60,16 @@ class SqlSource(Source):
 
     # -- reading ------------------------------------------------------------------------------------
     def read(
-        self, plan: TablePlan, *, where: str | None = None, batch_size: int, partitions: int = 1
+        self,
+        plan: TablePlan,
+        *,
+        where: str | None = None,
+        batch_size: int,
+        partitions: int = 1,
+        range_bytes: int = 0,
     ) -> Iterator[pa.RecordBatch]:
-        """Stream the table's rows as batches of ``plan.arrow_schema()``."""
+        """Stream the table's rows as batches of ``plan.arrow_schema()``. ``range_bytes``: a source that
+        reads a large table in ranges one after another (MariaDB) makes them about this size (0: one query)."""
         from lakeforge.sources.convert import conform
         from lakeforge.sources.parallel import read_partitioned
 

@@ -17,9 +17,10 @@ How the ranges still read one state of the table:
 3. when every marker is held (every snapshot is open) the control connection runs ``UNLOCK TABLES``. No
    write to the table can commit between the first snapshot and the last, so all of them see the same rows.
    (The first range waits for its turn too: a range that ended would have dropped its marker.)
-4. the ranges are consumed in key order. Range i+1's turn is released once half of range i's expected rows
-   have arrived, so about one and a half ranges are in flight at any time, and the next one is already
-   streaming when the current one ends.
+4. the ranges are consumed in key order. Range i+1's turn is released once 90% of range i's expected rows
+   have arrived, so little more than one range is in flight at any time, and the next one is already
+   streaming when the current one ends (two ranges streaming at once fetch faster than the writer takes
+   them: releasing at half a range raised the peak, docs/benchmarks.md).
 
 Each query carries a check evaluated once (an uncorrelated subquery): it fails the query unless it runs in a
 transaction on the connection that took its marker. connectorx ignores errors of its pre-execution statements,
@@ -45,30 +46,27 @@ if TYPE_CHECKING:
     from lakeforge.sources.base import TablePlan
     from lakeforge.sources.mysql.source import MySQLSource
 
-CHUNK_BYTES = 128 * 2**20
-"""Estimated Arrow bytes per range (``sources.convert.row_bytes`` x rows). A table under two ranges' worth is
-read by one query."""
 MAX_CHUNKS = 32
 """At most this many ranges (each one a connection, open for the whole read): larger tables get larger ranges."""
 LOCK_WAIT = 30
 """Seconds to wait for ``LOCK TABLES ... READ`` (uncommitted writes to the table hold it off); then one query."""
 TURN_WAIT = 7 * 86400
 """Seconds a range's query waits for its turn before it fails (a consumer this slow has stopped)."""
-RELEASE_AT = 0.5
+RELEASE_AT = 0.9
 """Share of a range's expected rows consumed before the next range may start sending."""
 _NOT_GRANTED = (1044, 1142, 1205, 1227)  # access denied (db, table), lock wait timeout, no privilege
 CHECK_FAILED = "Subquery returns more than 1 row"
 
 
-def chunk_ranges(source: MySQLSource, plan: TablePlan, partitions: int) -> list[str] | None:
-    """Key-range conditions that split ``plan``'s table into ranges of about ``CHUNK_BYTES``; None when the
+def chunk_ranges(source: MySQLSource, plan: TablePlan, partitions: int, range_bytes: int) -> list[str] | None:
+    """Key-range conditions that split ``plan``'s table into ranges of about ``range_bytes``; None when the
     table is small, a view, has no single integer key, or ``run.partitions`` asks for parallel readers."""
     if partitions > 1 or plan.ref.kind != "table" or len(plan.primary_key) != 1:
         return None
     key = plan.column(plan.primary_key[0])
     if key.kind != "number" or "int" not in str(key.arrow_type):
         return None
-    count = range_count(plan)
+    count = range_count(plan, range_bytes)
     if count < 2:
         return None
     qkey = source.quote(key.name)
@@ -84,11 +82,13 @@ def chunk_ranges(source: MySQLSource, plan: TablePlan, partitions: int) -> list[
     return ranges
 
 
-def range_count(plan: TablePlan) -> int:
-    """How many ranges: the table's estimated Arrow bytes over ``CHUNK_BYTES``, at most ``MAX_CHUNKS``."""
+def range_count(plan: TablePlan, range_bytes: int) -> int:
+    """How many ranges: the table's estimated Arrow bytes over ``range_bytes``, at most ``MAX_CHUNKS``."""
     from lakeforge.sources.convert import row_bytes
 
-    return int(min(MAX_CHUNKS, plan.estimated_rows * row_bytes(plan.arrow_schema()) // CHUNK_BYTES))
+    if range_bytes <= 0:
+        return 1
+    return int(min(MAX_CHUNKS, plan.estimated_rows * row_bytes(plan.arrow_schema()) // range_bytes))
 
 
 class ChainedRead:

@@ -149,13 +149,19 @@ class MySQLSource(SqlSource):
         return TablePlan(self.name, ref, columns, pk, int(est[0][0] or 0) if est else 0, options)
 
     def read(
-        self, plan: TablePlan, *, where: str | None = None, batch_size: int, partitions: int = 1
+        self,
+        plan: TablePlan,
+        *,
+        where: str | None = None,
+        batch_size: int,
+        partitions: int = 1,
+        range_bytes: int = 0,
     ) -> Iterator[pa.RecordBatch]:
         """A large table is read in key ranges one after another in one snapshot (``mysql.chain``): connectorx
         buffers without bound ahead of a slower writer, a range bounds that buffer; others as one query."""
         from lakeforge.sources.mysql.chain import ChainedRead, chunk_ranges
 
-        ranges = chunk_ranges(self, plan, partitions)
+        ranges = chunk_ranges(self, plan, partitions, range_bytes)
         if ranges is None:
             yield from super().read(plan, where=where, batch_size=batch_size, partitions=partitions)
             return
