@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,25 +19,6 @@ def kit(request: pytest.FixtureRequest) -> Iterator[Kit]:
     made.create_database()
     yield made
     made.drop_database()
-
-
-@contextlib.contextmanager
-def mysql_ranges(count: int = 2) -> Iterator[list[int]]:
-    """Read every MariaDB table that has an integer key with the chained range reader that large tables get
-    (``sources/mysql/chain.py``: ``count`` ranges in one snapshot); yields each chained read's range count."""
-    from lakeforge.sources.mysql import chain
-
-    seen: list[int] = []
-    original = chain.ChainedRead.__init__
-
-    def spy(self: chain.ChainedRead, *args: Any) -> None:
-        original(self, *args)
-        seen.append(len(self.ranges))
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(chain, "range_count", lambda plan, size: count)
-        patch.setattr(chain.ChainedRead, "__init__", spy)
-        yield seen
 
 
 @pytest.fixture(scope="module", params=["delta", "iceberg"])

@@ -21,7 +21,7 @@ import pytest
 
 from lakeforge import Project
 from lakeforge.lake.naming import normalize
-from tests.contract.conftest import delta_types, lake_rows, mysql_ranges
+from tests.contract.conftest import delta_types, lake_rows
 from tests.contract.kits import COMMON, KITS, Kit
 
 UNICODE = ["😀🎉 emoji", "漢字かな交じり", "e\u0301 combining", "שלום RTL", "👨\u200d👩\u200d👧 ZWJ", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "ÄÖÜß"]
@@ -77,12 +77,10 @@ class Loaded:
         return "bronze.src_" + normalize(source_table)
 
 
-@pytest.fixture(scope="module", params=[*sorted(KITS), "mysql-ranges"])
+@pytest.fixture(scope="module", params=sorted(KITS))
 def kit(request: pytest.FixtureRequest, module_format: str) -> Iterator[Kit]:
-    """A fresh database per source and table format (overrides conftest's per-source one). ``mysql-ranges``:
-    MariaDB with every keyed table read by the chained range reader of large tables."""
-    made = KITS[request.param.removesuffix("-ranges")]()
-    made.ranges = request.param.endswith("-ranges")  # type: ignore[attr-defined]
+    """A fresh database per source and table format (overrides conftest's per-source one)."""
+    made = KITS[request.param]()
     made.create_database()
     yield made
     made.drop_database()
@@ -114,11 +112,7 @@ def loaded(kit: Kit, module_format: str, tmp_path_factory: pytest.TempPathFactor
     kit.insert("no_pk", ["id", "v"], [["1", "'x'"], ["1", "'x'"], ["1", "'x'"], ["NULL", "NULL"], ["2", "'y'"]])
 
     project = Project(kit.write_project(tmp_path_factory.mktemp(f"contract_{kit.name}")))
-    if not getattr(kit, "ranges", False):
-        return Loaded(kit, project, project.run())
-    with mysql_ranges() as chained:
-        result = project.run()
-    assert chained == [2, 2, 2], "types, unicode and the odd table are read in two ranges each"
+    result = project.run()
     return Loaded(kit, project, result)
 
 

@@ -9,12 +9,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
-import pytest
 from deltalake import DeltaTable
 
 from lakeforge import Project
 from tests.conftest import MyDatabase, PgDatabase, write_project
-from tests.contract.conftest import mysql_ranges
 
 UTC = dt.UTC
 
@@ -72,8 +70,7 @@ def test_postgres_only_types(pg_db: PgDatabase, project_dir: Path) -> None:
     assert all(v is None for k, v in rows[1].items() if k != "id")
 
 
-@pytest.mark.parametrize("reader", ["one query", "ranges"])
-def test_mysql_only_types(my_db: MyDatabase, project_dir: Path, reader: str) -> None:
+def test_mysql_only_types(my_db: MyDatabase, project_dir: Path) -> None:
     my_db.execute("""
         SET SESSION sql_mode = '';
         CREATE TABLE t (id int PRIMARY KEY, ub bigint unsigned, ui int unsigned, ut tinyint unsigned,
@@ -87,12 +84,7 @@ def test_mysql_only_types(my_db: MyDatabase, project_dir: Path, reader: str) -> 
         INSERT INTO t (id, d, dtm, ts) VALUES (2, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00');
         INSERT INTO t (id, d, dtm) VALUES (3, '2024-00-10', '2024-05-00 10:00:00')
     """)
-    if reader == "ranges":  # the chained reader of large tables: ids 1-2 and 3 in one snapshot
-        with mysql_ranges() as chained:
-            schema, rows = _load(project_dir, "mysql", my_db.url, "t")
-        assert chained == [2]
-    else:
-        schema, rows = _load(project_dir, "mysql", my_db.url, "t")
+    schema, rows = _load(project_dir, "mysql", my_db.url, "t")
     expected_types = {
         "ub": pa.decimal128(20, 0), "ui": pa.int64(), "ut": pa.int16(), "d": pa.date32(),
         "dtm": pa.timestamp("us"), "ts": pa.timestamp("us", tz="UTC"), "tm": pa.string(), "y": pa.int16(),

@@ -75,13 +75,10 @@ def version(p: Project, name: str) -> int | None:
     return p.lake.version(name) if p.lake.exists(name) else None
 
 
-@pytest.fixture(params=["postgres", "mysql", "mysql-ranges"])
+@pytest.fixture(params=["postgres", "mysql"])
 def setup(request: pytest.FixtureRequest, project_dir: Path, lake_format: str) -> tuple[Any, Project]:
-    """``mysql-ranges``: MariaDB tables read in key ranges one after another in one snapshot, as large tables
-    are (``run.read_range_mib`` small enough for these 20,000 rows: several ranges)."""
     db = request.getfixturevalue("pg_db" if request.param == "postgres" else "my_db")
-    db.kind = request.param.removesuffix("-ranges")
-    ranges = ", read_range_mib: 0.25" if request.param.endswith("-ranges") else ""
+    db.kind = request.param
     ts = "timestamp" if db.kind == "postgres" else "datetime(6)"
     for table in ("a_full", "b_inc"):
         db.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, payload text, amount numeric(12,2), "
@@ -89,7 +86,7 @@ def setup(request: pytest.FixtureRequest, project_dir: Path, lake_format: str) -
         db.execute(f"INSERT INTO {table} {rows_sql(db, 1, 20000)}", (T0,))
     write_project(project_dir, f"""
     lake: {{path: ./lake, target_file_size: 65536}}
-    run: {{batch_size: 1000, retry_backoff: 0{ranges}}}
+    run: {{batch_size: 1000, retry_backoff: 0}}
     sources:
       src:
         type: {db.kind}
@@ -99,26 +96,7 @@ def setup(request: pytest.FixtureRequest, project_dir: Path, lake_format: str) -
           a_full: {{mode: full}}
           b_inc: {{mode: incremental, cursor: [updated_at, id]}}
     """)
-    if ranges:
-        assert len(_ranges(db, "a_full", 0.25)) >= 2 and len(_ranges(db, "b_inc", 0.25)) >= 2
     return db, Project(project_dir)
-
-
-def _ranges(db: Any, table: str, mib: float) -> list[str]:
-    """The key ranges lakeforge's MariaDB reader splits ``table`` into (after fresh statistics)."""
-    from lakeforge.config.models import MySQLSource as MySQLConfig
-    from lakeforge.config.models import TableConfig
-    from lakeforge.sources.base import TableRef
-    from lakeforge.sources.mysql.chain import chunk_ranges
-    from lakeforge.sources.mysql.source import MySQLSource
-
-    db.execute(f"ANALYZE TABLE {table}")
-    source = MySQLSource("src", MySQLConfig(type="mysql", url=db.url))
-    try:
-        plan = source.describe(TableRef(db.name, table), TableConfig())
-        return chunk_ranges(source, plan, 1, int(mib * 2**20)) or []
-    finally:
-        source.close()
 
 
 def killed(p: Project, point: str) -> str:

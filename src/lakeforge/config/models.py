@@ -359,11 +359,6 @@ class RunConfig(Strict):
     """Parallel readers for a large table. 1 (one reader, in its own thread beside the writer) unless the
     database and this machine have cores to spare: on 2 cores, 2 readers of a 10M-row wide table were 6%
     faster and took 1.6 GB instead of 0.9 GB (docs/benchmarks.md)."""
-    read_range_mib: float = Field(default=64, ge=0)
-    """MariaDB/MySQL: a table estimated at two or more of these (MiB of Arrow data) with an integer primary
-    key is read in key ranges of about this size, one after another, all in one snapshot (at most 32 ranges;
-    ``LOCK TABLES <t> READ`` is held while the ranges open their snapshots). It bounds the memory the reader
-    holds ahead of a slower writer. 0: one query per table (docs/guarantees.md)."""
     retries: int = Field(default=3, ge=0)
     """Attempts after a transient failure (connection reset), with exponential backoff."""
     retry_backoff: float = Field(default=1.0, ge=0)

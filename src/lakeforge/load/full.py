@@ -33,10 +33,7 @@ def load_full(ctx: LoadContext, source: SqlSource, plan: TablePlan, name: str) -
         source_table=plan.ref.qualified,
     )
     batches = source.read(
-        plan,
-        batch_size=fetch_rows(ctx.run.batch_size, plan.arrow_schema()),
-        partitions=_partitions(ctx, plan),
-        range_bytes=range_bytes(ctx),
+        plan, batch_size=fetch_rows(ctx.run.batch_size, plan.arrow_schema()), partitions=_partitions(ctx, plan)
     )
     ctx.lake.write(
         name,
@@ -74,18 +71,19 @@ FETCH_BYTES = 12 * 2**20
 into an unbounded buffer whenever the Delta writer is the slower side, so the bytes of a batch multiply: at
 100,000 rows of a 31-column table (~520 bytes a row) MariaDB wide 10M peaked at 1.2 GB RSS; 12 MiB (24,000 of
 those rows) cost no CPU (docs/benchmarks.md, Profiles). Narrow rows (~100 bytes) keep ``run.batch_size``."""
+_VARIABLE_WIDTH = 32
+"""Bytes assumed for a string/binary/JSON value (the plan has no statistics)."""
 
 
 def fetch_rows(batch_size: int, schema: pa.Schema) -> int:
     """Rows per fetched batch: ``batch_size``, fewer when a row of ``schema`` is wide (>= 1,000)."""
-    from lakeforge.sources.convert import row_bytes
-
-    return min(batch_size, max(1_000, FETCH_BYTES // row_bytes(schema)))
-
-
-def range_bytes(ctx: LoadContext) -> int:
-    """``run.read_range_mib`` in bytes (MariaDB reads a large table in ranges of this size, one snapshot)."""
-    return int(ctx.run.read_range_mib * 2**20)
+    width = 0
+    for field in schema:
+        try:
+            width += max(1, field.type.bit_width // 8)
+        except ValueError:  # variable width
+            width += _VARIABLE_WIDTH
+    return min(batch_size, max(1_000, FETCH_BYTES // max(width, 1)))
 
 
 def _partitions(ctx: LoadContext, plan: TablePlan) -> int:

@@ -17,7 +17,7 @@ from lakeforge.errors import ConfigError
 from lakeforge.lake.checkpoint import Checkpoint, encode_value
 from lakeforge.load.batches import META_COLUMNS
 from lakeforge.load.context import LoadContext
-from lakeforge.load.full import _partitions, plan_evolution, range_bytes, stream
+from lakeforge.load.full import _partitions, plan_evolution, stream
 from lakeforge.sources.base import ColumnPlan, TablePlan
 from lakeforge.sources.sql import SqlSource
 
@@ -75,13 +75,7 @@ def load_incremental(ctx: LoadContext, source: SqlSource, plan: TablePlan, name:
         ctx.note("schema_change: replace: a column changed type incompatibly; the table was reloaded in full")
     where = _window(source, plan, cursor, lower, upper)
     if lower is None or lake_schema is None:
-        batches = source.read(
-            plan,
-            where=where,
-            batch_size=ctx.run.batch_size,
-            partitions=_partitions(ctx, plan),
-            range_bytes=range_bytes(ctx),
-        )
+        batches = source.read(plan, where=where, batch_size=ctx.run.batch_size, partitions=_partitions(ctx, plan))
         ctx.lake.write(
             name,
             stream(ctx, name, batches, evolution.schema),

@@ -16,22 +16,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-VARIABLE_WIDTH = 32
-"""Bytes assumed for a string/binary/JSON value (a plan has no statistics)."""
-
-
-def row_bytes(schema: pa.Schema) -> int:
-    """Estimated bytes of Arrow data per row of ``schema`` (at least 1): fixed-width types by their width,
-    ``VARIABLE_WIDTH`` per variable-width value."""
-    width = 0
-    for field in schema:
-        try:
-            width += max(1, field.type.bit_width // 8)
-        except ValueError:  # variable width
-            width += VARIABLE_WIDTH
-    return max(width, 1)
-
-
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     import pyarrow as pa
 

@@ -149,41 +149,46 @@ class MySQLSource(SqlSource):
         return TablePlan(self.name, ref, columns, pk, int(est[0][0] or 0) if est else 0, options)
 
     def read(
-        self,
-        plan: TablePlan,
-        *,
-        where: str | None = None,
-        batch_size: int,
-        partitions: int = 1,
-        range_bytes: int = 0,
+        self, plan: TablePlan, *, where: str | None = None, batch_size: int, partitions: int = 1
     ) -> Iterator[pa.RecordBatch]:
-        """A large table is read in key ranges one after another in one snapshot (``mysql.chain``): connectorx
-        buffers without bound ahead of a slower writer, a range bounds that buffer; others as one query."""
-        from lakeforge.sources.mysql.chain import ChainedRead, chunk_ranges
-
-        ranges = chunk_ranges(self, plan, partitions, range_bytes)
-        if ranges is None:
-            yield from super().read(plan, where=where, batch_size=batch_size, partitions=partitions)
-            return
+        """Every query is paced (``sources/mysql/pace.py``): the server pauses every ``batch_size`` rows until
+        the consumer has taken the batches before, so connectorx's read-ahead stays a few batches."""
         from lakeforge.sources.convert import conform
+        from lakeforge.sources.mysql.pace import paced_condition
         from lakeforge.sources.parallel import read_partitioned
 
         schema = plan.arrow_schema()
-        chain = ChainedRead(self, plan, where, ranges)
-        yield from read_partitioned(chain, [self.select_sql(plan, where)], batch_size, lambda b: conform(b, schema))
+        conditions = self._partition_conditions(plan, where, partitions)
+        queries = [self.select_sql(plan, paced_condition(cond, batch_size)) for cond in conditions]
+        yield from read_partitioned(self, queries, batch_size, lambda batch: conform(batch, schema))
 
     def stream(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+        """Stream a SELECT; one built by :meth:`read` (its gate names ``pace.PREFIX_VAR``) is paced."""
         import connectorx as cx
 
-        with self.errors("read failed"):
-            reader = cx.read_sql(self.dsn, sql, return_type="arrow_stream", batch_size=batch_size)
-        while True:
+        from lakeforge.sources.mysql.pace import PREFIX_VAR, Pace
+
+        pace = Pace(self, batch_size) if PREFIX_VAR in sql else None
+        extra: dict[str, Any] = {"pre_execution_query": pace.setup()} if pace is not None else {}
+        try:
             with self.errors("read failed"):
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    break
-            yield batch
+                reader = cx.read_sql(self.dsn, sql, return_type="arrow_stream", batch_size=batch_size, **extra)
+            rows = 0
+            while True:
+                with self.errors("read failed"):
+                    try:
+                        batch = reader.read_next_batch()
+                    except StopIteration:
+                        break
+                rows += batch.num_rows
+                if pace is not None:
+                    pace.allow(rows)  # before the next batch is asked for: connectorx waits holding the GIL
+                yield batch
+            if pace is not None:
+                pace.finished = True
+        finally:
+            if pace is not None:
+                pace.close()
 
     def table_sql(self, ref: TableRef) -> str:
         return f"{self.quote(ref.schema)}.{self.quote(ref.name)}"

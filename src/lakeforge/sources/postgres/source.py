@@ -145,13 +145,7 @@ class PostgresSource(SqlSource):
 
     # -- rows ---------------------------------------------------------------------------------------
     def read(
-        self,
-        plan: TablePlan,
-        *,
-        where: str | None = None,
-        batch_size: int,
-        partitions: int = 1,
-        range_bytes: int = 0,
+        self, plan: TablePlan, *, where: str | None = None, batch_size: int, partitions: int = 1
     ) -> Iterator[pa.RecordBatch]:
         """A whole base table of 8 MiB or more (or any, when ``run.partitions`` > 1 applies) is read by
         several connections in one exported snapshot, in block ranges (``sources/postgres/snapshot.py``).

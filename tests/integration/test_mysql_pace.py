@@ -1,8 +1,6 @@
-"""MariaDB: a large table read in key ranges one after another, all in one snapshot (``sources/mysql/chain``).
-
-The ranges are forced on small tables (``range_count`` patched); everything else is the real path: connectorx
-readers, ``LOCK TABLES``, user locks, the server's own snapshots.
-"""
+"""MariaDB reads with flow control (``sources/mysql/pace.py``): the server pauses every batch until the
+consumer has taken the batches before. Real server, real connectorx; small batches so that a 20,000-row
+table passes many gates."""
 
 from __future__ import annotations
 
@@ -10,37 +8,21 @@ import threading
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pymysql
-import pytest
 from deltalake import DeltaTable
 
 from lakeforge import Project
 from lakeforge.config.models import MySQLSource as MySQLConfig
 from lakeforge.config.models import TableConfig
 from lakeforge.sources.base import TableRef
-from lakeforge.sources.mysql import chain
+from lakeforge.sources.mysql.pace import LEAD
 from lakeforge.sources.mysql.source import MySQLSource
 from tests.conftest import MY_HOST, MY_PORT, MyDatabase, write_project
 
 ROWS = 20_000
-
-
-@pytest.fixture
-def ranges(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Force 4 ranges on any table; the list records each chained read's range count."""
-    seen: list[int] = []
-    original = chain.ChainedRead.__init__
-
-    def spy(self: chain.ChainedRead, *args: Any) -> None:
-        original(self, *args)
-        seen.append(len(self.ranges))
-
-    monkeypatch.setattr(chain, "range_count", lambda plan, size: 4)
-    monkeypatch.setattr(chain.ChainedRead, "__init__", spy)
-    return seen
+RUNNING = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%lf_pace%' AND ID <> CONNECTION_ID()"
 
 
 def _fill(db: MyDatabase) -> None:
@@ -54,21 +36,29 @@ def _fill(db: MyDatabase) -> None:
     )
 
 
-def _source(db: MyDatabase, user: str = "root", password: str = "") -> MySQLSource:
-    cred = f"{user}:{password}@" if password else f"{user}@"
-    return MySQLSource("src", MySQLConfig(type="mysql", url=f"mysql://{cred}{MY_HOST}:{MY_PORT}/{db.name}"))
+def _source(db: MyDatabase) -> MySQLSource:
+    return MySQLSource("src", MySQLConfig(type="mysql", url=db.url))
 
 
-def test_full_load_in_ranges_is_exact(my_db: MyDatabase, project_dir: Path, ranges: list[int]) -> None:
+def _wait_none_running(db: MyDatabase) -> int:
+    deadline = time.monotonic() + 10
+    while True:
+        left = int(db.execute(RUNNING)[0][0])
+        if left == 0 or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+def test_full_load_paced_is_exact(my_db: MyDatabase, project_dir: Path) -> None:
     _fill(my_db)
     write_project(project_dir, f"""
+        run: {{batch_size: 1000}}
         sources:
           src: {{type: mysql, url: "{my_db.url}"}}
     """)
     project = Project(project_dir)
     result = project.run()
     assert result.ok, [r.error for r in result.tables] + result.errors
-    assert ranges == [4]
     data = DeltaTable(project.lake.uri("bronze.src_t")).to_pyarrow_table().sort_by("id")
     assert data.num_rows == ROWS
     assert data.column("id").to_pylist() == list(range(1, ROWS + 1))  # every row once, none twice
@@ -79,15 +69,44 @@ def test_full_load_in_ranges_is_exact(my_db: MyDatabase, project_dir: Path, rang
     assert max(data.column("ts").to_pylist()) == truth[1]
     assert data.column("note").null_count == int(truth[2])
     assert min(data.column("u").to_pylist()) == truth[3] == 18446744073709551615 - ROWS
-    running = (
-        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%lf_gate%' AND ID <> CONNECTION_ID()"
+    assert _wait_none_running(my_db) == 0
+
+
+def test_server_waits_for_a_slow_consumer(my_db: MyDatabase) -> None:
+    """While the consumer holds on to its first batch, the query stops in the server at a gate (state
+    'User lock') instead of sending the table into connectorx's buffer; then every row still arrives."""
+    _fill(my_db)
+    source = _source(my_db)
+    plan = source.describe(TableRef(my_db.name, "t"), TableConfig())
+    batches = source.read(plan, batch_size=1_000)
+    ids = next(batches).column(0).to_pylist()
+    time.sleep(1.0)
+    states = my_db.execute(
+        "SELECT STATE, INFO FROM information_schema.PROCESSLIST WHERE INFO LIKE '%lf_pace%' AND ID <> CONNECTION_ID()"
     )
-    assert my_db.execute(running) == [(0,)]
+    assert [s for s, _ in states] == ["User lock"], states
+    for batch in batches:
+        ids += batch.column(0).to_pylist()
+    source.close()
+    assert sorted(ids) == list(range(1, ROWS + 1))
+    assert LEAD >= 1
 
 
-def test_ranges_read_one_snapshot_while_writers_commit(my_db: MyDatabase, ranges: list[int]) -> None:
-    """A writer moves amounts between the first and the last row (the sum never changes) while the ranges are
-    read slowly: every range sees the same state, so the sum read is the invariant one."""
+def test_window_that_skips_rows_is_paced_by_rows_sent(my_db: MyDatabase) -> None:
+    """Rows the WHERE rejects do not count towards a gate (else the server would stop early and the reader
+    would wait for a batch that never comes)."""
+    _fill(my_db)
+    source = _source(my_db)
+    plan = source.describe(TableRef(my_db.name, "t"), TableConfig())
+    ids = [i for b in source.read(plan, where="id % 3 = 0 AND note IS NOT NULL", batch_size=500)
+           for i in b.column(0).to_pylist()]
+    source.close()
+    assert sorted(ids) == [i for i in range(1, ROWS + 1) if i % 3 == 0 and i % 5 != 0]
+
+
+def test_paced_read_is_one_snapshot_while_writers_commit(my_db: MyDatabase) -> None:
+    """A writer moves amounts between the first and the last row (the sum never changes) while the paced
+    query is held at its gates: the rows read are still one state."""
     _fill(my_db)
     total = my_db.execute("SELECT SUM(amount) FROM t")[0][0]
     source = _source(my_db)
@@ -114,52 +133,25 @@ def test_ranges_read_one_snapshot_while_writers_commit(my_db: MyDatabase, ranges
         for batch in source.read(plan, batch_size=1_000):
             read_sum += sum(batch.column(1).to_pylist())
             count += batch.num_rows
-            time.sleep(0.05)  # a slow consumer: the writer commits between the ranges
+            time.sleep(0.05)  # a slow consumer: the query waits at its gates while the writer commits
         during = moves[0] - before
     finally:
         stop.set()
         thread.join()
         source.close()
-    assert ranges == [4]
-    assert during > 20, "the writer must have committed while the ranges were read"
+    assert during > 20, "the writer must have committed while the rows were read"
     assert count == ROWS
     assert read_sum == total
     assert my_db.execute("SELECT SUM(amount) FROM t")[0][0] == total
 
 
-def test_without_lock_privilege_one_query_reads_the_table(my_db: MyDatabase, ranges: list[int]) -> None:
-    _fill(my_db)
-    user = f"lf_{my_db.name[-8:]}"
-    my_db.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'")
-    try:
-        my_db.execute(f"GRANT SELECT ON `{my_db.name}`.* TO '{user}'@'%'")  # no LOCK TABLES
-        source = _source(my_db, user, "pw")
-        plan = source.describe(TableRef(my_db.name, "t"), TableConfig())
-        ids = [i for b in source.read(plan, batch_size=5_000) for i in b.column(0).to_pylist()]
-        source.close()
-        assert ranges == [4]  # the chained read was tried, then fell back
-        assert sorted(ids) == list(range(1, ROWS + 1))
-    finally:
-        my_db.execute(f"DROP USER '{user}'@'%'")
-
-
-def test_a_stopped_read_leaves_no_range_running(my_db: MyDatabase, ranges: list[int]) -> None:
+def test_a_stopped_read_leaves_no_query_running(my_db: MyDatabase) -> None:
     _fill(my_db)
     source = _source(my_db)
     plan = source.describe(TableRef(my_db.name, "t"), TableConfig())
     batches = source.read(plan, batch_size=500)
-    first = next(batches)
-    assert first.num_rows == 500
+    assert next(batches).num_rows == 500
+    assert int(my_db.execute(RUNNING)[0][0]) == 1  # held at a gate
     batches.close()
     source.close()
-    deadline = time.monotonic() + 10
-    while True:
-        left = my_db.execute(
-            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%lf_gate%' "
-            f"AND DB = '{my_db.name}' AND ID <> CONNECTION_ID()"
-        )[0][0]
-        if left == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert left == 0
-    assert ranges == [4]
+    assert _wait_none_running(my_db) == 0
