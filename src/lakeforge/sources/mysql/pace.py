@@ -25,6 +25,9 @@ Safe by construction:
   released would wait forever: gates are always released before the next batch is asked for, with
   ``LEAD`` >= 1 batch of room (the server can always finish the batch the consumer waits for).
 
+The query's connection keeps each gate lock it passed (one per batch) until it closes. MySQL 8 accepts the
+counter's assignment inside an expression with a deprecation warning; MariaDB without one.
+
 When the read stops early, the query's connection (found by the marker lock it takes in its set-up) is
 killed: once the control connection closes, its locks are free and the query would otherwise run to the end.
 """
