@@ -72,22 +72,26 @@ class SqlSource(Source):
 
     def _partition_queries(self, plan: TablePlan, where: str | None, partitions: int) -> list[str]:
         """Split on a single integer primary key into ``partitions`` ranges; else one query."""
+        return [self.select_sql(plan, cond) for cond in self._partition_conditions(plan, where, partitions)]
+
+    def _partition_conditions(self, plan: TablePlan, where: str | None, partitions: int) -> list[str | None]:
+        """The WHERE condition of each range query (``where`` itself when the table is read by one query)."""
         if partitions <= 1 or len(plan.primary_key) != 1 or not self.SUPPORTS_PARALLEL_READ:
-            return [self.select_sql(plan, where)]
+            return [where]
         key = plan.column(plan.primary_key[0])
         if key.kind != "number" or "int" not in str(key.arrow_type):
-            return [self.select_sql(plan, where)]
+            return [where]
         qkey = self.quote(key.name)
         bounds_sql = f"SELECT MIN({qkey}), MAX({qkey}) FROM {self.table_sql(plan.ref)}"
         if where:
             bounds_sql += f" WHERE {where}"
         low, high = self.query(bounds_sql)[0]
         if low is None or high is None or high - low < partitions:
-            return [self.select_sql(plan, where)]
+            return [where]
         step = (high - low + 1) // partitions + 1
-        queries = []
+        conditions: list[str | None] = []
         for i in range(partitions):
             start, end = low + i * step, min(low + (i + 1) * step, high + 1)
             cond = f"{qkey} >= {start} AND {qkey} < {end}"
-            queries.append(self.select_sql(plan, f"({where}) AND {cond}" if where else cond))
-        return queries
+            conditions.append(f"({where}) AND {cond}" if where else cond)
+        return conditions

@@ -52,22 +52,26 @@ class MySQLSource(SqlSource):
         # prefer_socket=false: read from the configured host:port, not a local socket the driver discovers
         return self.config.dsn("mysql") + "?prefer_socket=false"
 
-    def _connect(self) -> pymysql.connections.Connection[Any]:
+    def connect(self) -> pymysql.connections.Connection[Any]:
+        """A new PyMySQL connection (autocommit, UTC session): the catalog's, or a reader's own."""
         import pymysql
 
+        with self.errors("cannot connect"):
+            return pymysql.connect(
+                host=self.config.host,
+                port=self.config.port or 3306,
+                user=self.config.user or "root",
+                password=self.config.password.get_secret_value() if self.config.password else "",
+                database=self.database,
+                connect_timeout=self.config.connect_timeout,
+                autocommit=True,
+                charset="utf8mb4",
+                init_command="SET time_zone = '+00:00'",
+            )
+
+    def _connect(self) -> pymysql.connections.Connection[Any]:
         if self._conn is None or not self._conn.open:
-            with self.errors("cannot connect"):
-                self._conn = pymysql.connect(
-                    host=self.config.host,
-                    port=self.config.port or 3306,
-                    user=self.config.user or "root",
-                    password=self.config.password.get_secret_value() if self.config.password else "",
-                    database=self.database,
-                    connect_timeout=self.config.connect_timeout,
-                    autocommit=True,
-                    charset="utf8mb4",
-                    init_command="SET time_zone = '+00:00'",
-                )
+            self._conn = self.connect()
         return self._conn
 
     def close(self) -> None:
@@ -144,18 +148,47 @@ class MySQLSource(SqlSource):
         )
         return TablePlan(self.name, ref, columns, pk, int(est[0][0] or 0) if est else 0, options)
 
+    def read(
+        self, plan: TablePlan, *, where: str | None = None, batch_size: int, partitions: int = 1
+    ) -> Iterator[pa.RecordBatch]:
+        """Every query is paced (``sources/mysql/pace.py``): the server pauses every ``batch_size`` rows until
+        the consumer has taken the batches before, so connectorx's read-ahead stays a few batches."""
+        from lakeforge.sources.convert import conform
+        from lakeforge.sources.mysql.pace import paced_condition
+        from lakeforge.sources.parallel import read_partitioned
+
+        schema = plan.arrow_schema()
+        conditions = self._partition_conditions(plan, where, partitions)
+        queries = [self.select_sql(plan, paced_condition(cond, batch_size)) for cond in conditions]
+        yield from read_partitioned(self, queries, batch_size, lambda batch: conform(batch, schema))
+
     def stream(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+        """Stream a SELECT; one built by :meth:`read` (its gate names ``pace.PREFIX_VAR``) is paced."""
         import connectorx as cx
 
-        with self.errors("read failed"):
-            reader = cx.read_sql(self.dsn, sql, return_type="arrow_stream", batch_size=batch_size)
-        while True:
+        from lakeforge.sources.mysql.pace import PREFIX_VAR, Pace
+
+        pace = Pace(self, batch_size) if PREFIX_VAR in sql else None
+        extra: dict[str, Any] = {"pre_execution_query": pace.setup()} if pace is not None else {}
+        try:
             with self.errors("read failed"):
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    break
-            yield batch
+                reader = cx.read_sql(self.dsn, sql, return_type="arrow_stream", batch_size=batch_size, **extra)
+            rows = 0
+            while True:
+                with self.errors("read failed"):
+                    try:
+                        batch = reader.read_next_batch()
+                    except StopIteration:
+                        break
+                rows += batch.num_rows
+                if pace is not None:
+                    pace.allow(rows)  # before the next batch is asked for: connectorx waits holding the GIL
+                yield batch
+            if pace is not None:
+                pace.finished = True
+        finally:
+            if pace is not None:
+                pace.close()
 
     def table_sql(self, ref: TableRef) -> str:
         return f"{self.quote(ref.schema)}.{self.quote(ref.name)}"
