@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pymysql
+import pytest
 from deltalake import DeltaTable
 
 from lakeforge import Project
@@ -36,6 +37,12 @@ def _fill(db: MyDatabase) -> None:
     )
 
 
+@pytest.fixture(autouse=True)
+def _pace_every_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tables are small: pace them anyway (by default only tables of 256 MiB and more are paced)."""
+    monkeypatch.setattr(MySQLSource, "pace_from_bytes", 0)
+
+
 def _source(db: MyDatabase) -> MySQLSource:
     return MySQLSource("src", MySQLConfig(type="mysql", url=db.url))
 
@@ -51,11 +58,14 @@ def _wait_none_running(db: MyDatabase) -> int:
 
 def test_full_load_paced_is_exact(my_db: MyDatabase, project_dir: Path) -> None:
     _fill(my_db)
-    write_project(project_dir, f"""
+    write_project(
+        project_dir,
+        f"""
         run: {{batch_size: 1000}}
         sources:
           src: {{type: mysql, url: "{my_db.url}"}}
-    """)
+    """,
+    )
     project = Project(project_dir)
     result = project.run()
     assert result.ok, [r.error for r in result.tables] + result.errors
@@ -98,8 +108,11 @@ def test_window_that_skips_rows_is_paced_by_rows_sent(my_db: MyDatabase) -> None
     _fill(my_db)
     source = _source(my_db)
     plan = source.describe(TableRef(my_db.name, "t"), TableConfig())
-    ids = [i for b in source.read(plan, where="id % 3 = 0 AND note IS NOT NULL", batch_size=500)
-           for i in b.column(0).to_pylist()]
+    ids = [
+        i
+        for b in source.read(plan, where="id % 3 = 0 AND note IS NOT NULL", batch_size=500)
+        for i in b.column(0).to_pylist()
+    ]
     source.close()
     assert sorted(ids) == [i for i in range(1, ROWS + 1) if i % 3 == 0 and i % 5 != 0]
 
@@ -155,3 +168,22 @@ def test_a_stopped_read_leaves_no_query_running(my_db: MyDatabase) -> None:
     batches.close()
     source.close()
     assert _wait_none_running(my_db) == 0
+
+
+def test_a_small_table_is_read_unpaced(my_db: MyDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below ``pace_from_bytes`` the query has no gate: the server sends on while the consumer waits."""
+    monkeypatch.setattr(MySQLSource, "pace_from_bytes", 256 * 1024 * 1024)
+    _fill(my_db)
+    source = _source(my_db)
+    plan = source.describe(TableRef(my_db.name, "t"), TableConfig())
+    batches = source.read(plan, batch_size=1_000)
+    ids = next(batches).column(0).to_pylist()
+    time.sleep(1.0)
+    paced = my_db.execute(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%lf_pace%' AND ID <> CONNECTION_ID()"
+    )
+    for batch in batches:
+        ids += batch.column(0).to_pylist()
+    source.close()
+    assert int(paced[0][0]) == 0
+    assert sorted(ids) == list(range(1, ROWS + 1))

@@ -16,7 +16,7 @@ from lakeforge.lake.schema import Evolution, evolve
 from lakeforge.load import killpoint
 from lakeforge.load.batches import counted, rechunk, stamp_and_cast, with_meta
 from lakeforge.load.context import LoadContext
-from lakeforge.sources.base import TablePlan
+from lakeforge.sources.base import TablePlan, row_bytes
 from lakeforge.sources.sql import SqlSource
 
 if TYPE_CHECKING:
@@ -71,19 +71,11 @@ FETCH_BYTES = 12 * 2**20
 into an unbounded buffer whenever the Delta writer is the slower side, so the bytes of a batch multiply: at
 100,000 rows of a 31-column table (~520 bytes a row) MariaDB wide 10M peaked at 1.2 GB RSS; 12 MiB (24,000 of
 those rows) cost no CPU (docs/benchmarks.md, Profiles). Narrow rows (~100 bytes) keep ``run.batch_size``."""
-_VARIABLE_WIDTH = 32
-"""Bytes assumed for a string/binary/JSON value (the plan has no statistics)."""
 
 
 def fetch_rows(batch_size: int, schema: pa.Schema) -> int:
     """Rows per fetched batch: ``batch_size``, fewer when a row of ``schema`` is wide (>= 1,000)."""
-    width = 0
-    for field in schema:
-        try:
-            width += max(1, field.type.bit_width // 8)
-        except ValueError:  # variable width
-            width += _VARIABLE_WIDTH
-    return min(batch_size, max(1_000, FETCH_BYTES // max(width, 1)))
+    return min(batch_size, max(1_000, FETCH_BYTES // row_bytes(schema)))
 
 
 def _partitions(ctx: LoadContext, plan: TablePlan) -> int:

@@ -84,6 +84,21 @@ class TablePlan:
         return [self.column(k).name for k in keys]
 
 
+_VARIABLE_WIDTH = 32
+"""Bytes assumed for a string/binary/JSON value (the plan has no statistics)."""
+
+
+def row_bytes(schema: pa.Schema) -> int:
+    """Estimated Arrow bytes of one row of ``schema`` (fixed widths exact, variable widths assumed)."""
+    width = 0
+    for arrow_field in schema:
+        try:
+            width += max(1, arrow_field.type.bit_width // 8)
+        except ValueError:  # variable width
+            width += _VARIABLE_WIDTH
+    return max(width, 1)
+
+
 CursorValue = int | decimal.Decimal | float | str | dt.datetime | dt.date
 
 

@@ -38,6 +38,8 @@ class MySQLSource(SqlSource):
     SUPPORTS_CDC: ClassVar[bool] = True
     DEFAULT_SCHEMA: ClassVar[str] = ""
     config: MySQLConfig
+    pace_from_bytes: int = 256 * 1024 * 1024
+    """Estimated table size (rows x estimated Arrow row bytes) from which reads are paced (tests set 0)."""
 
     def __init__(self, name: str, config: MySQLConfig) -> None:
         super().__init__(name, config)
@@ -151,15 +153,19 @@ class MySQLSource(SqlSource):
     def read(
         self, plan: TablePlan, *, where: str | None = None, batch_size: int, partitions: int = 1
     ) -> Iterator[pa.RecordBatch]:
-        """Every query is paced (``sources/mysql/pace.py``): the server pauses every ``batch_size`` rows until
-        the consumer has taken the batches before, so connectorx's read-ahead stays a few batches."""
+        """A large table's queries are paced (``sources/mysql/pace.py``): the server pauses every ``batch_size``
+        rows until the consumer has taken the batches before, so connectorx's read-ahead stays a few batches.
+        Tables estimated below :attr:`pace_from_bytes` are read unpaced (their read-ahead is bounded by their
+        size, and the gate's per-row counter is not worth it)."""
+        from lakeforge.sources.base import row_bytes
         from lakeforge.sources.convert import conform
         from lakeforge.sources.mysql.pace import paced_condition
         from lakeforge.sources.parallel import read_partitioned
 
         schema = plan.arrow_schema()
         conditions = self._partition_conditions(plan, where, partitions)
-        queries = [self.select_sql(plan, paced_condition(cond, batch_size)) for cond in conditions]
+        paced = plan.estimated_rows * row_bytes(schema) >= self.pace_from_bytes
+        queries = [self.select_sql(plan, paced_condition(c, batch_size) if paced else c) for c in conditions]
         yield from read_partitioned(self, queries, batch_size, lambda batch: conform(batch, schema))
 
     def stream(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
