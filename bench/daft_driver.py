@@ -15,6 +15,13 @@ Models: ``silver.big`` (a ``table`` model keeping every row: its result is as bi
 CPU seconds (user+sys), wall seconds, and the cluster's peak RSS above its idle level. Every build is
 checked: ``silver.big`` has ``--rows`` rows and ``gold.by_grp``'s total equals the generated sum.
 
+``--scenario scd2`` measures an SCD2 build instead: ``gold.dim`` (``materialized: scd2``, business key ``id``)
+over every row of ``bronze.big``, built twice in one driver process (the first versions, then a diff where 10%
+of the keys change and 1% are gone). Contenders: ``scd2-driver`` (the path before the SCD2 diff moved to the
+workers: the model's result, the diff and the versions pass through the driver's DuckDB) and ``workers``
+(the result staged as files, the diff run by Daft's workers, the dimension written by them and committed once).
+Checked: the dimension's rows, its current rows, and the second build's opened and closed counts.
+
 Runs inside a loopback-only network namespace (Ray listens on every interface): it re-executes itself under
 ``unshare -n`` with ``lo`` up. Results: ``bench/results/daft_driver.json``.
 """
@@ -39,11 +46,19 @@ MODELS = {
     "silver/big.sql": "select id, grp, amount, name, ts from bronze.big where amount >= 0",
     "gold/by_grp.sql": "select grp, count(*) as n, sum(amount) as total from silver.big group by all",
 }
+SCD2_HEADER = "/* lakeforge\nmaterialized: scd2\nunique_key: id\n*/\n"
+SCD2_MODELS = [  # the first build, then the second: 10% of the names change, 1% of the keys are gone
+    SCD2_HEADER + "select id, grp, amount, name from bronze.big",
+    SCD2_HEADER + "select id, grp, amount, case when id % 10 = 0 then name || ' v2' else name end as name "
+    "from bronze.big where id % 100 <> 1",
+]
+CONTENDERS = {"table": ("driver", "workers"), "scd2": ("scd2-driver", "workers")}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.daft_driver", description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=3_000_000)
+    p.add_argument("--scenario", choices=sorted(CONTENDERS), default="table")
     p.add_argument("--repetitions", "-r", type=int, default=2)
     p.add_argument("--node-cpus", type=int, default=2)
     p.add_argument("--results", default=str(ROOT / "bench" / "results"))
@@ -67,8 +82,8 @@ def main(argv: list[str] | None = None) -> None:
         runs: list[dict[str, Any]] = []
         with ray_cluster(args.node_cpus) as (address, cluster_pids):
             for rep in range(args.repetitions):
-                for mode in ("driver", "workers"):
-                    run = build(work, mode, address, cluster_pids, args.rows, total)
+                for mode in CONTENDERS[args.scenario]:
+                    run = build(work, mode, address, cluster_pids, args.rows, total, args.scenario)
                     run["repetition"] = rep
                     runs.append(run)
                     mb = run["driver_peak_rss"] / 2**20, run["cluster_peak_rss"] / 2**20
@@ -124,19 +139,32 @@ def fill(lake: Path, rows: int) -> str:
     return f"{Decimal(int(((ids * 37) % 100_000).sum())):.2f}"  # every amount is a whole number
 
 
-def build(work: Path, mode: str, address: str, cluster_pids: list[int], rows: int, total: str) -> dict[str, Any]:
+def scd2_expected(rows: int) -> dict[str, int]:
+    """What the two SCD2 builds leave: every key's first version, one more per changed key; current versions of
+    the keys still there; the second build opens the changed keys and closes them and the gone ones."""
+    changed, gone = len(range(0, rows, 10)), len(range(1, rows, 100))
+    return {"dim_rows": rows + changed, "current": rows - gone, "opened": changed, "closed": changed + gone}
+
+
+def build(
+    work: Path, mode: str, address: str, cluster_pids: list[int], rows: int, total: str, scenario: str = "table"
+) -> dict[str, Any]:
     from bench.measure import measure
     from bench.scale import tree_rss
 
-    folder = work / f"p-{mode}"
-    if not folder.exists():
-        (folder / "models" / "silver").mkdir(parents=True)
-        (folder / "models" / "gold").mkdir(parents=True)
-        for name, text in MODELS.items():
-            (folder / "models" / name).write_text(text)
-        (folder / "lakeforge.yml").write_text(
-            f"lake: {{path: {work / 'lake'}}}\nengine: {{type: ray, address: '{address}', transforms: daft}}\n"
-        )
+    folder = work / f"p-{scenario}-{mode}"
+    if scenario == "scd2":
+        subprocess.run(["rm", "-rf", str(folder)], check=False)  # an SCD2 run starts from no dimension
+    (folder / "models" / "silver").mkdir(parents=True, exist_ok=True)
+    (folder / "models" / "gold").mkdir(parents=True, exist_ok=True)
+    for name, text in MODELS.items() if scenario == "table" else ():
+        (folder / "models" / name).write_text(text)
+    lake = work / "lake" if scenario == "table" else folder / "lake"
+    if scenario == "scd2":
+        subprocess.run(["cp", "-r", str(work / "lake"), str(lake)], check=True)  # the dimension in its own lake
+    (folder / "lakeforge.yml").write_text(
+        f"lake: {{path: {lake}}}\nengine: {{type: ray, address: '{address}', transforms: daft}}\n"
+    )
     idle = tree_rss(cluster_pids)
     peak = [idle]
     stop = threading.Event()
@@ -149,11 +177,14 @@ def build(work: Path, mode: str, address: str, cluster_pids: list[int], rows: in
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     load = os.getloadavg()
-    measured = measure([sys.executable, "-m", "bench.daft_driver_run", str(folder), mode], timeout=1800)
+    measured = measure([sys.executable, "-m", "bench.daft_driver_run", str(folder), mode, scenario], timeout=1800)
     stop.set()
     sampler.join()
     out = measured.output
-    ok = measured.returncode == 0 and out.get("silver_rows") == rows and out.get("gold_total") == total
+    if scenario == "scd2":
+        ok = measured.returncode == 0 and out.get("scd2") == scd2_expected(rows)
+    else:
+        ok = measured.returncode == 0 and out.get("silver_rows") == rows and out.get("gold_total") == total
     return {
         "mode": mode,
         "rows": rows,
@@ -170,8 +201,9 @@ def build(work: Path, mode: str, address: str, cluster_pids: list[int], rows: in
 
 def write(folder: Path, args: argparse.Namespace, runs: list[dict[str, Any]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "daft_driver.json").write_text(json.dumps({"rows": args.rows, "runs": runs}, indent=2))
-    for mode in ("driver", "workers"):
+    name = "daft_driver.json" if args.scenario == "table" else f"daft_driver_{args.scenario}.json"
+    (folder / name).write_text(json.dumps({"rows": args.rows, "scenario": args.scenario, "runs": runs}, indent=2))
+    for mode in CONTENDERS[args.scenario]:
         rs = [r for r in runs if r["mode"] == mode]
         med = {k: statistics.median(r[k] for r in rs) for k in ("driver_peak_rss", "cpu_seconds", "seconds")}
         print(

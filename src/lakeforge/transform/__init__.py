@@ -7,6 +7,7 @@
     graph.py        dependency order, cycles, unknown tables, --select, lineage edges
     session.py      the DuckDB connection of a build: lake tables pinned by Delta version, model views
     materialize.py  table, view, incremental;  scd2.py: slowly changing dimensions type 2
+    engine_write.py a table model written by the engine's workers;  scd2_files.py: SCD2 on them
     checks.py       data-quality checks and quarantine
     build.py        lakeforge build;  state.py: results under _lakeforge/;  export.py: training sets
 

@@ -94,6 +94,47 @@ def write_table(
     return staged.rows
 
 
+def stage(session: Session, model: Model, token: str) -> StagedResult | None:
+    """SQL model ``model``'s result written by the engine's workers into its table's staging folder, not
+    committed (an incremental model's, whose quarantine runs over it before the MERGE reads it). None when the
+    engine does not write files, the lake cannot take them, or the engine cannot run the model (fallback).
+    The caller deletes the files (:func:`discard`)."""
+    from lakeforge.engines.base import EngineError, FileTarget
+    from lakeforge.transform.write import delta_schema
+
+    engine, lake = session.engine, session.lake
+    if engine is None or not engine.WRITES_FILES or not lake.SUPPORTS_COMMIT_FILES or model.kind != "sql":
+        return None
+    made: list[StagedResult] = []
+
+    def target(result: pa.Schema) -> FileTarget:
+        schema = delta_schema(result)
+        folder = lake.staging(model.name, schema)
+        made.append(
+            StagedResult(FileTarget(folder, f"lf-{token}", lake.file_storage(), lake.file_schema(schema)), schema, [])
+        )
+        return made[0].target
+
+    try:
+        made_files = engine.write_files(strip_sql(model.sql), target, variables=session.variables)
+    except EngineError as exc:
+        if made:
+            discard(session, made[0])
+        session.cannot_run(model, exc)
+        return None
+    made[0].files = made_files
+    session.ran(model)
+    return made[0]
+
+
+def discard(session: Session, staged: StagedResult) -> None:
+    """Delete every file of the staged result's attempt (none of them was committed)."""
+    from lakeforge.lake.files import discard_orphans
+
+    with suppress(Exception):
+        discard_orphans(session.lake, staged.target.folder, staged.target.prefix, set())
+
+
 def share(session: Session) -> None:
     """Register the staged files on the engine as ``__lf_result`` (read from the files by its workers)."""
     from lakeforge.lake.base import TableFiles

@@ -129,10 +129,19 @@ def run_incremental(session: Session, model: Model, ctx: BuildContext) -> Outcom
     if all(upper[n] == lower.get(n) for n in sources):
         return Outcome(status="unchanged")
     filters = {n: sqlgen.after(column, lower[n]) for n in sources if lower.get(n) is not None}
+    staged = None
     with session.narrowed(filters):  # the engine plans the narrowed query here; its rows stream into the MERGE
+        if quarantining(model) and quarantines_on_engine(model):
+            staged = engine_write.stage(session, model, ctx.build_id)  # quarantined on the workers, below
         stream = None if quarantining(model) else session.stream_on_engine(model)
-        if stream is None:
+        if stream is None and staged is None:
             rows = session.compute(model)
+    if staged is not None:
+        try:
+            stream, rows = _quarantined_stream(session, model, ctx, staged)
+        except BaseException:
+            engine_write.discard(session, staged)
+            raise
     if stream is not None:
         schema, batches, counted = stream
         marks = checkpoint(session, model, ctx, upper)
@@ -140,6 +149,9 @@ def run_incremental(session: Session, model: Model, ctx: BuildContext) -> Outcom
             metrics = session.lake.merge(model.name, batches, schema=schema, keys=keys, checkpoint=marks)
         except EngineError as exc:  # raised by the engine while the MERGE read its rows
             raise ModelError(f"model {model.name} failed ({model.where(None)}): {exc}") from None
+        finally:
+            if staged is not None:
+                engine_write.discard(session, staged)
         rows = counted[0]
     else:
         if ctx.after_compute:  # outside the narrowed views: checks see whole tables
@@ -151,6 +163,31 @@ def run_incremental(session: Session, model: Model, ctx: BuildContext) -> Outcom
     if stream is not None and session.engine is not None:
         detail["streamed_from"] = session.engine.NAME  # the MERGE read the engine's rows as they came
     return Outcome(rows=rows, delta_version=session.versions[model.name], detail=detail)
+
+
+def _quarantined_stream(
+    session: Session, model: Model, ctx: BuildContext, staged: engine_write.StagedResult
+) -> tuple[tuple[Any, Any, list[int]], int]:
+    """Quarantine over the staged result on the engine (outside the narrowed views: checks see whole tables),
+    then the kept rows streamed from the staged files, read by the workers, into the MERGE."""
+    from lakeforge.transform.write import conform
+
+    session.staged = staged
+    try:
+        engine_write.share(session)
+        rows = ctx.after_compute(model) if ctx.after_compute else staged.rows
+    finally:
+        session.staged = None
+    assert session.engine is not None
+    reader = session.engine.stream(sqlgen.select_all(RESULT), variables=session.variables)
+    counted = [0]
+
+    def batches() -> Any:
+        for batch in reader:
+            counted[0] += batch.num_rows
+            yield conform(batch, staged.schema)
+
+    return (staged.schema, batches(), counted), rows
 
 
 def _previous_watermarks(previous: Checkpoint | None, sources: list[str]) -> dict[str, Any] | None:

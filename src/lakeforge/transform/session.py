@@ -4,8 +4,8 @@ read when the build starts (or re-registered when the build rewrites them), and 
 With another model engine (``engine: {transforms: daft}``, :mod:`lakeforge.engines.base`) the same tables
 are registered in that engine too (with their pinned files, which Daft reads on its workers); SQL models run
 there. A ``table`` model's result is written by the engine's workers as files that one commit adds
-(:mod:`lakeforge.transform.engine_write`); other results come back as Arrow into ``__lf_result`` on this connection,
-where quarantine, SCD2, merges and writes run.
+(:mod:`lakeforge.transform.engine_write`), an ``scd2`` model's too (:mod:`lakeforge.transform.scd2_files`); other
+results come back as Arrow into ``__lf_result`` on this connection, where quarantine, merges and writes run.
 
 A model may see a narrowed input (rows past an incremental watermark, rows before an as-of date): the
 input's view is swapped for a filtered one while the model runs, then restored.
