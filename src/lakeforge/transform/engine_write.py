@@ -42,6 +42,45 @@ class StagedResult:
         return sum(f.rows for f in self.files)
 
 
+def writes_files(session: Session, model: Model) -> bool:
+    """Whether the model's engine writes its result as files the lake can commit (a SQL model on Daft)."""
+    engine, lake = session.engine, session.lake
+    return engine is not None and engine.WRITES_FILES and lake.SUPPORTS_COMMIT_FILES and model.kind == "sql"
+
+
+def write_staged(
+    session: Session, model: Model, prefix: str, *, folder_schema: Callable[[pa.Schema], pa.Schema] | None = None
+) -> StagedResult | None:
+    """SQL model ``model``'s result written by the engine's workers as files ``<prefix>-*`` into its table's
+    staging folder (created for ``folder_schema(schema)`` when given: a dimension's schema), not committed.
+    None when the engine does not write files (:func:`writes_files`) or cannot run the model: the fallback
+    is told to the session and any file of the attempt deleted."""
+    from lakeforge.engines.base import EngineError, FileTarget
+    from lakeforge.transform.write import delta_schema
+
+    if not writes_files(session, model):
+        return None
+    engine, lake = session.engine, session.lake
+    assert engine is not None
+    made: list[StagedResult] = []
+
+    def target(result: pa.Schema) -> FileTarget:
+        schema = delta_schema(result)
+        folder = lake.staging(model.name, folder_schema(schema) if folder_schema else schema)
+        made.append(StagedResult(FileTarget(folder, prefix, lake.file_storage(), lake.file_schema(schema)), schema, []))
+        return made[0].target
+
+    try:
+        files = engine.write_files(strip_sql(model.sql), target, variables=session.variables)
+    except EngineError as exc:
+        if made:
+            discard(session, made[0])
+        session.cannot_run(model, exc)
+        return None
+    made[0].files = files
+    return made[0]
+
+
 def write_table(
     session: Session,
     model: Model,
@@ -54,42 +93,22 @@ def write_table(
     ``before_commit`` (quarantine) runs on the staged files first and returns the rows left. Returns the
     rows committed; None when the engine does not write files (or the lake cannot commit them), or cannot
     run the model and falls back: the caller then computes it into ``__lf_result`` as before."""
-    from lakeforge.engines.base import EngineError, FileTarget
-    from lakeforge.lake.files import discard_orphans
-    from lakeforge.transform.write import delta_schema
-
-    engine, lake = session.engine, session.lake
-    if engine is None or not engine.WRITES_FILES or not lake.SUPPORTS_COMMIT_FILES or model.kind != "sql":
+    staged = write_staged(session, model, f"lf-{token}")
+    if staged is None:
         return None
-    prefix = f"lf-{token}"
-    made: list[StagedResult] = []
-
-    def target(result: pa.Schema) -> FileTarget:
-        schema = delta_schema(result)
-        folder = lake.staging(model.name, schema)
-        made.append(StagedResult(FileTarget(folder, prefix, lake.file_storage(), lake.file_schema(schema)), schema, []))
-        return made[0].target
-
     committed: set[str] = set()
     try:
-        try:
-            files = engine.write_files(strip_sql(model.sql), target, variables=session.variables)
-        except EngineError as exc:
-            session.cannot_run(model, exc)
-            return None
-        staged = made[0]
-        staged.files = files
         if before_commit is not None:
             session.staged = staged
             share(session)
             before_commit(model)
-        lake.commit_files(model.name, staged.files, schema=staged.schema, mode="overwrite", checkpoint=checkpoint())
+        session.lake.commit_files(
+            model.name, staged.files, schema=staged.schema, mode="overwrite", checkpoint=checkpoint()
+        )
         committed = {f.path for f in staged.files}
     finally:
         session.staged = None
-        if made:
-            with suppress(Exception):
-                discard_orphans(lake, made[0].target.folder, prefix, committed)
+        discard(session, staged, keep=committed)
     session.ran(model)
     return staged.rows
 
@@ -99,40 +118,18 @@ def stage(session: Session, model: Model, token: str) -> StagedResult | None:
     committed (an incremental model's, whose quarantine runs over it before the MERGE reads it). None when the
     engine does not write files, the lake cannot take them, or the engine cannot run the model (fallback).
     The caller deletes the files (:func:`discard`)."""
-    from lakeforge.engines.base import EngineError, FileTarget
-    from lakeforge.transform.write import delta_schema
-
-    engine, lake = session.engine, session.lake
-    if engine is None or not engine.WRITES_FILES or not lake.SUPPORTS_COMMIT_FILES or model.kind != "sql":
-        return None
-    made: list[StagedResult] = []
-
-    def target(result: pa.Schema) -> FileTarget:
-        schema = delta_schema(result)
-        folder = lake.staging(model.name, schema)
-        made.append(
-            StagedResult(FileTarget(folder, f"lf-{token}", lake.file_storage(), lake.file_schema(schema)), schema, [])
-        )
-        return made[0].target
-
-    try:
-        made_files = engine.write_files(strip_sql(model.sql), target, variables=session.variables)
-    except EngineError as exc:
-        if made:
-            discard(session, made[0])
-        session.cannot_run(model, exc)
-        return None
-    made[0].files = made_files
-    session.ran(model)
-    return made[0]
+    staged = write_staged(session, model, f"lf-{token}")
+    if staged is not None:
+        session.ran(model)
+    return staged
 
 
-def discard(session: Session, staged: StagedResult) -> None:
-    """Delete every file of the staged result's attempt (none of them was committed)."""
+def discard(session: Session, staged: StagedResult, *, keep: set[str] | None = None) -> None:
+    """Delete every file of the staged result's attempt but those in ``keep`` (the ones a commit names)."""
     from lakeforge.lake.files import discard_orphans
 
     with suppress(Exception):
-        discard_orphans(session.lake, staged.target.folder, staged.target.prefix, set())
+        discard_orphans(session.lake, staged.target.folder, staged.target.prefix, keep or set())
 
 
 def share(session: Session) -> None:

@@ -19,7 +19,6 @@ change rewrites the dimension's files instead of only the files holding closed v
 
 from __future__ import annotations
 
-from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -36,7 +35,7 @@ from lakeforge.transform.scd2 import (
     validate,
     version_columns,
 )
-from lakeforge.transform.session import Session, strip_sql
+from lakeforge.transform.session import Session
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -49,49 +48,31 @@ def run_on_workers(session: Session, model: Model, ctx: BuildContext, keys: list
     """Build SCD2 model ``model`` with the engine's workers; None when the engine does not write files, the
     lake cannot commit them, a quarantine check needs the driver (``unique``), or the engine cannot run the
     model and falls back: the caller then builds it on the driver's DuckDB."""
-    from lakeforge.engines.base import EngineError, FileTarget
-    from lakeforge.lake.files import discard_orphans
     from lakeforge.transform.checks import quarantines_on_engine, quarantining
-    from lakeforge.transform.engine_write import StagedResult, share
-    from lakeforge.transform.write import delta_schema
+    from lakeforge.transform.engine_write import discard, share, write_staged, writes_files
 
-    engine, lake = session.engine, session.lake
-    if engine is None or not engine.WRITES_FILES or not lake.SUPPORTS_COMMIT_FILES or model.kind != "sql":
+    if not writes_files(session, model) or not quarantines_on_engine(model):
         return None
-    if not quarantines_on_engine(model):
-        return None
-    prefix = f"lf-{ctx.build_id}"
     # before staging, which may create the table empty (Iceberg); a table no build committed to is new too
+    lake = session.lake
     first = ctx.full_refresh or not lake.exists(model.name) or lake.checkpoint(model.name) is None
-    made: list[StagedResult] = []
-
-    def result_target(result: pa.Schema) -> FileTarget:
-        schema = delta_schema(result)
-        folder = lake.staging(model.name, _dimension_schema(schema, sk))
-        made.append(StagedResult(FileTarget(folder, prefix, lake.file_storage(), lake.file_schema(schema)), schema, []))
-        return made[0].target
-
+    staged = write_staged(session, model, f"lf-{ctx.build_id}", folder_schema=lambda s: _dimension_schema(s, sk))
+    if staged is None:
+        return None
     committed: set[str] = set()
     try:
-        try:
-            files = engine.write_files(strip_sql(model.sql), result_target, variables=session.variables)
-        except EngineError as exc:
-            session.cannot_run(model, exc)
-            return None
-        made[0].files = files
-        session.staged = made[0]
+        session.staged = staged
         share(session)
         if ctx.after_compute is not None and quarantining(model):
             ctx.after_compute(model)  # moves failing rows out of the staged result
-        outcome, written = _build(session, model, ctx, keys, sk, made[0].target, first=first)
+        outcome, written = _build(session, model, ctx, keys, sk, staged.target, first=first)
         committed = {f.path for f in written}
     finally:
         session.staged = None
-        if made:
-            with suppress(Exception):
-                discard_orphans(lake, made[0].target.folder, prefix, committed)
+        discard(session, staged, keep=committed)
     session.ran(model)
-    outcome.detail["written_by"] = engine.NAME
+    assert session.engine is not None
+    outcome.detail["written_by"] = session.engine.NAME
     return outcome
 
 
