@@ -36,10 +36,10 @@ def cli() -> None:
 
     Once the command has returned (or raised), every object left is moved to the collector's permanent
     generation (``gc.freeze``): the interpreter's shutdown then frees what reference counting frees, as
-    before, but its final collections no longer walk the ~50,000 container objects of the imported modules (pydantic,
-    numpy, pyarrow), 0.05-0.13 s of CPU a process (docs/benchmarks.md, "Fixed cost of a run", fourth pass).
-    Everything the command wrote is committed or closed by then; only garbage in reference cycles is left to
-    the operating system instead of the collector."""
+    before, but its final collections no longer walk the ~50,000 container objects of the imported modules
+    (pydantic, numpy, pyarrow). Everything the command wrote is committed or closed by then; only garbage in
+    reference cycles is left to the operating system instead of the collector (docs/benchmarks.md, "Fixed
+    cost of a run", fourth pass: 0.05-0.13 s of CPU a process)."""
     import gc
     import os
     import sys
