@@ -79,7 +79,7 @@ def postgres_server(port: int | None = None) -> Iterator[Server]:
 
 
 @contextlib.contextmanager
-def mariadb_server(port: int | None = None) -> Iterator[Server]:
+def mariadb_server(port: int | None = None, extra_args: tuple[str, ...] = ()) -> Iterator[Server]:
     if shutil.which("mariadbd") is None and not Path("/usr/sbin/mariadbd").exists():
         import pytest
 
@@ -95,7 +95,8 @@ def mariadb_server(port: int | None = None) -> Iterator[Server]:
          "--bind-address=127.0.0.1", "--user=root", "--log-bin=binlog", "--binlog-format=ROW",
          "--binlog-row-image=FULL", "--binlog-row-metadata=FULL", "--server-id=1", "--gtid-strict-mode=1",
          f"--pid-file={base / 'pid'}", "--skip-name-resolve", "--innodb-buffer-pool-size=64M",
-         "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0", f"--log-error={base / 'err.log'}"],
+         "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0", f"--log-error={base / 'err.log'}",
+         *extra_args],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:

@@ -128,16 +128,17 @@ def record_interrupted(lake: Lake, item: PlannedTable, run_id: str, why: str) ->
 
 
 def _load_once(ctx: LoadContext, source: Source, item: PlannedTable) -> bool:
-    from lakeforge.load.full import load_full
-    from lakeforge.load.incremental import load_incremental
-    from lakeforge.load.records import load_records
-    from lakeforge.sources.records import RecordSource
+    # each loader is imported by the branch that uses it: a database table's run does not import the record
+    # sources' machinery (docs/benchmarks.md, "Fixed cost of a run", fourth pass)
     from lakeforge.sources.sql import SqlSource
 
     plan = source.describe(item.ref, item.options)
-    if isinstance(source, RecordSource):
-        return load_records(ctx, source, plan, item.table, item.mode)
     if not isinstance(source, SqlSource):
+        from lakeforge.load.records import load_records
+        from lakeforge.sources.records import RecordSource
+
+        if isinstance(source, RecordSource):
+            return load_records(ctx, source, plan, item.table, item.mode)
         raise LakeforgeError(f"table {item.table}: source type {source.type_name} is neither a SQL nor a record source")
     if item.mode == "append":
         raise ConfigError(
@@ -145,11 +146,15 @@ def _load_once(ctx: LoadContext, source: Source, item: PlannedTable) -> bool:
             "a database table is loaded with full, incremental or cdc"
         )
     if item.mode == "full":
+        from lakeforge.load.full import load_full
+
         if ctx.extractor is not None and ctx.extractor.refuses(ctx.lake, source, plan, ctx.run) is None:
             ctx.extractor.load_full(ctx, source, plan, item.table)
         else:
             load_full(ctx, source, plan, item.table)
         return True
     if item.mode == "incremental":
+        from lakeforge.load.incremental import load_incremental
+
         return load_incremental(ctx, source, plan, item.table) is not None
     raise LakeforgeError(f"table {item.table}: mode '{item.mode}' is loaded per source (Project.run), not per table")

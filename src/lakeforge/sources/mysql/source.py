@@ -56,10 +56,10 @@ class MySQLSource(SqlSource):
 
     def connect(self) -> pymysql.connections.Connection[Any]:
         """A new PyMySQL connection (autocommit, UTC session): the catalog's, or a reader's own."""
-        import pymysql
+        from lakeforge.sources.mysql import driver
 
         with self.errors("cannot connect"):
-            return pymysql.connect(
+            return driver.connect(
                 host=self.config.host,
                 port=self.config.port or 3306,
                 user=self.config.user or "root",
