@@ -12,7 +12,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from lakeforge.load.cdc_apply import BatchEvent, _batches_table, _events_table, _expanded, _last_per_key
+from lakeforge.load.cdc_apply import BatchEvent, _batches_table, _events_table, _expanded
+from lakeforge.load.cdc_state import last_per_key
 from lakeforge.sources.base import ColumnPlan, TablePlan, TableRef
 from lakeforge.sources.cdc import Position, RowBatch
 from lakeforge.sources.mysql.cdc import _key_changes
@@ -99,7 +100,7 @@ def _dict_last(table: pa.Table, keys: list[str]) -> list[int]:
 )
 def test_last_per_key_is_the_dicts(columns: dict[str, pa.Array]) -> None:
     table = pa.table(columns)
-    assert _last_per_key(table, list(columns)).to_pylist() == _dict_last(table, list(columns))
+    assert last_per_key(table, list(columns)).to_pylist() == _dict_last(table, list(columns))
 
 
 def test_key_changes_marks_only_updates_that_moved_their_key() -> None:
