@@ -175,6 +175,12 @@ def _batches_table(reader: CdcReader, plan: TablePlan, events: list[Buffered]) -
     names = batches[0].columns
     if any(b.columns is not names and b.columns != names for b in batches):
         return None
+    arrays = _raw_columns(reader, plan, batches)
+    if arrays is None:
+        for b in batches:
+            b.decode()
+        if not all(b.plain for b in batches):  # values the log did not send: the general path
+            return None
     rows: list[Any] = []
     ops: list[str] = []
     which: list[int] = []
@@ -184,13 +190,13 @@ def _batches_table(reader: CdcReader, plan: TablePlan, events: list[Buffered]) -
         ops += b.ops
         which += [i] * len(b.ops)
         seqs += range(e.seq, e.seq + len(b.ops))
-    count = len(rows)
-    where = {name: i for i, name in enumerate(names)}
-    nothing = [None] * count
-    arrays = [
-        reader.to_arrow(list(map(itemgetter(where[c.name]), rows)) if c.name in where else nothing, c)
-        for c in plan.columns
-    ]
+    if arrays is None:
+        where = {name: i for i, name in enumerate(names)}
+        nothing = [None] * len(rows)
+        arrays = [
+            reader.to_arrow(list(map(itemgetter(where[c.name]), rows)) if c.name in where else nothing, c)
+            for c in plan.columns
+        ]
     index = pa.array(which, pa.int64())
     arrays += [
         pa.array(ops, pa.string()),
@@ -200,6 +206,14 @@ def _batches_table(reader: CdcReader, plan: TablePlan, events: list[Buffered]) -
         pa.array([e.commit_time for e in events], pa.timestamp("us", tz="UTC")).take(index),
     ]
     return pa.Table.from_arrays(arrays, schema=pa.schema([*plan.arrow_schema(), *cdc_fields()]))
+
+
+def _raw_columns(reader: CdcReader, plan: TablePlan, batches: list[RowBatch]) -> list[pa.Array] | None:
+    """The columns of batches that are all undecoded, decoded by the reader in one step (None otherwise)."""
+    raw = [b.raw for b in batches]
+    if any(r is None for r in raw):
+        return None
+    return reader.columns(raw, plan, batches[0].columns)  # type: ignore[arg-type]  # no None in raw
 
 
 def _events_table(
