@@ -91,6 +91,8 @@ def _dict_last(table: pa.Table, keys: list[str]) -> list[int]:
     "columns",
     [
         {"id": pa.array([1, 2, 1, None, None, 3, 2], pa.int64())},
+        {"id": pa.chunked_array([[5, 1, 5], [2, 1, -3]], pa.int64())},  # one integer key: the numpy path
+        {"k": pa.array([3, -1, 3, 7, -1, 2**31 - 1], pa.int32())},
         {"a": pa.array([1, 1, 1, 2, None, None]), "b": pa.array(["x", "y", "x", "x", None, None])},
         {"d": pa.array([decimal.Decimal("1.10"), decimal.Decimal("1.1"), None], pa.decimal128(5, 2))},
         {"ts": pa.array([WHEN, WHEN, None, WHEN], pa.timestamp("us", tz="UTC"))},

@@ -79,6 +79,14 @@ def last_per_key(table: pa.Table, lake_keys: list[str]) -> pa.Array:
 
     if not len(table):
         return pa.array([], pa.int64())
+    if len(lake_keys) == 1 and pa.types.is_integer(table.schema.field(lake_keys[0]).type):
+        key = table[lake_keys[0]]
+        if not key.null_count:  # one integer key (the usual case): numpy's sort is ~3x Arrow's group-by here
+            import numpy as np
+
+            values = key.to_numpy()[::-1]
+            _, first = np.unique(values, return_index=True)  # the first of the reversed: the last of each key
+            return pa.array(np.sort(len(values) - 1 - first), pa.int64())
     if not any(pa.types.is_floating(table.schema.field(k).type) for k in lake_keys):
         numbered = table.select(lake_keys).append_column("_lf_row", pa.array(range(len(table)), pa.int64()))
         try:
