@@ -499,7 +499,7 @@ class PostgresCdc(CdcReader):
         where = dict(zip(names, texts, strict=True))
         count = len(texts[0]) if texts else 0
         return [
-            text_array_to_arrow(where[c.name], c.arrow_type, c.name)
+            text_array_to_arrow(_money(where[c.name], c), c.arrow_type, c.name)
             if c.name in where
             else pa.nulls(count, c.arrow_type)
             for c in plan.columns
@@ -511,3 +511,12 @@ class PostgresCdc(CdcReader):
         if "money" in column.source_type:  # the snapshot reads money::numeric; the walsender writes C-locale money
             values = [None if v is None else v.replace("$", "").replace(",", "") for v in values]
         return text_to_arrow(values, column.arrow_type, column.name)
+
+
+def _money(text: pa.Array, column: ColumnPlan) -> pa.Array:
+    """As :meth:`PostgresCdc.to_arrow` for a column of text values: C-locale money without ``$`` and ``,``."""
+    import pyarrow.compute as pc
+
+    if "money" not in column.source_type:
+        return text
+    return pc.replace_substring(pc.replace_substring(text, "$", ""), ",", "")
