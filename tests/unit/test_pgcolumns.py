@@ -97,3 +97,14 @@ def test_text_arrays_convert_as_text_values_do(target: pa.DataType, values: list
     converted = text_array_to_arrow(pa.array(values, pa.string()), target, "c")
     assert converted.type == target
     assert converted.to_pylist() == text_to_arrow(values, target, "c").to_pylist()
+
+
+def test_long_text_and_empty_columns() -> None:
+    """Values larger than one copy step, many rows across steps, and columns of only NULL or empty values."""
+    big = "ü" * 1_500_000  # 3 MB of UTF-8: more than one copy step (1 MiB)
+    rows = [[str(i), big if i % 50 == 0 else f"v{i}", None, ""] for i in range(200)]
+    part = RawRows(["id", "t", "nothing", "empty"], [message(b"I", r) for r in rows])
+    arrays = text_columns([part])
+    assert arrays is not None
+    assert [list(r) for r in zip(*[a.to_pylist() for a in arrays], strict=True)] == rows
+    assert arrays[2].null_count == 200 and arrays[3].null_count == 0

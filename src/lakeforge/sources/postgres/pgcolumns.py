@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 _TUPLE_AT = 6
 """Insert: kind, relation oid, 'N'; Update without an old tuple: the same; Delete: kind, oid, 'K'/'O'."""
+_GATHER_BYTES = 2**20
+"""Bytes of text copied per step into a column (the copy's index array is 8 bytes a byte)."""
 
 
 @dataclass(slots=True)
@@ -110,8 +112,14 @@ def _strings(data: Any, first: Any, size: Any, valid: Any) -> pa.Array:
     offsets = np.zeros(count + 1, np.int64)
     np.cumsum(size, out=offsets[1:])
     total = int(offsets[-1])
-    gather = np.repeat(first - offsets[:-1], size) + np.arange(total, dtype=np.int64)
-    values = data[gather]
+    values = np.empty(total, np.uint8)
+    # the byte positions to copy, a few rows at a time: one int64 index per byte of text would take 8x the text
+    marks = np.arange(0, total, _GATHER_BYTES)  # no step for a column of empty and NULL values only
+    steps = np.unique(np.searchsorted(offsets, marks, side="right") - 1).tolist()
+    for start, stop in zip(steps, [*steps[1:], count] if steps else [], strict=True):
+        low, high = int(offsets[start]), int(offsets[stop])
+        shift = first[start:stop] - offsets[start:stop]
+        values[low:high] = data[np.repeat(shift, size[start:stop]) + np.arange(low, high, dtype=np.int64)]
     nulls = count - int(valid.sum())
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
     kind = pa.string() if total < 2**31 else pa.large_string()
