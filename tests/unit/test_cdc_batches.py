@@ -12,7 +12,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from lakeforge.load.cdc_apply import BatchEvent, _batches_table, _events_table, _expanded, _last_per_key
+from lakeforge.load.cdc_apply import BatchEvent, _batches_table, _events_table, _expanded
+from lakeforge.load.cdc_state import last_per_key
 from lakeforge.sources.base import ColumnPlan, TablePlan, TableRef
 from lakeforge.sources.cdc import Position, RowBatch
 from lakeforge.sources.mysql.cdc import _key_changes
@@ -90,6 +91,8 @@ def _dict_last(table: pa.Table, keys: list[str]) -> list[int]:
     "columns",
     [
         {"id": pa.array([1, 2, 1, None, None, 3, 2], pa.int64())},
+        {"id": pa.chunked_array([[5, 1, 5], [2, 1, -3]], pa.int64())},  # one integer key: the numpy path
+        {"k": pa.array([3, -1, 3, 7, -1, 2**31 - 1], pa.int32())},
         {"a": pa.array([1, 1, 1, 2, None, None]), "b": pa.array(["x", "y", "x", "x", None, None])},
         {"d": pa.array([decimal.Decimal("1.10"), decimal.Decimal("1.1"), None], pa.decimal128(5, 2))},
         {"ts": pa.array([WHEN, WHEN, None, WHEN], pa.timestamp("us", tz="UTC"))},
@@ -99,7 +102,7 @@ def _dict_last(table: pa.Table, keys: list[str]) -> list[int]:
 )
 def test_last_per_key_is_the_dicts(columns: dict[str, pa.Array]) -> None:
     table = pa.table(columns)
-    assert _last_per_key(table, list(columns)).to_pylist() == _dict_last(table, list(columns))
+    assert last_per_key(table, list(columns)).to_pylist() == _dict_last(table, list(columns))
 
 
 def test_key_changes_marks_only_updates_that_moved_their_key() -> None:

@@ -369,7 +369,8 @@ class RunConfig(Strict):
     cdc_commit_seconds: float = Field(default=5.0, gt=0)
     """CDC: commit a micro-batch at least this often."""
     cdc_commit_changes: int = Field(default=100_000, gt=0)
-    """CDC: commit a micro-batch after this many changes."""
+    """CDC: commit a micro-batch after this many changes (while such a backlog lasts, the current-state table's
+    MERGE waits for the next micro-batch, up to ``cdc_commit_seconds``: docs/cdc.md)."""
     commit_bytes: int = Field(default=256 * 2**20, gt=0)
     """Record sources (files, streams, python): commit at the source's next safe point (the end of a file,
     a stream batch) once this many bytes of Arrow data are waiting; bounds memory for huge inputs."""

@@ -35,6 +35,7 @@ from lakeforge.load.cdc_apply import (
     merge_columns,
     state_schema,
 )
+from lakeforge.load.cdc_state import PendingState
 from lakeforge.load.context import LoadContext
 from lakeforge.load.killpoint import kill_at
 from lakeforge.load.table import TableResult
@@ -73,6 +74,8 @@ class CdcTable:
     notes: list[str] = field(default_factory=list)
     """What the run should say about this table (a snapshot read another way than asked)."""
     started: float = field(default_factory=time.perf_counter)
+    pending: PendingState = field(default_factory=PendingState)
+    """State changes of deferred micro-batches (load/cdc_state.py); only the commit thread touches it."""
 
 
 def create_reader(source: Source, plans: list[TablePlan]) -> CdcReader:
@@ -270,6 +273,7 @@ def _stream(
     pending = 0
     first_at: float | None = None
     last: Txn | None = None
+    deferred: Txn | None = None  # the last micro-batch whose state MERGE waits (load/cdc_state.py)
     seq = 0
     committing = _Committer(ctx, reader, tables)
     _GC.raise_threshold()
@@ -284,10 +288,16 @@ def _stream(
             full = pending >= ctx.run.cdc_commit_changes
             due = first_at is not None and (full or time.monotonic() - first_at >= ctx.run.cdc_commit_seconds)
             finished = stop.is_set() or (txn is None and not follow)
+            if last is None and deferred is not None and (finished or txn is None):
+                committing.submit(deferred, backlog=False)  # caught up or stopping: MERGE what waits
+                committing.settle(wait=True)
+                deferred = None
             if last is not None and (due or finished):
-                committing.submit(last)
+                backlog = full and not finished
+                committing.submit(last, backlog=backlog)
                 if not full:  # only a backlog (a full micro-batch) overlaps its commit with reading on
                     committing.settle(wait=True)
+                deferred = last if backlog else None
                 pending, first_at, last = 0, None, None
             if finished:
                 committing.settle(wait=True)
@@ -308,6 +318,8 @@ class _Work:
     bad: list[BadRecord]
     read: tuple[int, int]
     """Good and malformed events read this run so far (for ``max_bad_fraction``)."""
+    backlog: bool
+    """A full micro-batch with more to read: its state MERGE may wait for the next (load/cdc_state.py)."""
 
 
 class _Committer:
@@ -327,11 +339,11 @@ class _Committer:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="cdc-commit")
         self.inflight: tuple[Any, Txn] | None = None
 
-    def submit(self, last: Txn) -> None:
+    def submit(self, last: Txn, *, backlog: bool) -> None:
         self.settle(wait=True)
         work = []
         for t in self.tables.values():
-            work.append(_Work(t, t.plan, t.events, t.bad, (t.good_read, t.bad_read)))
+            work.append(_Work(t, t.plan, t.events, t.bad, (t.good_read, t.bad_read), backlog))
             t.events, t.bad = [], []
         self.inflight = (self.pool.submit(_flush, self.ctx, self.reader, work, last), last)
 
@@ -438,12 +450,26 @@ def _flush(ctx: LoadContext, reader: CdcReader, work: list[_Work], last: Txn) ->
             kill_at("cdc_flush", t.name)
             if w.bad:
                 _quarantine(ctx, reader, w)
-            applied = apply_batch(
-                ctx, reader, w.plan, t.name, w.events, t.log_at, t.state_at, last.position, last.commit_time
+            applied, merged = apply_batch(
+                ctx,
+                reader,
+                w.plan,
+                t.name,
+                w.events,
+                t.log_at,
+                t.state_at,
+                last.position,
+                last.commit_time,
+                t.pending,
+                defer=w.backlog,
             )
             t.rows += applied
             ctx.on_rows(applied)
-            t.state_at = t.log_at = last.position.value
+            t.log_at = last.position.value
+            if merged:
+                t.state_at = last.position.value
+            else:
+                kill_at("cdc_state_deferred", t.name)
             kill_at("cdc_committed", t.name)
     finally:
         gc.unfreeze()  # what _buffer froze goes back to the collector (the events are released by now)

@@ -9,15 +9,15 @@ Change-log table ``bronze.<name>_changes``: every insert, update, delete and tru
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from lakeforge.errors import ConfigError, LakeError
+from lakeforge.errors import ConfigError
 from lakeforge.lake.checkpoint import Checkpoint
 from lakeforge.lake.schema import Evolution, evolve
-from lakeforge.load.batches import META_COLUMNS, stamp_and_cast, with_meta
+from lakeforge.load.batches import stamp_and_cast, with_meta
+from lakeforge.load.cdc_state import PendingState, apply_state
 from lakeforge.load.context import maybe_maintain
 from lakeforge.load.killpoint import kill_at
 from lakeforge.sources.base import TablePlan
@@ -63,10 +63,6 @@ class BatchEvent:
 
 
 Buffered = Event | BatchEvent
-
-
-MERGE_ATTEMPTS = 5
-"""Tries of a micro-batch's state MERGE that lost a commit race (a concurrent ``maintain``), 0.2 s, 0.4 s ... apart."""
 
 
 def changes_name(name: str) -> str:
@@ -125,9 +121,13 @@ def apply_batch(
     state_after: int,
     position: Position,
     commit_time: dt.datetime | None,
-) -> int:
+    pending: PendingState,
+    *,
+    defer: bool = False,
+) -> tuple[int, bool]:
     """Commit ``events`` (log order) to the change log (those past ``log_after``) and to the state table
-    (those past ``state_after``); returns the number of changes applied to the state."""
+    (those past ``state_after``; with ``defer``, possibly only to ``pending``, see load/cdc_state.py); returns
+    the number of changes applied to the state and whether the state table committed ``position``."""
     import pyarrow.compute as pc
 
     events = [e for e in events if e.position.value > state_after]
@@ -135,21 +135,22 @@ def apply_batch(
     table = _batches_table(reader, plan, events)
     if table is None:
         table = _events_table(ctx, reader, plan, name, _expanded(events), keys)
-    log_rows = table.filter(pc.greater(table[POSITION_VALUE], log_after)) if len(table) else table
     log_name = changes_name(name)
-    log_schema = _widened(ctx, log_name, evolve(log_name, ctx.lake.schema(log_name), table.schema))
-    ctx.lake.write(
-        log_name,
-        stamp_and_cast(log_rows.to_batches(), log_schema, ctx.stamp),
-        schema=log_schema,
-        mode="append",
-        checkpoint=checkpoint_for(ctx, log_name, plan, position, commit_time),
-    )
-    kill_at("cdc_log_committed", name)
-    _apply_state(ctx, plan, name, table, keys, position, commit_time)
-    for committed in (log_name, name):
+    if position.value > log_after:  # (not so when only deferred state changes are to be MERGEd)
+        log_rows = table.filter(pc.greater(table[POSITION_VALUE], log_after)) if len(table) else table
+        log_schema = widened(ctx, log_name, evolve(log_name, ctx.lake.schema(log_name), table.schema))
+        ctx.lake.write(
+            log_name,
+            stamp_and_cast(log_rows.to_batches(), log_schema, ctx.stamp),
+            schema=log_schema,
+            mode="append",
+            checkpoint=checkpoint_for(ctx, log_name, plan, position, commit_time),
+        )
+        kill_at("cdc_log_committed", name)
+    merged = apply_state(ctx, plan, name, table, keys, position, commit_time, pending, defer=defer)
+    for committed in (log_name, name) if merged else (log_name,):
         maybe_maintain(ctx, committed)
-    return sum(len(e.batch.ops) if type(e) is BatchEvent else 1 for e in events)
+    return sum(len(e.batch.ops) if type(e) is BatchEvent else 1 for e in events), merged
 
 
 def _expanded(events: list[Buffered]) -> list[Event]:
@@ -174,6 +175,12 @@ def _batches_table(reader: CdcReader, plan: TablePlan, events: list[Buffered]) -
     names = batches[0].columns
     if any(b.columns is not names and b.columns != names for b in batches):
         return None
+    arrays = _raw_columns(reader, plan, batches)
+    if arrays is None:
+        for b in batches:
+            b.decode()
+        if not all(b.plain for b in batches):  # values the log did not send: the general path
+            return None
     rows: list[Any] = []
     ops: list[str] = []
     which: list[int] = []
@@ -183,13 +190,13 @@ def _batches_table(reader: CdcReader, plan: TablePlan, events: list[Buffered]) -
         ops += b.ops
         which += [i] * len(b.ops)
         seqs += range(e.seq, e.seq + len(b.ops))
-    count = len(rows)
-    where = {name: i for i, name in enumerate(names)}
-    nothing = [None] * count
-    arrays = [
-        reader.to_arrow(list(map(itemgetter(where[c.name]), rows)) if c.name in where else nothing, c)
-        for c in plan.columns
-    ]
+    if arrays is None:
+        where = {name: i for i, name in enumerate(names)}
+        nothing = [None] * len(rows)
+        arrays = [
+            reader.to_arrow(list(map(itemgetter(where[c.name]), rows)) if c.name in where else nothing, c)
+            for c in plan.columns
+        ]
     index = pa.array(which, pa.int64())
     arrays += [
         pa.array(ops, pa.string()),
@@ -199,6 +206,14 @@ def _batches_table(reader: CdcReader, plan: TablePlan, events: list[Buffered]) -
         pa.array([e.commit_time for e in events], pa.timestamp("us", tz="UTC")).take(index),
     ]
     return pa.Table.from_arrays(arrays, schema=pa.schema([*plan.arrow_schema(), *cdc_fields()]))
+
+
+def _raw_columns(reader: CdcReader, plan: TablePlan, batches: list[RowBatch]) -> list[pa.Array] | None:
+    """The columns of batches that are all undecoded, decoded by the reader in one step (None otherwise)."""
+    raw = [b.raw for b in batches]
+    if any(r is None for r in raw):
+        return None
+    return reader.columns(raw, plan, batches[0].columns)  # type: ignore[arg-type]  # no None in raw
 
 
 def _events_table(
@@ -313,27 +328,7 @@ def _lake_rows(
     return result
 
 
-def _last_per_key(table: pa.Table, lake_keys: list[str]) -> pa.Array:
-    """Row numbers of each key's last row, ascending: grouped by Arrow where it compares keys as Python does
-    (floats not: -0.0 and NaN), else through a dict."""
-    import pyarrow as pa
-
-    if not len(table):
-        return pa.array([], pa.int64())
-    if not any(pa.types.is_floating(table.schema.field(k).type) for k in lake_keys):
-        numbered = table.select(lake_keys).append_column("_lf_row", pa.array(range(len(table)), pa.int64()))
-        try:
-            grouped = numbered.group_by(lake_keys, use_threads=False).aggregate([("_lf_row", "max")])
-            return grouped["_lf_row_max"].combine_chunks().sort()
-        except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            pass  # a key type Arrow cannot group by
-    last: dict[tuple[Any, ...], int] = {}
-    for i, key in enumerate(zip(*[table[k].to_pylist() for k in lake_keys], strict=True)):
-        last[key] = i
-    return pa.array(sorted(last.values()), pa.int64())
-
-
-def _widened(ctx: LoadContext, name: str, evolution: Evolution) -> pa.Schema:
+def widened(ctx: LoadContext, name: str, evolution: Evolution) -> pa.Schema:
     """The schema to write with; a widened column type (int -> bigint in the log), or a new source column that
     must stand before the metadata columns, first rewrites the table, keeping its checkpoint (as incremental
     loads do)."""
@@ -342,56 +337,3 @@ def _widened(ctx: LoadContext, name: str, evolution: Evolution) -> pa.Schema:
     if evolution.rewrite and ctx.lake.exists(name):
         rewrite_widened(ctx, name, evolution.schema, ctx.lake.checkpoint(name))
     return evolution.schema
-
-
-def _apply_state(
-    ctx: LoadContext,
-    plan: TablePlan,
-    name: str,
-    table: pa.Table,
-    keys: list[str],
-    position: Position,
-    commit_time: dt.datetime | None,
-) -> None:
-    import pyarrow.compute as pc
-
-    lake_keys = [plan.column(k).lake_name for k in keys]
-    truncated = -1
-    if len(table):  # (indices_nonzero of a column of no chunks crashes pyarrow 25)
-        truncates = pc.indices_nonzero(pc.equal(table[OP].combine_chunks(), "truncate"))
-        truncated = truncates[-1].as_py() if len(truncates) else -1
-    if truncated >= 0:
-        table = table.slice(truncated + 1)
-    final = table.take(_last_per_key(table, lake_keys))
-    final = final.append_column(DELETED, pc.equal(final[OP], "delete"))
-    evolution = evolve(name, ctx.lake.schema(name), state_schema(plan))
-    _widened(ctx, name, evolution)
-    cp = checkpoint_for(ctx, name, plan, position, commit_time)
-    batches = list(stamp_and_cast(final.to_batches(), evolution.schema, ctx.stamp))
-    soft = plan.options.soft_delete
-    if not ctx.lake.exists(name):
-        kept = [b.filter(pc.invert(b.column(DELETED))) for b in batches]
-        ctx.lake.write(name, kept, schema=evolution.schema, mode="append", checkpoint=cp)
-        return
-    if truncated >= 0:
-        ctx.lake.delete_all(name, set_values={DELETED: True, OP: "truncate"} if soft else None)
-    flags = (DELETED, OP, POSITION, POSITION_VALUE, SEQ, COMMIT_TS, *META_COLUMNS) if soft else None
-    for attempt in range(MERGE_ATTEMPTS):
-        version = ctx.lake.version(name)
-        try:
-            ctx.lake.merge(
-                name,
-                batches,
-                schema=evolution.schema,
-                keys=lake_keys,
-                checkpoint=cp,
-                delete_column=DELETED,
-                keep_deleted=flags,
-            )
-            break
-        except LakeError as exc:  # a concurrent commit (``lakeforge maintain`` compacting this table) won the race:
-            if not exc.transient or attempt == MERGE_ATTEMPTS - 1:  # nothing of this MERGE landed, so it is
-                raise  # applied again to the newer version, which holds the same rows
-            time.sleep(0.2 * 2**attempt)
-    if ctx.lake.version(name) == version:  # a MERGE that changes nothing makes no commit: the position
-        ctx.lake.commit_checkpoint(name, cp, evolution.schema)  # must still be committed before the log is acked

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from lakeforge.sources.base import ColumnPlan, TablePlan, TableRef
 
@@ -55,6 +55,14 @@ class Change:
     """Columns the log did not send (unchanged TOAST values): keep the lake's value."""
 
 
+class Undecoded(Protocol):
+    """Rows a reader has kept as the log sent them (see :attr:`RowBatch.raw`)."""
+
+    def rows(self) -> tuple[list[list[Any]], dict[int, frozenset[str]]]:
+        """The rows' values in log column order, and the columns not sent by row number."""
+        ...
+
+
 @dataclass(slots=True)
 class RowBatch:
     """Row changes of one table within one transaction, in log order, as plain value sequences: what the
@@ -71,6 +79,17 @@ class RowBatch:
     """Row number -> the key before an UPDATE that may have changed it (as :attr:`Change.old_key`)."""
     unchanged: dict[int, frozenset[str]] = field(default_factory=dict)
     """Row number -> columns the log did not send (their values in the row are None placeholders)."""
+    raw: Undecoded | None = None
+    """The rows not decoded yet (``rows`` is empty then): the reader decodes them a micro-batch at a time
+    (:meth:`CdcReader.columns`), or :meth:`decode` row by row."""
+
+    def decode(self) -> None:
+        """Fill ``rows`` (and ``unchanged``) from ``raw``."""
+        if self.raw is not None:
+            rows, unchanged = self.raw.rows()
+            self.rows[:0] = rows
+            self.unchanged.update(unchanged)
+            self.raw = None
 
     @property
     def plain(self) -> bool:
@@ -79,6 +98,7 @@ class RowBatch:
 
     def changes(self) -> Iterator[Change]:
         """The same rows as :class:`Change` objects (the general path)."""
+        self.decode()
         names = self.columns
         for i, (op, values) in enumerate(zip(self.ops, self.rows, strict=True)):
             if op == "truncate":
@@ -199,6 +219,11 @@ class CdcReader(ABC):
         plan = TablePlan(old.source, ref, planned, current.primary_key or old.primary_key, 0, old.options)
         self.plans[ref] = plan
         return plan
+
+    def columns(self, raw: list[Undecoded], plan: TablePlan, names: Sequence[str]) -> list[pa.Array] | None:
+        """The rows of ``raw`` (undecoded row batches of one table, in log order, each of the columns
+        ``names``) as one Arrow array per column of ``plan``; None to have them decoded row by row."""
+        return None
 
     @abstractmethod
     def to_arrow(self, values: list[Any], column: ColumnPlan) -> pa.Array:

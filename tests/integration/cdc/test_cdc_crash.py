@@ -256,3 +256,31 @@ def test_kill_while_following(setup: tuple[Src, Project]) -> None:
         assert f"{FIRST}_changes" in bumped(before, versions(p)), "the follow run committed nothing first"
         mutate(src, next(steps), expected)
         recover(src, p, expected)
+
+
+# a backlog: micro-batches of ~100 changes are full, so the state MERGE of each waits for the next one
+DEFERRED_KILLS = [
+    (f"cdc_state_deferred:{FIRST}", {f"{FIRST}_changes"}),
+    (f"cdc_committed:{SECOND}", {f"{FIRST}_changes", f"{SECOND}_changes"}),
+]
+
+
+@pytest.mark.slow
+def test_kill_while_the_state_merge_waits(setup: tuple[Src, Project]) -> None:
+    src, p = setup
+    tables = {"a_orders": {"mode": "cdc"}, "b_items": {"mode": "cdc"}}
+    p = Project(cdc_project(p.path, src.db, tables, batch_size=500, cdc_commit_changes=100))
+    expected = new_expected()
+    recover(src, p, expected)  # snapshot
+    for step, (point, committed) in enumerate(DEFERRED_KILLS, start=1):
+        mutate(src, step, expected)
+        before = versions(p)
+        killed(p, point)
+        # the change logs committed the first micro-batch; the current-state tables did not move
+        assert bumped(before, versions(p)) == committed, point
+        mutate(src, step + 100, expected)
+        recover(src, p, expected)
+        for name in TABLES:  # the run's last micro-batch MERGEd what waited: both tables at one position
+            state, log = p.lake.checkpoint(name), p.lake.checkpoint(f"{name}_changes")
+            assert state is not None and log is not None
+            assert state.position["value"] == log.position["value"], name

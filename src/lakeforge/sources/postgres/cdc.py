@@ -19,11 +19,12 @@ from __future__ import annotations
 import contextlib
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lakeforge.errors import SourceError
-from lakeforge.sources.cdc import CdcReader, Position, Problem, RowBatch, Snapshot, Txn
+from lakeforge.sources.cdc import CdcReader, Op, Position, Problem, RowBatch, Snapshot, Txn, Undecoded
+from lakeforge.sources.postgres.pgcolumns import RawRows
 from lakeforge.sources.postgres.pgoutput import (
     Begin,
     Commit,
@@ -58,6 +59,7 @@ FROM pg_replication_slots WHERE slot_name = %s AND database = current_database()
 
 _UNKNOWN: Any = object()
 _ROWS = frozenset(b"IUD")
+_OPS: dict[int, Op] = {73: "insert", 85: "update", 68: "delete"}
 """pgoutput message kinds of a row change: Insert, Update, Delete."""
 _I32 = struct.Struct("!i").unpack_from
 _STALLED_SECONDS = 10.0
@@ -332,6 +334,7 @@ class PostgresCdc(CdcReader):
             for rel in item.relations:
                 batch = self._batch(rel, txn, batches)
                 if batch is not None:
+                    batch.decode()
                     batch.ops.append("truncate")
                     batch.rows.append([None] * len(rel.columns))
 
@@ -389,7 +392,7 @@ class PostgresCdc(CdcReader):
             ref = self._by_oid[rel.oid] = self._ref(rel.schema, rel.name)
         if ref is None:
             return None
-        batch = batches[rel.oid] = RowBatch(ref, rel.columns)
+        batch = batches[rel.oid] = RowBatch(ref, rel.columns, raw=RawRows(rel.columns))
         txn.changes.append(batch)
         return batch
 
@@ -405,6 +408,13 @@ class PostgresCdc(CdcReader):
             if batch is None:
                 return
         kind = payload[0]
+        raw = batch.raw
+        if raw is not None:
+            if kind != 85 or payload[5] not in (75, 79):  # kept as it came (pgcolumns.py)
+                batch.ops.append(_OPS[kind])
+                raw.payloads.append(payload)  # type: ignore[attr-defined]  # a RawRows
+                return
+            batch.decode()  # an update with its old key: this batch goes row by row
         if kind == 68:  # 'D'
             old, _, _ = tuple_at(payload, 6)
             batch.ops.append("delete")
@@ -477,9 +487,36 @@ class PostgresCdc(CdcReader):
         self.source.query("SELECT pg_drop_replication_slot(%s)", (self.slot,))
         return True
 
+    def columns(self, raw: list[Undecoded], plan: TablePlan, names: Sequence[str]) -> list[pa.Array] | None:
+        import pyarrow as pa
+
+        from lakeforge.sources.postgres.pgcolumns import text_columns
+        from lakeforge.sources.postgres.pgoutput import text_array_to_arrow
+
+        texts = text_columns(raw)  # type: ignore[arg-type]  # this reader's own RawRows
+        if texts is None:
+            return None
+        where = dict(zip(names, texts, strict=True))
+        count = len(texts[0]) if texts else 0
+        return [
+            text_array_to_arrow(_money(where[c.name], c), c.arrow_type, c.name)
+            if c.name in where
+            else pa.nulls(count, c.arrow_type)
+            for c in plan.columns
+        ]
+
     def to_arrow(self, values: list[Any], column: ColumnPlan) -> pa.Array:
         from lakeforge.sources.postgres.pgoutput import text_to_arrow
 
         if "money" in column.source_type:  # the snapshot reads money::numeric; the walsender writes C-locale money
             values = [None if v is None else v.replace("$", "").replace(",", "") for v in values]
         return text_to_arrow(values, column.arrow_type, column.name)
+
+
+def _money(text: pa.Array, column: ColumnPlan) -> pa.Array:
+    """As :meth:`PostgresCdc.to_arrow` for a column of text values: C-locale money without ``$`` and ``,``."""
+    import pyarrow.compute as pc
+
+    if "money" not in column.source_type:
+        return text
+    return pc.replace_substring(pc.replace_substring(text, "$", ""), ",", "")

@@ -255,26 +255,52 @@ def _whole_column(values: list[Any], target: pa.DataType) -> pa.Array | None:
     integer out of range), so such a column falls back and gets the same clamp or the same error. float4 is
     left out (parsing straight to float32 can round differently from parsing to double first)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     try:
         if pa.types.is_string(target) or pa.types.is_large_string(target):
             return pa.array(values, type=target)
-        if not (
-            pa.types.is_integer(target)
-            or pa.types.is_decimal(target)
-            or pa.types.is_boolean(target)
-            or pa.types.is_date32(target)
-            or target == pa.float64()
-            or (pa.types.is_timestamp(target) and target.unit == "us" and target.tz in (None, "UTC"))
-        ):
+        if not _cast_whole(target):
             return None
-        text = pa.array(values, type=pa.string())
-        if pa.types.is_boolean(target):
-            return pc.equal(text, "t")
-        return text.cast(target)
+        return _cast_text(pa.array(values, type=pa.string()), target)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None
+
+
+def _cast_whole(target: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_integer(target)
+        or pa.types.is_decimal(target)
+        or pa.types.is_boolean(target)
+        or pa.types.is_date32(target)
+        or target == pa.float64()
+        or (pa.types.is_timestamp(target) and target.unit == "us" and target.tz in (None, "UTC"))
+    )
+
+
+def _cast_text(text: pa.Array, target: pa.DataType) -> pa.Array:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_boolean(target):
+        return pc.equal(text, "t")
+    return text.cast(target)
+
+
+def text_array_to_arrow(text: pa.Array, target: pa.DataType, column: str) -> pa.Array:
+    """As :func:`text_to_arrow`, for values already in an Arrow string array (``pgcolumns``): the same cast
+    where Arrow reads every value exactly, else the same value-by-value rules."""
+    import pyarrow as pa
+
+    try:
+        if pa.types.is_string(target) or pa.types.is_large_string(target):
+            return text.cast(target)
+        if _cast_whole(target):
+            return _cast_text(text, target)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        pass
+    return text_to_arrow(text.to_pylist(), target, column)
 
 
 def _parser(target: pa.DataType) -> Any:
