@@ -115,7 +115,7 @@ def bytes_count(data: bytes | bytearray | memoryview, byte: int) -> int:
     return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == byte))
 
 
-def _cut(buffer: bytes, options: CsvOptions, at_least: int) -> int | None:
+def _cut(buffer: bytes | bytearray, options: CsvOptions, at_least: int) -> int | None:
     """Where to cut ``buffer`` (which starts at a record): after its last record-ending ``\\n`` and after at
     least ``at_least`` records; 0 when it holds no such place yet, None when no cut can be proven."""
     import numpy as np
@@ -139,7 +139,7 @@ def _cut(buffer: bytes, options: CsvOptions, at_least: int) -> int | None:
     return cut
 
 
-def _clean(buffer: bytes, options: CsvOptions, end: int) -> bool:
+def _clean(buffer: bytes | bytearray, options: CsvOptions, end: int) -> bool:
     """No ``\\r`` but in ``\\r\\n`` (a lone ``\\r`` ends a record for pyarrow, not for the line count)."""
     return b"\r" not in buffer or buffer.count(b"\r", 0, end) == buffer.count(b"\r\n", 0, end)
 
