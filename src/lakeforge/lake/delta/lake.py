@@ -32,10 +32,6 @@ if TYPE_CHECKING:
     from deltalake import DeltaTable
 
 _HISTORY_PAGE = 50
-COUNTING_COLUMNS = ("_lf_row",)
-"""Columns whose values go up by one from row to row (a file's record numbers): written delta-encoded without
-a dictionary, which the writer would build and drop for every page (~20% of a file load's write CPU,
-docs/benchmarks.md, Files)."""
 
 
 class DeltaLake(Lake):
@@ -227,22 +223,27 @@ class DeltaLake(Lake):
         properties: dict[str, str] | None = None,
     ) -> None:
         """Stream ``batches`` into one atomic commit (replace or append)."""
+        import itertools
+
         import pyarrow as pa
         from deltalake import write_deltalake
+
+        from lakeforge.lake.delta.encoding import writer_properties
 
         handle = self._handles.kept(name)
         if handle is None:
             self._refuse_iceberg(name)
         guard = StreamGuard(batches)
-        reader = pa.RecordBatchReader.from_batches(schema, guard)
         # a kept handle may be behind: delta-rs checks the commits made since and retries or reports a conflict
         target: Any = handle or self.uri(name)
         before = handle.version() if handle is not None else None
         description = ";".join(f"{k}={v}" for k, v in properties.items()) if properties else None
         try:
+            first = next(guard, None)  # its columns decide the encodings (lake/delta/encoding.py)
+            stream = guard if first is None else itertools.chain([first], guard)
             write_deltalake(
                 target,
-                reader,
+                pa.RecordBatchReader.from_batches(schema, stream),
                 mode=mode,
                 schema_mode=schema_mode,
                 partition_by=partition_by,
@@ -250,7 +251,7 @@ class DeltaLake(Lake):
                 target_file_size=self.target_file_size,
                 description=description,
                 commit_properties=_commit(name, checkpoint),
-                writer_properties=_writer_properties(schema),
+                writer_properties=writer_properties(schema, first),
             )
         except Exception as exc:
             self._handles.forget(name)
@@ -371,14 +372,3 @@ def delta_error(name: str, doing: str, exc: BaseException) -> LakeError:
     from lakeforge.lake.base import lake_error
 
     return lake_error(name, doing, exc, transient=isinstance(exc, CommitFailedError))
-
-
-def _writer_properties(schema: pa.Schema) -> Any:
-    counting = [n for n in COUNTING_COLUMNS if n in schema.names and str(schema.field(n).type) == "int64"]
-    if not counting:
-        return None
-    from deltalake import ColumnProperties, WriterProperties
-
-    delta = ColumnProperties(dictionary_enabled=False, encoding="DELTA_BINARY_PACKED")
-    # compression as delta-rs sets it without writer properties (these would otherwise write uncompressed)
-    return WriterProperties(compression="SNAPPY", column_properties=dict.fromkeys(counting, delta))

@@ -52,11 +52,17 @@ class _Shift:
 
     def __init__(self) -> None:
         self.records = 0
+        self.line = 1
+        """Physical line where the next piece starts."""
 
-    def apply(self, blocks: list[Block], start_line: int, base: int | None = None) -> Iterator[Block]:
-        """``blocks`` of a piece (or of the serial rest) that starts after ``base`` records (default: all
-        handed out so far) on line ``start_line``."""
-        base = self.records if base is None else base
+    def apply(self, blocks: list[Block], newlines: int) -> Iterator[Block]:
+        """``blocks`` of the next piece, which holds ``newlines`` line ends."""
+        start_line = self.line
+        self.line += newlines
+        return self.shifted(blocks, start_line, self.records)
+
+    def shifted(self, blocks: list[Block], start_line: int, base: int) -> Iterator[Block]:
+        """``blocks`` counted from ``base`` records and line ``start_line`` (a piece, or the serial rest)."""
         line_base = start_line - 1
         for block in blocks:
             if base or line_base:
@@ -86,7 +92,7 @@ def _parse(piece: Piece, options: CsvOptions, names: list[str], prepare: Prepare
             block.records = np.asarray(block.records, dtype=np.int64)
             block.lines = np.asarray(block.lines, dtype=np.int64)
     _prepare_all(blocks, prepare)
-    return blocks, piece.start_line
+    return blocks, piece.newlines()
 
 
 def _serial(
@@ -97,10 +103,10 @@ def _serial(
 
     stream = pa.PythonFile(rest.stream, mode="r")
     own = _piece_options(options, rest.first)
-    base = shift.records
+    base, start_line = shift.records, shift.line
     for block in read_fast(stream, own, names, block_size):
         _prepare_all([block], prepare)
-        yield from shift.apply([block], rest.start_line, base)
+        yield from shift.shifted([block], start_line, base)
 
 
 def _prepare_all(blocks: list[Block], prepare: Prepare | None) -> None:
