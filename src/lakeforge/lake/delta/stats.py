@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 INDEXED_COLUMNS = 32
 _MAX_STRING = 32
+_EXACT = decimal.Context(prec=80)
+"""Enough digits for any decimal128 (38) or decimal256 (76): the default context (28) would round."""
 
 
 def delta_stats(meta: Any, schema: pa.Schema, rows: int) -> str:
@@ -102,7 +104,7 @@ def _json(raw: Any, t: pa.DataType, *, up: bool) -> str | None:
         return json.dumps((dt.date(1970, 1, 1) + dt.timedelta(days=int(raw))).isoformat())
     if pa.types.is_decimal(t):
         unscaled = int.from_bytes(raw, "big", signed=True) if isinstance(raw, bytes) else int(raw)
-        return format(decimal.Decimal(unscaled).scaleb(-t.scale), "f")
+        return format(decimal.Decimal(unscaled).scaleb(-t.scale, _EXACT), "f")
     if pa.types.is_integer(t):
         return str(int(raw))
     try:
