@@ -11,6 +11,7 @@ commit leaves only files no version references (invisible; removed here when pos
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import uuid
@@ -121,7 +122,8 @@ class _Encoder:
             self.error = _as_lake_error(exc, self.folder)
             self.stop.set()
             if self._writer is not None:
-                self._writer.close()
+                with contextlib.suppress(Exception):  # the file is deleted anyway; keep the first error
+                    self._writer.close()
 
     def _add(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
