@@ -94,7 +94,7 @@ def test_snapshot_read_equals_single_query(source: PostgresSource) -> None:
 def test_snapshot_sees_the_table_as_it_was(source: PostgresSource, pg_db: PgDatabase) -> None:
     plan = source.describe(TableRef("public", "t"), TableConfig())
     before = pg_db.execute("SELECT count(*), sum(d12), sum(id) FROM t")[0]
-    with snapshot.exported(source.dsn, source.table_sql(plan.ref), 10) as snap:
+    with snapshot.exported(source._catalog, source.table_sql(plan.ref)) as snap:
         # after the snapshot: every row moves (new versions in new blocks), rows come and go
         pg_db.execute("UPDATE t SET d12 = d12 + 1, id = id + 1000000")
         pg_db.execute(f"INSERT INTO t (id, d12) SELECT g, 1 FROM generate_series(1, {ROWS}) g")

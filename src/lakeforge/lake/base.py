@@ -72,6 +72,9 @@ class DataFile:
     """Absolute path (local lake) or URI (``s3://bucket/key``)."""
     rows: int
     bytes: int
+    meta: Any = None
+    """The file's Parquet footer (``pyarrow.parquet.FileMetaData``) when its writer kept it: the format builds
+    per-column statistics (min, max, nulls) from it for data skipping; without it only the row count."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,9 @@ class Lake(ABC):
     SUPPORTS_COMMIT_FILES: ClassVar[bool] = False
     """``staging``/``commit_files``: Parquet files written elsewhere (distributed workers) join the table in one
     commit with the checkpoint; files never committed stay invisible (``discard_files`` removes them)."""
+    STAGED_FULL_LOAD: ClassVar[bool] = False
+    """A full load is written by several Parquet encoders into :meth:`staging` and committed with
+    :meth:`commit_files` (``load/staged.py``) instead of streamed through :meth:`write`."""
 
     root: str
     """Folder or URI of the lakehouse."""

@@ -35,14 +35,16 @@ def load_full(ctx: LoadContext, source: SqlSource, plan: TablePlan, name: str) -
     batches = source.read(
         plan, batch_size=fetch_rows(ctx.run.batch_size, plan.arrow_schema()), partitions=_partitions(ctx, plan)
     )
-    ctx.lake.write(
-        name,
-        stream(ctx, name, batches, evolution.schema),
-        schema=evolution.schema,
-        mode="overwrite",
-        checkpoint=checkpoint,
-        schema_mode="overwrite",
-    )
+    rows = stream(ctx, name, batches, evolution.schema)
+    if ctx.lake.STAGED_FULL_LOAD:  # several encoders, one commit (load/staged.py)
+        from lakeforge.load.staged import write_staged
+
+        files = write_staged(ctx.lake, name, rows, schema=evolution.schema)
+        ctx.lake.commit_files(name, files, schema=evolution.schema, mode="overwrite", checkpoint=checkpoint)
+    else:
+        ctx.lake.write(
+            name, rows, schema=evolution.schema, mode="overwrite", checkpoint=checkpoint, schema_mode="overwrite"
+        )
     return checkpoint
 
 

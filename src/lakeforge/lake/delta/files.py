@@ -29,13 +29,15 @@ def commit_files(
     from deltalake import Schema
     from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
+    from lakeforge.lake.delta.stats import delta_stats
+
     root = lake.uri(name).rstrip("/") + "/"
     now = int(time.time() * 1000)
     actions: list[AddAction | RemoveAction] = []
     for f in files:
         if not f.path.startswith(root):
             raise LakeError(f"lake table {name}: file {f.path} is outside the table's folder {root}")
-        stats = json.dumps({"numRecords": f.rows})
+        stats = delta_stats(f.meta, schema, f.rows) if f.meta is not None else json.dumps({"numRecords": f.rows})
         actions.append(AddAction(f.path[len(root) :], f.bytes, {}, now, True, stats))
     table = lake._open(name)
     try:

@@ -39,6 +39,7 @@ class DeltaLake(Lake):
 
     FORMAT = "delta"
     SUPPORTS_COMMIT_FILES = True
+    STAGED_FULL_LOAD = True
 
     def __init__(
         self,

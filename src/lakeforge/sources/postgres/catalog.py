@@ -33,10 +33,8 @@ class AdbcCatalog:
     def connected(self) -> bool:
         return bool(self._handles)
 
-    def rows(self, sql: str, *params: str | list[str]) -> list[tuple[Any, ...]]:
-        """The rows of ``sql``, whose ``{}`` placeholders take ``params`` as literals."""
+    def _connection(self) -> Any:
         import adbc_driver_manager as adbc
-        import pyarrow as pa
 
         if not self._handles:
             import adbc_driver_postgresql
@@ -47,7 +45,25 @@ class AdbcCatalog:
             except BaseException:
                 database.close()
                 raise
-        statement = adbc.AdbcStatement(self._handles[-1])
+        return self._handles[-1]
+
+    def execute(self, sql: str) -> None:
+        """Run a statement that returns no rows (``BEGIN``, ``COMMIT``)."""
+        import adbc_driver_manager as adbc
+
+        statement = adbc.AdbcStatement(self._connection())
+        try:
+            statement.set_sql_query(sql)
+            statement.execute_update()
+        finally:
+            statement.close()
+
+    def rows(self, sql: str, *params: str | list[str]) -> list[tuple[Any, ...]]:
+        """The rows of ``sql``, whose ``{}`` placeholders take ``params`` as literals."""
+        import adbc_driver_manager as adbc
+        import pyarrow as pa
+
+        statement = adbc.AdbcStatement(self._connection())
         try:
             statement.set_sql_query(sql.format(*(literal(p) for p in params)))
             stream, _ = statement.execute_query()

@@ -197,9 +197,7 @@ class PostgresSource(SqlSource):
 
         with contextlib.ExitStack() as stack:
             with self.errors("cannot export a snapshot"):
-                snap = stack.enter_context(
-                    snapshot.exported(self.dsn, self.table_sql(plan.ref), self.config.connect_timeout)
-                )
+                snap = stack.enter_context(snapshot.exported(self._catalog, self.table_sql(plan.ref)))
             queries = [self.select_sql(plan, cond) for cond in snapshot.block_ranges(snap.pages, readers)]
             streams = snapshot.SnapshotStreams(self, snap)
             yield from read_partitioned(streams, queries, batch_size, transform)
