@@ -16,8 +16,10 @@ from typing import Any
 from bench.data import MY_URL, PG_URL
 
 BATCH = 100_000
-CONTENDERS = ("raw", "lakeforge", "lakeforge-iceberg", "duckdb", "sling", "dlt", "pandas")
+CONTENDERS = ("raw", "lakeforge", "lakeforge-iceberg", "lakeforge-unpaced", "duckdb", "sling", "dlt", "pandas")
 """``lakeforge-iceberg``: the same ``lakeforge run`` into an Iceberg lake (SQLite catalog), beside Delta.
+``lakeforge-unpaced``: the same run with the MariaDB reader's flow control off (``pace: never``; PostgreSQL:
+the same as ``lakeforge``).
 ``duckdb``: DuckDB's postgres/mysql scanner into ``write_deltalake``; ``sling``: the Sling CLI to Parquet."""
 
 
@@ -92,23 +94,26 @@ def _decimal_amount(batch: Any) -> Any:
 
 
 # -- 4. lakeforge run, full mode --------------------------------------------------------------------------
-def project_yaml(job: Job, *, mode: str = "full", partitions: int | None = None, fmt: str = "delta") -> str:
+def project_yaml(
+    job: Job, *, mode: str = "full", partitions: int | None = None, fmt: str = "delta", pace: str | None = None
+) -> str:
     kind = "postgres" if job.source == "postgres" else "mysql"
+    pacing = f"\n    pace: {pace}" if pace and kind == "mysql" else ""
     cursor = "\n        cursor: [updated_at]" if mode == "incremental" else ""
     run_opts = f"\nrun:\n  batch_size: {job.batch}\n" + (f"  partitions: {partitions}\n" if partitions else "")
     return (
-        f"sources:\n  src:\n    type: {kind}\n    url: {job.url}\n    include: [{job.table}]\n"
+        f"sources:\n  src:\n    type: {kind}\n    url: {job.url}{pacing}\n    include: [{job.table}]\n"
         f"    tables:\n      {job.table}:\n        mode: {mode}{cursor}\n"
         f"lake:\n  path: ./lakehouse\n  format: {fmt}\n{run_opts}"
     )
 
 
-def lakeforge_command(job: Job, *, mode: str = "full", fmt: str = "delta") -> list[str]:
+def lakeforge_command(job: Job, *, mode: str = "full", fmt: str = "delta", pace: str | None = None) -> list[str]:
     """``lakeforge run`` on a one-table project, exactly as a user runs it (the CLI, JSON output)."""
     project = Path(job.out)
     project.mkdir(parents=True, exist_ok=True)
     if not (project / "lakeforge.yml").exists():
-        (project / "lakeforge.yml").write_text(project_yaml(job, mode=mode, fmt=fmt), encoding="utf-8")
+        (project / "lakeforge.yml").write_text(project_yaml(job, mode=mode, fmt=fmt, pace=pace), encoding="utf-8")
     exe = Path(sys.executable).with_name("lakeforge")
     return [str(exe), "run", "--project", str(project), "--output", "json"]
 
@@ -125,6 +130,8 @@ def command(job: Job) -> list[str]:
         return lakeforge_command(job)
     if job.contender == "lakeforge-iceberg":
         return lakeforge_command(job, fmt="iceberg")
+    if job.contender == "lakeforge-unpaced":
+        return lakeforge_command(job, pace="never")
     spec = json.dumps({k: getattr(job, k) for k in ("contender", "source", "table", "out", "batch")})
     return [python_for(job.contender), "-m", "bench.worker", spec]
 

@@ -15,7 +15,7 @@ from typing import Any
 from bench import data
 
 _NEEDS = {"raw": ["connectorx", "adbc_driver_postgresql"], "lakeforge": ["lakeforge"],
-          "lakeforge-iceberg": ["lakeforge", "pyiceberg"],
+          "lakeforge-iceberg": ["lakeforge", "pyiceberg"], "lakeforge-unpaced": ["lakeforge"],
           "dlt": ["dlt", "sqlalchemy"], "pandas": ["pandas", "sqlalchemy"],
           "duckdb": ["duckdb", "duckdb_extension_postgres", "duckdb_extension_mysql"],
           "sling": ["sling_linux_amd64", "duckdb_cli", "duckdb_extension_httpfs", "duckdb_extension_json"]}

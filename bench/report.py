@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.contenders import CONTENDERS
+
 MB = 1_000_000
 
 
@@ -177,7 +179,7 @@ def markdown(summaries: list[Summary], targets: list[Target], figures: dict[str,
              f"(runs longer than {meta['long_run']} s are not repeated); load average {meta['load']}.", ""]
     lines += ["| source | table | rows | contender | wall s (median) | runs | M rows/s | MB/s | peak RSS MB "
               "| CPU s | lakeforge faster by | check |", "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    order = {c: i for i, c in enumerate(("raw", "lakeforge", "lakeforge-iceberg", "duckdb", "sling", "dlt", "pandas"))}
+    order = {c: i for i, c in enumerate(CONTENDERS)}
     by = {(s.source, s.table, s.contender): s for s in summaries}
     for s in sorted(summaries, key=lambda s: (s.source, s.rows, s.table, order.get(s.contender, 9))):
         lf = by.get((s.source, s.table, "lakeforge"))

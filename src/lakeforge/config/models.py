@@ -197,6 +197,10 @@ class MySQLSource(DatabaseSourceBase):
     type: Literal["mysql"]
     server_id: int | None = None
     """CDC: replica server id lakeforge uses to read the binlog."""
+    pace: Literal["auto", "always", "never"] = "auto"
+    """Flow control of full/incremental reads (the server pauses until lakeforge has taken the rows sent
+    before, so memory stays bounded when the lake writer is slower than the database): ``auto`` for tables
+    estimated at 256 MiB and more, ``always``, or ``never`` (the driver then reads ahead without bound)."""
 
 
 def _resolve_source(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:

@@ -156,7 +156,7 @@ class MySQLSource(SqlSource):
         """A large table's queries are paced (``sources/mysql/pace.py``): the server pauses every ``batch_size``
         rows until the consumer has taken the batches before, so connectorx's read-ahead stays a few batches.
         Tables estimated below :attr:`pace_from_bytes` are read unpaced (their read-ahead is bounded by their
-        size, and the gate's per-row counter is not worth it)."""
+        size, and the gate's per-row counter is not worth it); the source's ``pace`` setting overrides."""
         from lakeforge.sources.base import row_bytes
         from lakeforge.sources.convert import conform
         from lakeforge.sources.mysql.pace import paced_condition
@@ -164,7 +164,9 @@ class MySQLSource(SqlSource):
 
         schema = plan.arrow_schema()
         conditions = self._partition_conditions(plan, where, partitions)
-        paced = plan.estimated_rows * row_bytes(schema) >= self.pace_from_bytes
+        paced = self.config.pace == "always" or (
+            self.config.pace == "auto" and plan.estimated_rows * row_bytes(schema) >= self.pace_from_bytes
+        )
         queries = [self.select_sql(plan, paced_condition(c, batch_size) if paced else c) for c in conditions]
         yield from read_partitioned(self, queries, batch_size, lambda batch: conform(batch, schema))
 
