@@ -44,21 +44,22 @@ def _pace_every_table(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(MySQLSource, "pace_from_bytes", 0)
 
 
-def _source(db: MyDatabase) -> MySQLSource:
-    return MySQLSource("src", MySQLConfig(type="mysql", url=db.url))
+def _source(db: MyDatabase, pace: str = "auto") -> MySQLSource:
+    return MySQLSource("src", MySQLConfig(type="mysql", url=db.url, pace=pace))
 
 
-def _read_with_a_pause(db: MyDatabase) -> tuple[list[int], list[Any]]:
+def _read_with_a_pause(db: MyDatabase, pace: str = "auto") -> tuple[list[int], list[Any]]:
     """Read ``t`` in 1,000-row batches, holding on to the first batch for a second: every id read, and the
     (state, query) of each paced query of the server during that second."""
     _fill(db)
-    source = _source(db)
+    source = _source(db, pace)
     plan = source.describe(TableRef(db.name, "t"), TableConfig())
     batches = source.read(plan, batch_size=1_000)
     ids = next(batches).column(0).to_pylist()
     time.sleep(1.0)
     states = db.execute(
-        "SELECT STATE, INFO FROM information_schema.PROCESSLIST WHERE INFO LIKE '%lf_pace%' AND ID <> CONNECTION_ID()"
+        "SELECT STATE, INFO FROM information_schema.PROCESSLIST WHERE INFO LIKE '%lf_pace%' AND ID <> CONNECTION_ID() "
+        "AND DB = DATABASE()"
     )
     for batch in batches:
         ids += batch.column(0).to_pylist()
@@ -183,4 +184,17 @@ def test_a_small_table_is_read_unpaced(my_db: MyDatabase, monkeypatch: pytest.Mo
     monkeypatch.setattr(MySQLSource, "pace_from_bytes", 256 * 1024 * 1024)
     ids, states = _read_with_a_pause(my_db)
     assert states == [], states
+    assert sorted(ids) == list(range(1, ROWS + 1))
+
+
+def test_pace_setting_overrides_the_size_rule(my_db: MyDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``pace: never`` reads a table the size rule paces (here: every table) without a gate; ``pace: always``
+    paces a table the size rule would read unpaced."""
+    ids, states = _read_with_a_pause(my_db, pace="never")
+    assert states == [], states
+    assert sorted(ids) == list(range(1, ROWS + 1))
+    my_db.execute("DROP TABLE t")
+    monkeypatch.setattr(MySQLSource, "pace_from_bytes", 256 * 1024 * 1024)
+    ids, states = _read_with_a_pause(my_db, pace="always")
+    assert [state for state, _ in states] == ["User lock"], states
     assert sorted(ids) == list(range(1, ROWS + 1))
