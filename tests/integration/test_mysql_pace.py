@@ -24,7 +24,10 @@ from lakeforge.sources.mysql.source import MySQLSource
 from tests.conftest import MY_HOST, MY_PORT, MyDatabase, write_project
 
 ROWS = 20_000
-RUNNING = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%lf_pace%' AND ID <> CONNECTION_ID()"
+RUNNING = (
+    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%lf_pace%' AND ID <> CONNECTION_ID() "
+    "AND DB = DATABASE()"
+)
 
 
 def _fill(db: MyDatabase) -> None:

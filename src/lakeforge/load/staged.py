@@ -38,6 +38,8 @@ ROW_GROUP_ROWS = 1_048_576
 FILE_BYTES = 512 * 2**20
 """Arrow bytes per file when the lake sets no ``target_file_size`` (Parquet is several times smaller)."""
 DICTIONARY_RATIO = 10
+DICTIONARY_SAMPLE = 16_384
+"""Rows of the first batch whose distinct text values decide a column's dictionary."""
 _END = object()
 
 
@@ -185,15 +187,16 @@ def dictionary_columns(sample: pa.RecordBatch) -> list[str]:
     for every row group before it falls back to plain encoding: that was half the encoding CPU of the bench's
     tables (wide_1m 2.8-3.0 s against 1.7 s with this choice, files 1-2% apart; docs/benchmarks.md)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     from lakeforge.load.batches import META_COLUMNS
 
     chosen = []
-    limit = max(1, sample.num_rows // DICTIONARY_RATIO)
+    rows = min(sample.num_rows, DICTIONARY_SAMPLE)
+    limit = max(1, rows // DICTIONARY_RATIO)
     for field, column in zip(sample.schema, sample.columns, strict=True):
         text = pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
-        if field.name in META_COLUMNS or (text and pc.count_distinct(column).as_py() <= limit):
+        # a set over the first rows, not pyarrow.compute: its import alone is ~0.1 s of a run (test_run_imports)
+        if field.name in META_COLUMNS or (text and len(set(column.slice(0, rows).to_pylist())) <= limit):
             chosen.append(field.name)
     return chosen
 
