@@ -57,7 +57,7 @@ def evolve(table: str, lake: pa.Schema | None, source: pa.Schema) -> Evolution:
     import pyarrow as pa
 
     if lake is None:
-        return Evolution(source)
+        return Evolution(pa.schema(metadata_last(list(source))))
     fields: list[pa.Field] = []
     result = Evolution(source)
     source_names = set(source.names)
@@ -78,7 +78,9 @@ def evolve(table: str, lake: pa.Schema | None, source: pa.Schema) -> Evolution:
             result.added.append(src_field.name)
             fields.append(src_field)
     ordered = metadata_last(fields)
-    result.reordered = [f.name for f in ordered] != [f.name for f in fields]
+    # only an added column is moved: a table whose metadata columns already sit between source columns (made
+    # before new tables were ordered) keeps its order rather than being rewritten on every run
+    result.reordered = bool(result.added) and [f.name for f in ordered] != [f.name for f in fields]
     result.schema = pa.schema(ordered)
     return result
 
