@@ -232,6 +232,8 @@ def test_large_file_commits_in_intervals_and_resumes_mid_file(tmp_path: Path) ->
     ]  # pieces parsed at the same time, each record once with its own number
     parts = list((tmp_path / "lh" / "bronze" / "drops").glob("*.parquet"))
     assert len(parts) >= 2
+    # each interval's rows are encoded by the staged writers and committed as files (load/staged.py)
+    assert all(p.name.startswith("part-lf-") for p in parts), [p.name for p in parts]
     for part in parts:
         meta = pq.ParquetFile(part).metadata.row_group(0)
         columns = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}

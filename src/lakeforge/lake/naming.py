@@ -16,13 +16,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
 from lakeforge.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 LAYERS = ("bronze", "silver", "gold", "quarantine")
 _INVALID = re.compile(r"[^\w]+")
 """``\\w`` in Python 3 is Unicode-aware: letters and digits of every script, and ``_``."""
 META_PREFIX = "_lf_"
+COUNTING_COLUMNS = ("_lf_row",)
+"""Columns whose values go up by one from row to row (a file's record numbers): every lakeforge Parquet writer
+writes them delta-encoded without a dictionary, which the writer would build and drop for every page (~20% of a
+file load's write CPU, docs/benchmarks.md, Files)."""
 
 
 def normalize(identifier: str) -> str:
@@ -69,3 +77,8 @@ def split_name(qualified: str) -> tuple[str, str]:
     if not dot or not name:
         raise ConfigError(f"'{qualified}' is not a lake table name; write layer.table, e.g. bronze.crm_orders")
     return layer, name
+
+
+def counting_columns(schema: pa.Schema) -> list[str]:
+    """The ``COUNTING_COLUMNS`` of ``schema`` that are int64 (written delta-encoded)."""
+    return [n for n in COUNTING_COLUMNS if n in schema.names and str(schema.field(n).type) == "int64"]

@@ -132,6 +132,8 @@ class _Committer:
         self.totals, self.cursor, self.keys, self.committed = totals, cursor, keys, committed
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="commit") if background else None
         self.running: tuple[Any, Position] | None = None
+        # a bounded read on a lake that commits staged files; a followed stream's small intervals keep one writer
+        self.staged = background and mode != "incremental" and ctx.lake.STAGED_FULL_LOAD
 
     def submit(self, interval: _Interval, *, now: bool = False) -> None:
         self.wait()
@@ -155,7 +157,7 @@ class _Committer:
 
     def _commit(self, interval: _Interval, committed: Position, cursor: dict[str, Any] | None) -> bool:
         ctx, source, plan, name, mode = self.args
-        return _commit(ctx, source, plan, name, mode, interval, self.totals, cursor, self.keys, committed)
+        return _commit(ctx, source, plan, name, mode, interval, self.totals, cursor, self.keys, committed, self.staged)
 
     def _done(self, landed: bool, position: Position) -> None:
         if landed:
@@ -251,8 +253,13 @@ def _commit(
     cursor: dict[str, Any] | None,
     keys: list[str],
     committed: Position,
+    staged: bool,
 ) -> bool:
-    """Commit one interval (quarantine, then bronze); False when there was nothing to commit."""
+    """Commit one interval (quarantine, then bronze); False when there was nothing to commit.
+
+    ``staged``: the rows are encoded by several Parquet writers (load/staged.py) and join the table through
+    ``Lake.commit_files`` with the checkpoint, when the table's schema does not change (a new column or type
+    goes through ``Lake.write``, which evolves the table's schema)."""
     position = interval.position or {}
     overwrite = mode == "full" and totals.commits == 0
     if not interval.batches and not interval.bad and position == committed and not overwrite:
@@ -287,6 +294,14 @@ def _commit(
         counts = ctx.lake.merge(name, rows, schema=evolution.schema, keys=keys, checkpoint=checkpoint)
         if not any(int(v or 0) for v in counts.values()):
             ctx.lake.commit_checkpoint(name, checkpoint, evolution.schema)
+    elif staged and _same_schema(ctx.lake.schema(name) if lake_schema is None else lake_schema, evolution.schema):
+        from lakeforge.load.staged import write_staged
+
+        files = write_staged(ctx.lake, name, rows, schema=evolution.schema)
+        killpoint.kill_at("files", name)  # crash test: the interval's files written, its commit not made
+        ctx.lake.commit_files(
+            name, files, schema=evolution.schema, mode="overwrite" if overwrite else "append", checkpoint=checkpoint
+        )
     else:
         ctx.lake.write(
             name,
@@ -299,6 +314,13 @@ def _commit(
     totals.commits += 1
     killpoint.kill_at("interval_committed", name)
     return True
+
+
+def _same_schema(lake: pa.Schema | None, target: pa.Schema) -> bool:
+    """No table yet, or its columns are ``target``'s, in order, of the same types."""
+    if lake is None:
+        return True
+    return [(f.name, f.type) for f in lake] == [(f.name, f.type) for f in target]
 
 
 def _batches(interval: _Interval) -> Iterator[pa.RecordBatch]:

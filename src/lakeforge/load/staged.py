@@ -142,6 +142,7 @@ class _Encoder:
         import pyarrow.parquet as pq
 
         from lakeforge.lake.files import fs_path
+        from lakeforge.lake.naming import counting_columns
 
         if not self._pending:
             return
@@ -149,12 +150,14 @@ class _Encoder:
             fs, _ = self.lake.file_system()
             path = f"{self.folder}/part-lf-{uuid.uuid4().hex}.parquet"
             self.paths.append(path)
+            counting = counting_columns(self.schema)
             self._writer = pq.ParquetWriter(
                 fs_path(path),
                 self.schema,
                 filesystem=fs,
                 compression="snappy",
-                use_dictionary=dictionary_columns(self._pending[0]),
+                use_dictionary=[n for n in dictionary_columns(self._pending[0]) if n not in counting],
+                column_encoding=dict.fromkeys(counting, "DELTA_BINARY_PACKED") or None,
                 store_decimal_as_integer=True,
             )
         table = pa.Table.from_batches(self._pending, schema=self.schema)

@@ -14,10 +14,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow as pa
 
-COUNTING_COLUMNS = ("_lf_row",)
-"""Columns whose values go up by one from row to row (a file's record numbers): written delta-encoded without
-a dictionary, which the writer would build and drop for every page (~20% of a file load's write CPU,
-docs/benchmarks.md, Files)."""
 
 SAMPLE_ROWS = 16_384
 """Values of a column looked at in the first batch."""
@@ -30,7 +26,9 @@ DISTINCT_SHARE = 0.5
 def writer_properties(schema: pa.Schema, first: pa.RecordBatch | None) -> Any:
     """delta-rs ``WriterProperties`` for a write of ``schema`` whose first batch is ``first``; None when every
     column keeps the writer's default."""
-    counting = [n for n in COUNTING_COLUMNS if n in schema.names and str(schema.field(n).type) == "int64"]
+    from lakeforge.lake.naming import counting_columns
+
+    counting = counting_columns(schema)
     unique = [n for n in high_cardinality(first) if n not in counting] if first is not None else []
     if not counting and not unique:
         return None
