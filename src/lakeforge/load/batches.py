@@ -42,13 +42,16 @@ def with_meta(schema: pa.Schema) -> pa.Schema:
     return pa.schema([*schema, *[f for f in meta_fields() if f.name not in names]])
 
 
-def stamp_and_cast(batches: Iterable[pa.RecordBatch], target: pa.Schema, stamp: Stamp) -> Iterator[pa.RecordBatch]:
-    """Add the metadata columns and cast each batch to ``target`` (missing columns become NULL)."""
+def stamp_and_cast(
+    batches: Iterable[pa.RecordBatch], target: pa.Schema, stamp: Stamp, constants: Constants | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Add the metadata columns and cast each batch to ``target`` (missing columns become NULL). A caller
+    that stamps one batch at a time passes the same ``constants`` each time (they are built once)."""
     import pyarrow as pa
 
     from lakeforge.sources.convert import conform_array
 
-    constants = _Constants(stamp)
+    constants = constants or Constants(stamp)
     for batch in batches:
         n = batch.num_rows
         arrays = []
@@ -62,7 +65,7 @@ def stamp_and_cast(batches: Iterable[pa.RecordBatch], target: pa.Schema, stamp: 
         yield pa.RecordBatch.from_arrays(arrays, schema=target)
 
 
-class _Constants:
+class Constants:
     """The metadata columns, built once per load and sliced (zero-copy) for each batch.
 
     The values are built from raw buffers: ``pa.scalar()`` or ``pa.array()`` on a Python value makes

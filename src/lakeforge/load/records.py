@@ -24,13 +24,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lakeforge.errors import ConfigError, SchemaDriftError, SourceError
+from lakeforge.errors import ConfigError, SourceError
 from lakeforge.lake.checkpoint import Checkpoint, encode_value
-from lakeforge.lake.schema import evolve, wider
+from lakeforge.lake.schema import evolve
 from lakeforge.load import killpoint
 from lakeforge.load.batches import with_meta
 from lakeforge.load.context import LoadContext
 from lakeforge.load.cursor_filter import CursorFilter
+from lakeforge.load.interval_files import IntervalFiles, Staged, interval_schema, same_schema
 from lakeforge.load.quarantine import quarantine_table, write_quarantine
 from lakeforge.sources.base import TablePlan
 from lakeforge.sources.records import BadRecord, Chunk, Position, ReadRequest, RecordSource
@@ -47,12 +48,16 @@ class _Interval:
     records: int = 0
     started: float = field(default_factory=time.monotonic)
     position: Position | None = None
+    staged: Staged | None = None
+    """Its rows being encoded into staged files as they arrive (load/interval_files.py)."""
 
     def add(self, chunk: Chunk) -> None:
         if chunk.batch is not None and chunk.batch.num_rows:
             self.batches.append(chunk.batch)
             self.nbytes += chunk.batch.nbytes
             self.records += chunk.batch.num_rows
+            if self.staged is not None:
+                self.staged.add(chunk.batch)
         self.bad += chunk.bad
         self.records += len(chunk.bad)
 
@@ -74,33 +79,37 @@ def load_records(ctx: LoadContext, source: RecordSource, plan: TablePlan, name: 
     keys = _merge_keys(plan, name) if mode == "incremental" else []
     request = ReadRequest(start, ctx.run.batch_size, follow=ctx.follow and source.SUPPORTS_STREAM, stop=ctx.stop)
     totals = _Totals()
-    interval = _Interval()
     commits = _Committer(ctx, source, plan, name, mode, totals, cursor, keys, start, background=not request.follow)
+    interval = commits.new_interval()
     try:
-        for chunk in prefetched(source.read(plan, request)):
-            if chunk.batch is not None:
-                chunk = Chunk(_lake_names(chunk.batch, source, name), chunk.bad, chunk.position)
-            if chunk.batch is not None and cursor is not None and chunk.batch.num_rows:
-                totals.good += chunk.batch.num_rows
-                chunk = Chunk(cursor.apply(chunk.batch), chunk.bad, chunk.position)
-            elif chunk.batch is not None:
-                totals.good += chunk.batch.num_rows
-            totals.bad += len(chunk.bad)
-            interval.add(chunk)
-            if chunk.position is not None:
-                interval.position = chunk.position
-                if _due(ctx, interval, request.follow):
-                    _check_bad(source, plan, name, totals)
-                    commits.submit(interval)
-                    interval = _Interval()
-        commits.wait()
+        try:
+            for chunk in prefetched(source.read(plan, request)):
+                if chunk.batch is not None:
+                    chunk = Chunk(_lake_names(chunk.batch, source, name), chunk.bad, chunk.position)
+                if chunk.batch is not None and cursor is not None and chunk.batch.num_rows:
+                    totals.good += chunk.batch.num_rows
+                    chunk = Chunk(cursor.apply(chunk.batch), chunk.bad, chunk.position)
+                elif chunk.batch is not None:
+                    totals.good += chunk.batch.num_rows
+                totals.bad += len(chunk.bad)
+                interval.add(chunk)
+                if chunk.position is not None:
+                    interval.position = chunk.position
+                    if _due(ctx, interval, request.follow):
+                        _check_bad(source, plan, name, totals)
+                        commits.submit(interval)
+                        interval = commits.new_interval()
+            commits.wait()
+        finally:
+            commits.close()
+        if interval.records and interval.position is None:
+            raise SourceError(source.name, f"table {plan.ref.name}: the read ended without a position (a source bug)")
+        if interval.position is not None:
+            _check_bad(source, plan, name, totals)
+            commits.submit(interval, now=True)
     finally:
-        commits.close()
-    if interval.records and interval.position is None:
-        raise SourceError(source.name, f"table {plan.ref.name}: the read ended without a position (a source bug)")
-    if interval.position is not None:
-        _check_bad(source, plan, name, totals)
-        commits.submit(interval, now=True)
+        if interval.staged is not None:
+            interval.staged.abort()  # files no commit took: a failure, or nothing to commit
     if totals.bad:
         ctx.note(f"{totals.bad} bad record(s) quarantined in {quarantine_table(name)}")
     return totals.commits > 0
@@ -133,7 +142,11 @@ class _Committer:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="commit") if background else None
         self.running: tuple[Any, Position] | None = None
         # a bounded read on a lake that commits staged files; a followed stream's small intervals keep one writer
-        self.staged = background and mode != "incremental" and ctx.lake.STAGED_FULL_LOAD
+        staged = background and mode != "incremental" and ctx.lake.STAGED_FULL_LOAD
+        self.files = IntervalFiles(ctx, plan, name, replace_first=mode == "full") if staged else None
+
+    def new_interval(self) -> _Interval:
+        return _Interval(staged=self.files.start() if self.files is not None else None)
 
     def submit(self, interval: _Interval, *, now: bool = False) -> None:
         self.wait()
@@ -157,7 +170,13 @@ class _Committer:
 
     def _commit(self, interval: _Interval, committed: Position, cursor: dict[str, Any] | None) -> bool:
         ctx, source, plan, name, mode = self.args
-        return _commit(ctx, source, plan, name, mode, interval, self.totals, cursor, self.keys, committed, self.staged)
+        try:
+            return _commit(
+                ctx, source, plan, name, mode, interval, self.totals, cursor, self.keys, committed, self.files
+            )
+        finally:
+            if interval.staged is not None:
+                interval.staged.abort()  # files not handed to the commit (written the usual way, or a failure)
 
     def _done(self, landed: bool, position: Position) -> None:
         if landed:
@@ -253,13 +272,14 @@ def _commit(
     cursor: dict[str, Any] | None,
     keys: list[str],
     committed: Position,
-    staged: bool,
+    staged: IntervalFiles | None,
 ) -> bool:
     """Commit one interval (quarantine, then bronze); False when there was nothing to commit.
 
-    ``staged``: the rows are encoded by several Parquet writers (load/staged.py) and join the table through
-    ``Lake.commit_files`` with the checkpoint, when the table's schema does not change (a new column or type
-    goes through ``Lake.write``, which evolves the table's schema)."""
+    ``staged``: the rows are encoded by several Parquet writers (load/staged.py, as they were read when
+    ``interval.staged`` has them) and join the table through ``Lake.commit_files`` with the checkpoint, when
+    the table's schema does not change (a new column or type goes through ``Lake.write``, which evolves the
+    table's schema)."""
     position = interval.position or {}
     overwrite = mode == "full" and totals.commits == 0
     if not interval.batches and not interval.bad and position == committed and not overwrite:
@@ -271,7 +291,7 @@ def _commit(
         )
         killpoint.kill_at("quarantined", name)
     lake_schema = None if overwrite else ctx.lake.schema(name)
-    evolution = evolve(name, lake_schema, with_meta(_interval_schema(name, plan, interval.batches)))
+    evolution = evolve(name, lake_schema, with_meta(interval_schema(name, plan, interval.batches)))
     checkpoint = Checkpoint(
         run_id=ctx.stamp.run_id,
         mode=mode,
@@ -294,10 +314,16 @@ def _commit(
         counts = ctx.lake.merge(name, rows, schema=evolution.schema, keys=keys, checkpoint=checkpoint)
         if not any(int(v or 0) for v in counts.values()):
             ctx.lake.commit_checkpoint(name, checkpoint, evolution.schema)
-    elif staged and _same_schema(ctx.lake.schema(name) if lake_schema is None else lake_schema, evolution.schema):
+    elif staged and same_schema(ctx.lake.schema(name) if lake_schema is None else lake_schema, evolution.schema):
         from lakeforge.load.staged import write_staged
 
-        files = write_staged(ctx.lake, name, rows, schema=evolution.schema)
+        written = interval.staged.files(evolution.schema) if interval.staged is not None else None
+        if written is None:
+            files = write_staged(ctx.lake, name, rows, schema=evolution.schema)
+        else:
+            files, count = written
+            interval.batches.clear()
+            ctx.on_rows(count)
         killpoint.kill_at("files", name)  # crash test: the interval's files written, its commit not made
         ctx.lake.commit_files(
             name, files, schema=evolution.schema, mode="overwrite" if overwrite else "append", checkpoint=checkpoint
@@ -311,46 +337,16 @@ def _commit(
             checkpoint=checkpoint,
             schema_mode="overwrite" if overwrite else "merge",
         )
+    if staged is not None:
+        staged.committed(evolution.schema)
     totals.commits += 1
     killpoint.kill_at("interval_committed", name)
     return True
 
 
-def _same_schema(lake: pa.Schema | None, target: pa.Schema) -> bool:
-    """No table yet, or its columns are ``target``'s, in order, of the same types."""
-    if lake is None:
-        return True
-    return [(f.name, f.type) for f in lake] == [(f.name, f.type) for f in target]
-
-
 def _batches(interval: _Interval) -> Iterator[pa.RecordBatch]:
     while interval.batches:
         yield interval.batches.pop(0)  # the writer's copy is the only one left: memory goes down as it writes
-
-
-def _interval_schema(name: str, plan: TablePlan, batches: list[pa.RecordBatch]) -> pa.Schema:
-    """Every column the batches have, in their order, each at its declared type or the widest type the batches
-    bring; then the declared columns no batch had."""
-    import pyarrow as pa
-
-    declared: dict[str, pa.DataType] = {c.lake_name: c.arrow_type for c in plan.columns}
-    fields: dict[str, pa.DataType] = {}
-    for batch in batches:
-        for f in batch.schema:
-            if f.name in declared or f.type == pa.null():
-                fields.setdefault(f.name, declared.get(f.name, f.type))
-                continue
-            if fields.get(f.name, pa.null()) == pa.null():
-                fields[f.name] = f.type
-                continue
-            target = wider(fields[f.name], f.type)
-            if target is None:
-                raise SchemaDriftError(name, f.name, str(fields[f.name]), f"{f.type} (declare it under schema:)")
-            fields[f.name] = target
-    for column, kind in declared.items():
-        fields.setdefault(column, kind)
-    # a column that was NULL in every record read so far is a string (no format stores a NULL type)
-    return pa.schema([pa.field(n, pa.string() if t == pa.null() else t, nullable=True) for n, t in fields.items()])
 
 
 def _cursor_filter(source: RecordSource, plan: TablePlan, previous: Checkpoint | None) -> CursorFilter | None:

@@ -46,40 +46,70 @@ _END = object()
 def write_staged(lake: Lake, name: str, batches: Iterable[pa.RecordBatch], *, schema: pa.Schema) -> list[DataFile]:
     """Write ``batches`` (already of ``schema``) as Parquet files in ``name``'s staging folder; the files,
     not yet part of the table. On any failure the files written so far are deleted and the error raised."""
-    from lakeforge.lake.files import fs_path
-
-    folder = lake.staging(name, schema).rstrip("/")
-    if lake.is_local:  # object stores have no folders to create
-        fs, _ = lake.file_system()
-        fs.create_dir(fs_path(folder), recursive=True)
-    file_bytes = getattr(lake, "target_file_size", None) or FILE_BYTES
-    slots: queue.Queue[Any] = queue.Queue(maxsize=2 * ENCODERS)
-    encoders = [_Encoder(lake, folder, lake.file_schema(schema), file_bytes, slots) for _ in range(ENCODERS)]
-    threads = [
-        threading.Thread(target=e.run, daemon=True, name=f"lakeforge-encode-{i}") for i, e in enumerate(encoders)
-    ]
-    for t in threads:
-        t.start()
+    writer = StagedWriter(lake, name, schema)
     try:
         for batch in batches:
-            _put(slots, batch, encoders)
-        for _ in encoders:
-            _put(slots, _END, encoders)
-        for t in threads:
-            while t.is_alive():
-                t.join(timeout=0.2)
-                interrupt.check()
-        failed = next((e.error for e in encoders if e.error is not None), None)
-        if failed is not None:
-            raise failed
+            writer.add(batch)
+        return writer.finish()
     except BaseException:
-        for e in encoders:
-            e.stop.set()
-        for t in threads:
-            t.join(timeout=5)
-        lake.discard_files([p for e in encoders for p in e.paths])
+        writer.abort()
         raise
-    return [f for e in encoders for f in e.files]
+
+
+class StagedWriter:
+    """``ENCODERS`` threads encoding the batches handed to :meth:`add` (of ``schema``) into Parquet files in
+    ``name``'s staging folder; :meth:`finish` waits for them and returns the files (not yet part of the
+    table), :meth:`abort` stops them and deletes what they wrote."""
+
+    def __init__(self, lake: Lake, name: str, schema: pa.Schema) -> None:
+        from lakeforge.lake.files import fs_path
+
+        self.lake, self.schema = lake, schema
+        folder = lake.staging(name, schema).rstrip("/")
+        if lake.is_local:  # object stores have no folders to create
+            fs, _ = lake.file_system()
+            fs.create_dir(fs_path(folder), recursive=True)
+        file_bytes = getattr(lake, "target_file_size", None) or FILE_BYTES
+        self.slots: queue.Queue[Any] = queue.Queue(maxsize=2 * ENCODERS)
+        self.encoders = [
+            _Encoder(lake, folder, lake.file_schema(schema), file_bytes, self.slots) for _ in range(ENCODERS)
+        ]
+        self.threads = [
+            threading.Thread(target=e.run, daemon=True, name=f"lakeforge-encode-{i}")
+            for i, e in enumerate(self.encoders)
+        ]
+        for t in self.threads:
+            t.start()
+        self.rows = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.rows += batch.num_rows
+        _put(self.slots, batch, self.encoders)
+
+    def finish(self) -> list[DataFile]:
+        """The files, once every batch is encoded; on a failure the files are deleted and the error raised."""
+        try:
+            for _ in self.encoders:
+                _put(self.slots, _END, self.encoders)
+            for t in self.threads:
+                while t.is_alive():
+                    t.join(timeout=0.2)
+                    interrupt.check()
+            failed = next((e.error for e in self.encoders if e.error is not None), None)
+            if failed is not None:
+                raise failed
+        except BaseException:
+            self.abort()
+            raise
+        return [f for e in self.encoders for f in e.files]
+
+    def abort(self) -> None:
+        """Stop the encoders and delete the files they wrote (none of them is part of the table)."""
+        for e in self.encoders:
+            e.stop.set()
+        for t in self.threads:
+            t.join(timeout=5)
+        self.lake.discard_files([p for e in self.encoders for p in e.paths])
 
 
 def _put(slots: queue.Queue[Any], item: object, encoders: list[_Encoder]) -> None:
