@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.cdc import P95_TARGET, RATE_TARGET
 from bench.contenders import CONTENDERS
 
 MB = 1_000_000
@@ -167,9 +168,11 @@ def judge_targets(summaries: list[Summary], figures: dict[str, Any]) -> list[Tar
     for key, cdc in sorted(figures.get("cdc", {}).items()):
         rate, p95 = cdc.get("changes_per_s"), cdc.get("delay_p95_s")
         if rate is not None:
-            targets.append(Target("CDC >= 50,000 changes/s applied", key, f"{rate:,.0f}/s", rate >= 50_000))
+            targets.append(
+                Target(f"CDC >= {RATE_TARGET:,} changes/s applied", key, f"{rate:,.0f}/s", rate >= RATE_TARGET)
+            )
         if p95 is not None:
-            targets.append(Target("CDC p95 delay <= 2 s", key, f"{p95:.2f} s", p95 <= 2))
+            targets.append(Target(f"CDC p95 delay <= {P95_TARGET:g} s", key, f"{p95:.2f} s", p95 <= P95_TARGET))
     return targets
 
 

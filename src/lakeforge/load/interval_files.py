@@ -72,7 +72,8 @@ class Staged:
         if self.off or not batch.num_rows:
             return
         load = self.load
-        killpoint.kill_at("extract" if self.writer is None else "write", load.name)
+        if self.writer is None:
+            killpoint.kill_at("extract", load.name)  # read, nothing handed to the encoders yet
         try:
             fits = evolve(
                 load.name, self.schema or self.base, with_meta(interval_schema(load.name, load.plan, [batch]))
@@ -87,6 +88,7 @@ class Staged:
             self.writer = StagedWriter(load.ctx.lake, load.name, fits.schema)
         for stamped in stamp_and_cast([batch], fits.schema, load.ctx.stamp, load.constants):
             self.writer.add(stamped)
+        killpoint.kill_at("write", load.name)  # the encoders hold rows of an interval not committed
 
     def files(self, schema: pa.Schema) -> tuple[list[DataFile], int] | None:
         """The interval's files and rows when they were written with ``schema`` (the commit's), else None

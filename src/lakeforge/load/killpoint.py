@@ -25,6 +25,9 @@ Record source points (``load/records.py``: files, streams, python), for a bronze
 ``quarantined``
     the bad records of a commit interval are committed to ``quarantine.<table>``; the bronze commit that
     carries the same position has not been made.
+``files`` (also)
+    Delta, a bounded read: the interval's staged Parquet files are written, its commit (rows + position) is
+    not made (``load/interval_files.py``).
 ``interval_committed``
     one commit interval (rows + position) has landed; the rest of the read has not (a kill between the
     commits of one run), and the source has not been told (a NATS ack, the Kafka group offsets mirror):
