@@ -125,3 +125,39 @@ def test_full_mode_replaces_over_several_intervals(tmp_path: Path, monkeypatch: 
     ids = sorted(again.lake.read("bronze.drops").column("id").to_pylist())
     assert ids == list(range(100_001, 120_001))  # the first commit replaced the table, later ones appended
     assert sum(s[1] for s in seen if s is not None) == 50_000
+
+
+def test_load_constants_are_written_as_dictionaries_and_read_back_as_strings(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from lakeforge.load.staged import ARROW_SCHEMA
+
+    _write(tmp_path / "drops", "a.csv", 1, 30_000)
+    project = _project(tmp_path)
+    assert project.run().tables[0].rows == 30_000
+    table = project.lake.read("bronze.drops")
+    parts = sorted((tmp_path / "lh" / "bronze" / "drops").glob("part-lf-*.parquet"))
+    assert parts
+    for part in parts:
+        file = pq.ParquetFile(part)
+        # the footer names the table's types (string), as pyarrow writes them for the table's schema
+        reference = tmp_path / "reference.parquet"
+        pq.write_table(table.slice(0, 1), reference)
+        assert (
+            file.metadata.metadata[ARROW_SCHEMA.encode()]
+            == pq.ParquetFile(reference).metadata.metadata[ARROW_SCHEMA.encode()]
+        )
+        assert str(file.schema_arrow.field("_lf_run_id").type) == "string"
+        group = file.metadata.row_group(0)
+        columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+        assert "RLE_DICTIONARY" in columns["_lf_source"].encodings
+        assert columns["_lf_source"].statistics.min == columns["_lf_source"].statistics.max == "drops"
+    assert set(table.column("_lf_source").to_pylist()) == {"drops"}
+    assert table.schema.field("_lf_run_id").type == pa.string()
+    assert len(set(table.column("_lf_run_id").to_pylist())) == 1
+    duck = (
+        __import__("duckdb")
+        .sql(f"select _lf_source, count(*) from read_parquet('{parts[0].parent}/part-lf-*.parquet') group by 1")
+        .fetchall()
+    )
+    assert duck == [("drops", 30_000)]

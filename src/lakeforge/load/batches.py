@@ -52,6 +52,7 @@ def stamp_and_cast(
     from lakeforge.sources.convert import conform_array
 
     constants = constants or Constants(stamp)
+    physical = constants.schema(target)
     for batch in batches:
         n = batch.num_rows
         arrays = []
@@ -62,7 +63,7 @@ def stamp_and_cast(
                 arrays.append(conform_array(batch.column(field.name), field.type))
             else:
                 arrays.append(pa.nulls(n, field.type))
-        yield pa.RecordBatch.from_arrays(arrays, schema=target)
+        yield pa.RecordBatch.from_arrays(arrays, schema=physical)
 
 
 class Constants:
@@ -72,23 +73,49 @@ class Constants:
     pyarrow import pandas to check for pandas objects, ~0.5 s of CPU per process (docs/benchmarks.md).
     """
 
-    def __init__(self, stamp: Stamp) -> None:
+    def __init__(self, stamp: Stamp, *, dictionary: bool = False) -> None:
         self.values = {
             META_SOURCE: _one_string(stamp.source),
             META_EXTRACTED_AT: _one_timestamp(stamp.extracted_at),
             META_RUN_ID: _one_string(stamp.run_id),
         }
         self.columns: dict[str, pa.Array] = {}
+        self.dictionary = dictionary
+        """The text constants as dictionary arrays (one value, every index 0), for lakeforge's own Parquet
+        encoders (load/staged.py), which then write the dictionary as it is instead of hashing every row's
+        string to build it: ~0.45 CPU s per GB of CSV (docs/benchmarks.md, session 9). Only those encoders get
+        them; the rows' type in the table stays ``string``."""
+
+    def schema(self, target: pa.Schema) -> pa.Schema:
+        """``target`` with each text constant column of the type :meth:`column` builds it as."""
+        import pyarrow as pa
+
+        if not self.dictionary:
+            return target
+        return pa.schema(
+            [f.with_type(pa.dictionary(pa.int32(), f.type)) if self._as_dictionary(f) else f for f in target],
+            metadata=target.metadata,
+        )
+
+    def _as_dictionary(self, field: pa.Field) -> bool:
+        import pyarrow as pa
+
+        return self.dictionary and field.name in META_COLUMNS and pa.types.is_string(field.type)
 
     def column(self, field: pa.Field, n: int) -> pa.Array:
         import pyarrow as pa
 
         built = self.columns.get(field.name)
-        if built is None or len(built) < n or built.type != field.type:
+        logical = built.type.value_type if built is not None and pa.types.is_dictionary(built.type) else None
+        if built is None or len(built) < n or (logical or built.type) != field.type:
             one = self.values[field.name]
-            built = pa.repeat(one[0], n)  # not nulls().fill_null(): that imports pyarrow.compute (~0.1 s CPU)
-            if built.type != field.type:
-                built = built.cast(field.type)
+            if self._as_dictionary(field):
+                zeros = pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(bytes(4 * n))])
+                built = pa.DictionaryArray.from_arrays(zeros, one)
+            else:
+                built = pa.repeat(one[0], n)  # not nulls().fill_null(): that imports pyarrow.compute (~0.1 s)
+                if built.type != field.type:
+                    built = built.cast(field.type)
             self.columns[field.name] = built
         return built.slice(0, n)
 

@@ -44,7 +44,7 @@ class IntervalFiles:
         self.replace_first = replace_first
         """``full`` mode: the first commit replaces the table, whatever its schema."""
         self.lake_schema: pa.Schema | None = None if replace_first else ctx.lake.schema(name)
-        self.constants = Constants(ctx.stamp)
+        self.constants = Constants(ctx.stamp, dictionary=True)
         """The metadata columns, built once for the load (each batch is stamped on its own)."""
 
     def committed(self, schema: pa.Schema) -> None:

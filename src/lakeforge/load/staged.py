@@ -135,6 +135,7 @@ class _Encoder:
         self.error: BaseException | None = None
         self.stop = threading.Event()
         self._writer: Any = None
+        self._physical: pa.Schema | None = None
         self._pending: list[pa.RecordBatch] = []
         self._pending_bytes = self._pending_rows = self._file_bytes = self._file_rows = 0
 
@@ -181,16 +182,22 @@ class _Encoder:
             path = f"{self.folder}/part-lf-{uuid.uuid4().hex}.parquet"
             self.paths.append(path)
             counting = counting_columns(self.schema)
+            # the batches' own types: a load constant may come as a dictionary array of a string column
+            self._physical = self._pending[0].schema
+            same = self._physical == self.schema
             self._writer = pq.ParquetWriter(
                 fs_path(path),
-                self.schema,
+                self._physical,
                 filesystem=fs,
                 compression="snappy",
                 use_dictionary=[n for n in dictionary_columns(self._pending[0]) if n not in counting],
                 column_encoding=dict.fromkeys(counting, "DELTA_BINARY_PACKED") or None,
                 store_decimal_as_integer=True,
+                store_schema=same,
             )
-        table = pa.Table.from_batches(self._pending, schema=self.schema)
+            if not same:  # readers that honour the stored Arrow schema see the table's types, not dictionaries
+                self._writer.add_key_value_metadata({ARROW_SCHEMA: arrow_schema_value(self.schema)})
+        table = pa.Table.from_batches(self._pending, schema=self._physical)
         self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
         self._file_bytes += self._pending_bytes
         self._file_rows += self._pending_rows
@@ -210,6 +217,16 @@ class _Encoder:
         size = int(fs.get_file_info(fs_path(path)).size)
         self.files.append(DataFile(path, self._file_rows, size, meta=writer.writer.metadata))
         self._file_bytes = self._file_rows = 0
+
+
+ARROW_SCHEMA = "ARROW:schema"
+
+
+def arrow_schema_value(schema: pa.Schema) -> str:
+    """The ``ARROW:schema`` footer value pyarrow stores for ``schema`` (base64 of its IPC serialization)."""
+    import base64
+
+    return base64.b64encode(schema.serialize().to_pybytes()).decode()
 
 
 def dictionary_columns(sample: pa.RecordBatch) -> list[str]:
