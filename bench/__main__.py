@@ -33,26 +33,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sources", default="postgres,mysql", help="postgres,mysql; default %(default)s")
     p.add_argument("--contenders", default=",".join(CONTENDERS), help="default %(default)s")
     p.add_argument("--repetitions", "-r", type=int, default=3, help="runs per contender; default %(default)s")
-    p.add_argument(
-        "--long-run",
-        type=float,
-        default=150.0,
-        help="a contender whose first run takes longer is not repeated; default %(default)s s",
-    )
+    p.add_argument("--long-run", type=float, default=150.0,
+                   help="a contender whose first run takes longer is not repeated; default %(default)s s")
     p.add_argument("--no-incremental", action="store_true", help="skip the incremental figures")
     p.add_argument("--no-cdc", action="store_true", help="skip the CDC figures (bench/cdc.py)")
-    p.add_argument(
-        "--render", action="store_true", help="only rebuild latest.md from the runs recorded in --results/latest.json"
-    )
+    p.add_argument("--render", action="store_true",
+                   help="only rebuild latest.md from the runs recorded in --results/latest.json")
     p.add_argument("--no-compile", action="store_true", help="do not compile installed packages' bytecode first")
     p.add_argument("--timeout", type=float, default=900.0, help="kill a contender run after this many seconds")
     p.add_argument("--quick", action="store_true", help="100,000 rows, 2 repetitions: a one-minute check")
     p.add_argument("--results", default="bench/results", help="folder for latest.json / latest.md")
-    p.add_argument(
-        "--work",
-        default=os.environ.get("LAKEFORGE_BENCH_WORK", "/tmp/lakeforge-bench"),
-        help="scratch folder for outputs (deleted after each run)",
-    )
+    p.add_argument("--work", default=os.environ.get("LAKEFORGE_BENCH_WORK", "/tmp/lakeforge-bench"),
+                   help="scratch folder for outputs (deleted after each run)")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.repetitions = "100k", min(args.repetitions, 2)
@@ -94,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs += bench_table(source, table, contenders, args, work)
                 if shape == "narrow" and not args.no_incremental and "lakeforge" in contenders:
                     figures["incremental"][f"{source} {table}"] = run_incremental(
-                        source, table, work, args.repetitions, log
-                    )
+                        source, table, work, args.repetitions, log)
     if not args.no_cdc:
         figures["cdc"] = environment.cdc_figures(args, work, log)
     meta = environment.describe(args, started)
@@ -114,7 +105,7 @@ def bench_table(source: str, table: str, contenders: list[str], args: argparse.N
     runs: list[Run] = []
     done_once: set[str] = set()
     for rep in range(args.repetitions):
-        order = contenders[rep % len(contenders) :] + contenders[: rep % len(contenders)]
+        order = contenders[rep % len(contenders):] + contenders[: rep % len(contenders)]
         for contender in order:
             if contender in done_once:
                 continue
@@ -127,28 +118,11 @@ def bench_table(source: str, table: str, contenders: list[str], args: argparse.N
                 check = judge(read_back(contender, m.output, job.out), truth)
             else:
                 check = Check(0, "", "", False, f"failed: {m.error}")
-            runs.append(
-                Run(
-                    source,
-                    table,
-                    rows,
-                    contender,
-                    rep,
-                    round(m.seconds, 3),
-                    m.peak_rss,
-                    check.ok,
-                    check.problem,
-                    check.amount_type,
-                    load,
-                    round(m.cpu_seconds, 2),
-                    _extra(m.output),
-                )
-            )
-            log(
-                f"  {source} {table} {contender:9} rep {rep}: {m.seconds:7.2f} s (cpu {m.cpu_seconds:6.2f} s), "
+            runs.append(Run(source, table, rows, contender, rep, round(m.seconds, 3), m.peak_rss, check.ok,
+                            check.problem, check.amount_type, load, round(m.cpu_seconds, 2), _extra(m.output)))
+            log(f"  {source} {table} {contender:9} rep {rep}: {m.seconds:7.2f} s (cpu {m.cpu_seconds:6.2f} s), "
                 f"{rows / m.seconds / 1e6:5.2f} M rows/s, {m.peak_rss / 1e6:6.0f} MB, "
-                f"{'ok' if check.ok else 'WRONG'} {check.problem} (load {load:.1f})"
-            )
+                f"{'ok' if check.ok else 'WRONG'} {check.problem} (load {load:.1f})")
             if m.seconds > args.long_run:
                 done_once.add(contender)
             shutil.rmtree(job.out, ignore_errors=True)

@@ -41,17 +41,9 @@ def main() -> None:
             load = os.getloadavg()[0]
             m = measure(lakeforge_command(job), env=dict(os.environ, PYTHONPATH=trees[variant]), timeout=1800)
             check = judge(read_back("lakeforge", m.output, out), expected)
-            run = {
-                "variant": variant,
-                "rep": rep,
-                "wall": round(m.seconds, 2),
-                "cpu": round(m.cpu_seconds, 2),
-                "rss_mb": m.peak_rss // 2**20,
-                "load": round(load, 1),
-                "ok": check.ok,
-                "problem": check.problem,
-                "utc": time.strftime("%H:%M:%S", time.gmtime()),
-            }
+            run = {"variant": variant, "rep": rep, "wall": round(m.seconds, 2), "cpu": round(m.cpu_seconds, 2),
+                   "rss_mb": m.peak_rss // 2**20, "load": round(load, 1), "ok": check.ok, "problem": check.problem,
+                   "utc": time.strftime("%H:%M:%S", time.gmtime())}
             print(json.dumps(run), flush=True)
             runs.append(run)
             shutil.rmtree(out, ignore_errors=True)

@@ -50,11 +50,8 @@ class Db:
 
     def __init__(self, kind: str, port: int) -> None:
         self.kind, self.port = kind, port
-        self.url = (
-            f"postgresql://postgres@127.0.0.1:{port}/bench"
-            if kind == "postgres"
-            else f"mysql://root@127.0.0.1:{port}/bench"
-        )
+        self.url = (f"postgresql://postgres@127.0.0.1:{port}/bench" if kind == "postgres"
+                    else f"mysql://root@127.0.0.1:{port}/bench")
 
     def connect(self, autocommit: bool = False) -> Any:
         if self.kind == "postgres":
@@ -63,14 +60,8 @@ class Db:
             return psycopg.connect(self.url, autocommit=autocommit)
         import pymysql
 
-        return pymysql.connect(
-            host="127.0.0.1",
-            port=self.port,
-            user="root",
-            database="bench",
-            autocommit=autocommit,
-            init_command="SET time_zone = '+00:00'",
-        )
+        return pymysql.connect(host="127.0.0.1", port=self.port, user="root", database="bench",
+                               autocommit=autocommit, init_command="SET time_zone = '+00:00'")
 
     def txn(self, *statements: str) -> None:
         conn = self.connect()
@@ -103,7 +94,7 @@ def server(kind: str) -> Iterator[Db]:
     sys.path.insert(0, str(ROOT))
     from tests.servers import mariadb_server, postgres_server
 
-    with postgres_server() if kind == "postgres" else mariadb_server() as srv:
+    with (postgres_server() if kind == "postgres" else mariadb_server()) as srv:
         if kind == "postgres":
             import psycopg
 
@@ -123,25 +114,18 @@ def configure(db: Db, project: Path, commit_seconds: float | None) -> None:
     import yaml
 
     run = {} if commit_seconds is None else {"cdc_commit_seconds": commit_seconds}
-    config = {
-        "sources": {"src": {"type": db.kind, "url": db.url, "include": [], "tables": {TABLE: {"mode": "cdc"}}}},
-        "lake": {"path": "./lake"},
-        "run": run,
-    }
+    config = {"sources": {"src": {"type": db.kind, "url": db.url, "include": [], "tables": {TABLE: {"mode": "cdc"}}}},
+              "lake": {"path": "./lake"}, "run": run}
     (project / "lakeforge.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
 
 
 def setup(db: Db, work: Path, rows: int) -> Path:
     """Table ``ev`` with ``rows`` rows and a project streaming it; the first run takes the snapshot."""
     ts = "timestamptz" if db.kind == "postgres" else "datetime(6)"
-    db.txn(
-        f"CREATE TABLE {TABLE} (id bigint PRIMARY KEY, k int NOT NULL, amount numeric(12,2) NOT NULL, "
-        f"note varchar(64), committed_at {ts})"
-    )
-    db.txn(
-        f"INSERT INTO {TABLE} (id, k, amount, note) SELECT g, g % 1000, g * 0.01, concat('row ', g) "
-        f"FROM {db.series(1, rows)}"
-    )
+    db.txn(f"CREATE TABLE {TABLE} (id bigint PRIMARY KEY, k int NOT NULL, amount numeric(12,2) NOT NULL, "
+           f"note varchar(64), committed_at {ts})")
+    db.txn(f"INSERT INTO {TABLE} (id, k, amount, note) SELECT g, g % 1000, g * 0.01, concat('row ', g) "
+           f"FROM {db.series(1, rows)}")
     project = work / f"project_{db.kind}"
     project.mkdir(parents=True, exist_ok=True)
     configure(db, project, None)
@@ -162,13 +146,10 @@ def make_changes(db: Db, changes: int, rows: int, first_block: int = 0) -> dict[
         new = rows + 1 + b * 6000
         upd = 1 + b * 2500
         dele = rows // 2 + 1 + b * 1500
-        db.txn(
-            f"INSERT INTO {TABLE} (id, k, amount, note) SELECT g, g % 1000, g * 0.01, concat('new ', g) "
-            f"FROM {db.series(new, new + 5999)}"
-        )
-        db.txn(
-            f"UPDATE {TABLE} SET k = k + 1, amount = amount + 1, note = 'upd' WHERE id BETWEEN {upd} AND {upd + 2499}"
-        )
+        db.txn(f"INSERT INTO {TABLE} (id, k, amount, note) SELECT g, g % 1000, g * 0.01, concat('new ', g) "
+               f"FROM {db.series(new, new + 5999)}")
+        db.txn(f"UPDATE {TABLE} SET k = k + 1, amount = amount + 1, note = 'upd' "
+               f"WHERE id BETWEEN {upd} AND {upd + 2499}")
         db.txn(f"DELETE FROM {TABLE} WHERE id BETWEEN {dele} AND {dele + 1499}")
     return {"insert": blocks * 6000, "update": blocks * 2500, "delete": blocks * 1500}
 
@@ -183,8 +164,7 @@ def lake_matches(db: Db, project: Path) -> str:
     if lake == source:
         return ""
     return f"lake {len(lake)} rows, source {len(source)} rows; first difference " + str(
-        next(((a, b) for a, b in zip(lake, source, strict=False) if a != b), "in length")
-    )
+        next(((a, b) for a, b in zip(lake, source, strict=False) if a != b), "in length"))
 
 
 def throughput(db: Db, project: Path, changes: int, rows: int) -> dict[str, Any]:
@@ -201,19 +181,11 @@ def throughput(db: Db, project: Path, changes: int, rows: int) -> dict[str, Any]
     applied = int(tables[0].get("rows") or 0)
     if applied != changes:
         problem = f"run applied {applied:,} changes, expected {changes:,}; " + problem
-    return {
-        "changes": changes,
-        "seconds": round(m.seconds, 2),
-        "changes_per_s": round(changes / m.seconds),
-        "in_run_seconds": round(in_run, 2),
-        "changes_per_s_in_run": round(changes / in_run) if in_run else None,
-        "cpu_seconds": round(m.cpu_seconds, 1),
-        "peak_rss_mb": round(m.peak_rss / 1e6),
-        "cdc_commit_seconds_catch_up": "default (5)",
-        "load_before": round(load, 1),
-        "ok": not problem,
-        "problem": problem,
-    }
+    return {"changes": changes, "seconds": round(m.seconds, 2), "changes_per_s": round(changes / m.seconds),
+            "in_run_seconds": round(in_run, 2), "changes_per_s_in_run": round(changes / in_run) if in_run else None,
+            "cpu_seconds": round(m.cpu_seconds, 1), "peak_rss_mb": round(m.peak_rss / 1e6),
+            "cdc_commit_seconds_catch_up": "default (5)", "load_before": round(load, 1),
+            "ok": not problem, "problem": problem}
 
 
 def follow_command(project: Path) -> list[str]:
@@ -247,11 +219,8 @@ def seen_rows(uri: str) -> dict[int, dt.datetime]:
     import pyarrow.compute as pc
     from deltalake import DeltaTable
 
-    table = (
-        DeltaTable(uri)
-        .to_pyarrow_dataset()
-        .to_table(columns=["id", "committed_at"], filter=pc.field("id") >= DELAY_IDS - 1)
-    )
+    table = DeltaTable(uri).to_pyarrow_dataset().to_table(columns=["id", "committed_at"],
+                                                          filter=pc.field("id") >= DELAY_IDS - 1)
     return dict(zip(table["id"].to_pylist(), table["committed_at"].to_pylist(), strict=True))
 
 
@@ -309,19 +278,12 @@ def delay(db: Db, project: Path, rate: float, seconds: float, commit_seconds: fl
     if missing:
         problem += f"; {missing} rows never seen in the lake"
     quantiles = statistics.quantiles(values, n=100) if len(values) > 1 else [float("nan")] * 99
-    return {
-        "delay_rows": len(values),
-        "delay_rate_per_s": rate,
-        "delay_seconds": seconds,
-        "delay_changes_per_s": round(len(values) / seconds, 1),
-        "delay_p50_s": round(quantiles[49], 3),
-        "delay_p95_s": round(quantiles[94], 3),
-        "delay_max_s": round(values[-1], 3) if values else None,
-        "cdc_commit_seconds": commit_seconds,
-        "follow_peak_rss_mb": round(peak / 1e6),
-        "delay_ok": not problem,
-        "delay_problem": problem.strip("; "),
-    }
+    return {"delay_rows": len(values), "delay_rate_per_s": rate, "delay_seconds": seconds,
+            "delay_changes_per_s": round(len(values) / seconds, 1),
+            "delay_p50_s": round(quantiles[49], 3), "delay_p95_s": round(quantiles[94], 3),
+            "delay_max_s": round(values[-1], 3) if values else None,
+            "cdc_commit_seconds": commit_seconds, "follow_peak_rss_mb": round(peak / 1e6),
+            "delay_ok": not problem, "delay_problem": problem.strip("; ")}
 
 
 def bench_source(kind: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -331,10 +293,8 @@ def bench_source(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         project = setup(db, Path(tmp), rows)
         result = throughput(db, project, args.changes, rows)
         log(f"  {kind}: {result}")
-        log(
-            f"{kind}: follow delay, {args.rate:.0f} one-row transactions/s for {args.seconds:.0f} s, "
-            f"cdc_commit_seconds={args.commit_seconds}"
-        )
+        log(f"{kind}: follow delay, {args.rate:.0f} one-row transactions/s for {args.seconds:.0f} s, "
+            f"cdc_commit_seconds={args.commit_seconds}")
         result |= delay(db, project, args.rate, args.seconds, args.commit_seconds)
         problem = lake_matches(db, project)
         if problem:
@@ -349,13 +309,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--changes", type=int, default=200_000, help="changes for the throughput run (default %(default)s)")
     p.add_argument("--rate", type=float, default=200.0, help="delay writer: transactions/s (default %(default)s)")
     p.add_argument("--seconds", type=float, default=30.0, help="delay writer: how long (default %(default)s)")
-    p.add_argument(
-        "--commit-seconds",
-        type=float,
-        default=0.5,
-        help="run.cdc_commit_seconds for the delay run (default %(default)s; lakeforge's own default, "
-        "5 s, used for the catch-up run, alone puts the delay near 5 s)",
-    )
+    p.add_argument("--commit-seconds", type=float, default=0.5,
+                   help="run.cdc_commit_seconds for the delay run (default %(default)s; lakeforge's own default, "
+                        "5 s, used for the catch-up run, alone puts the delay near 5 s)")
     p.add_argument("--quick", action="store_true", help="20,000 changes, 10 s of writes")
     args = p.parse_args(argv)
     if args.quick:
@@ -379,13 +335,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{case}: failed: {f['error']}")
             continue
         rate, p95 = f["changes_per_s"], f["delay_p95_s"]
-        print(
-            f"{case}: {rate:,.0f} changes/s ({'met' if rate >= RATE_TARGET else 'NOT met'}: >= {RATE_TARGET:,}), "
-            f"p50 delay {f['delay_p50_s']:.2f} s, p95 {p95:.2f} s ({'met' if p95 <= P95_TARGET else 'NOT met'}: "
-            f"<= {P95_TARGET} s, cdc_commit_seconds={f['cdc_commit_seconds']}), "
-            f"peak RSS {f['peak_rss_mb']} MB catch-up / {f['follow_peak_rss_mb']} MB follow, "
-            f"check {'ok' if f['ok'] and f['delay_ok'] else 'WRONG: ' + f['problem'] + f['delay_problem']}"
-        )
+        print(f"{case}: {rate:,.0f} changes/s ({'met' if rate >= RATE_TARGET else 'NOT met'}: >= {RATE_TARGET:,}), "
+              f"p50 delay {f['delay_p50_s']:.2f} s, p95 {p95:.2f} s ({'met' if p95 <= P95_TARGET else 'NOT met'}: "
+              f"<= {P95_TARGET} s, cdc_commit_seconds={f['cdc_commit_seconds']}), "
+              f"peak RSS {f['peak_rss_mb']} MB catch-up / {f['follow_peak_rss_mb']} MB follow, "
+              f"check {'ok' if f['ok'] and f['delay_ok'] else 'WRONG: ' + f['problem'] + f['delay_problem']}")
     return 0 if all("error" not in f and f["ok"] and f["delay_ok"] for f in figures.values()) else 1
 
 

@@ -68,11 +68,8 @@ def _raw_batches(job: Job) -> Any:
         import adbc_driver_postgresql
         import pyarrow as pa
 
-        with (
-            adbc_driver_postgresql.connect(job.url) as db,
-            adbc.AdbcConnection(db) as conn,
-            adbc.AdbcStatement(conn) as stmt,
-        ):
+        with adbc_driver_postgresql.connect(job.url) as db, adbc.AdbcConnection(db) as conn, \
+                adbc.AdbcStatement(conn) as stmt:
             stmt.set_sql_query(sql)
             handle, _ = stmt.execute_query()
             with pa.RecordBatchReader.from_stream(handle) as reader:
@@ -224,9 +221,8 @@ def run_duckdb(job: Job) -> dict[str, Any]:
         con.execute(f"ATTACH '{job.url}' AS src (TYPE postgres, READ_ONLY)")
         table = f"src.public.{job.table}"
     else:
-        con.execute(
-            f"ATTACH 'host=127.0.0.1 port=3306 user=root database={_database(job.url)}' AS src (TYPE mysql, READ_ONLY)"
-        )
+        con.execute(f"ATTACH 'host=127.0.0.1 port=3306 user=root database={_database(job.url)}' AS src "
+                    "(TYPE mysql, READ_ONLY)")
         table = f"src.{job.table}"
     reader = con.execute(f"SELECT * FROM {table}").fetch_record_batch(job.batch)
     path = str(Path(job.out) / "delta")
@@ -252,27 +248,13 @@ def sling_command(job: Job, home: Path) -> tuple[list[str], dict[str, str]]:
 
     subprocess.run([str(duck), "-c", ext], env={**os.environ, "HOME": str(home)}, check=True, capture_output=True)
     version = subprocess.run([str(duck), "-c", "PRAGMA version"], capture_output=True, text=True, check=True)
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "SLING_HOME_DIR": str(home / "sling"),
-        "DUCKDB_PATH": str(duck),
-        "DUCKDB_USE_INSTALLED_EXTENSIONS": "true",
-        "DUCKDB_VERSION": _duck_version(version.stdout),
-        "SRC": job.url + ("?sslmode=disable" if job.source == "postgres" else ""),
-    }
+    env = {**os.environ, "HOME": str(home), "SLING_HOME_DIR": str(home / "sling"), "DUCKDB_PATH": str(duck),
+           "DUCKDB_USE_INSTALLED_EXTENSIONS": "true", "DUCKDB_VERSION": _duck_version(version.stdout),
+           "SRC": job.url + ("?sslmode=disable" if job.source == "postgres" else "")}
     stream = f"public.{job.table}" if job.source == "postgres" else f"{_database(job.url)}.{job.table}"
     target = Path(job.out) / "parquet" / f"{job.table}.parquet"
-    cmd = [
-        sling_linux_amd64.SLING_BIN,
-        "run",
-        "--src-conn",
-        "SRC",
-        "--src-stream",
-        stream,
-        "--tgt-object",
-        target.as_uri(),
-    ]
+    cmd = [sling_linux_amd64.SLING_BIN, "run", "--src-conn", "SRC", "--src-stream", stream,
+           "--tgt-object", target.as_uri()]
     return cmd, env
 
 

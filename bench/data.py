@@ -44,124 +44,56 @@ NARROW = [
     Col("customer_id", "integer", "(g * 7919) % 100000 + 1", "int", "(g * 7919) % 100000 + 1"),
     Col("amount", "numeric(12,2)", "((g * 37) % 1000000) / 100.0", "decimal(12,2)", "((g * 37) % 1000000) / 100"),
     Col("status", "text", _STATUS_PG, "varchar(16)", _STATUS_MY),
-    Col(
-        "updated_at",
-        "timestamptz",
-        f"{_TS} + g * interval '1 second' + (g % 1000) * interval '1 microsecond'",
-        "datetime(6)",
-        f"{_MYTS} + INTERVAL g SECOND + INTERVAL (g % 1000) MICROSECOND",
-    ),
-    Col(
-        "note",
-        "text",
-        "CASE WHEN g % 5 = 0 THEN NULL ELSE 'note ' || left(md5(g::text), 16) END",
-        "text",
-        "IF(g % 5 = 0, NULL, CONCAT('note ', LEFT(MD5(g), 16)))",
-    ),
+    Col("updated_at", "timestamptz", f"{_TS} + g * interval '1 second' + (g % 1000) * interval '1 microsecond'",
+        "datetime(6)", f"{_MYTS} + INTERVAL g SECOND + INTERVAL (g % 1000) MICROSECOND"),
+    Col("note", "text", "CASE WHEN g % 5 = 0 THEN NULL ELSE 'note ' || left(md5(g::text), 16) END",
+        "text", "IF(g % 5 = 0, NULL, CONCAT('note ', LEFT(MD5(g), 16)))"),
 ]
 
 WIDE = [
     *NARROW[:3],
-    Col(
-        "price",
-        "numeric(18,4)",
-        "((g * 7717) % 100000000) / 10000.0",
-        "decimal(18,4)",
-        "((g * 7717) % 100000000) / 10000",
-    ),
+    Col("price", "numeric(18,4)", "((g * 7717) % 100000000) / 10000.0", "decimal(18,4)",
+        "((g * 7717) % 100000000) / 10000"),
     Col("tax_rate", "numeric(5,4)", "(g % 10000) / 10000.0", "decimal(5,4)", "(g % 10000) / 10000"),
-    Col(
-        "discount",
-        "numeric(10,3)",
-        "CASE WHEN g % 3 = 0 THEN NULL ELSE (g % 100000) / 1000.0 END",
-        "decimal(10,3)",
-        "IF(g % 3 = 0, NULL, (g % 100000) / 1000)",
-    ),
+    Col("discount", "numeric(10,3)", "CASE WHEN g % 3 = 0 THEN NULL ELSE (g % 100000) / 1000.0 END",
+        "decimal(10,3)", "IF(g % 3 = 0, NULL, (g % 100000) / 1000)"),
     Col("quantity", "integer", "g % 50 + 1", "int", "g % 50 + 1"),
     Col("weight", "double precision", "g * 0.25", "double", "g * 0.25"),
     Col("score", "real", "(g % 1000) / 8.0", "float", "(g % 1000) / 8"),
     Col("is_active", "boolean", "g % 2 = 0", "boolean", "g % 2 = 0"),
     Col("priority", "smallint", "g % 10", "smallint", "g % 10"),
     Col("status", "varchar(16)", _STATUS_PG, "varchar(16)", _STATUS_MY),
-    Col(
-        "country",
-        "char(2)",
-        "(ARRAY['DE','FR','US','GB','NL','ES','IT'])[1 + g % 7]",
-        "char(2)",
-        "ELT(1 + g % 7, 'DE','FR','US','GB','NL','ES','IT')",
-    ),
+    Col("country", "char(2)", "(ARRAY['DE','FR','US','GB','NL','ES','IT'])[1 + g % 7]", "char(2)",
+        "ELT(1 + g % 7, 'DE','FR','US','GB','NL','ES','IT')"),
     Col("city", "varchar(40)", "'city_' || (g % 5000)", "varchar(40)", "CONCAT('city_', g % 5000)"),
     Col("email", "varchar(80)", "'user' || g || '@example.com'", "varchar(80)", "CONCAT('user', g, '@example.com')"),
-    Col(
-        "sku",
-        "varchar(20)",
-        "'SKU-' || lpad((g % 1000000)::text, 7, '0')",
-        "varchar(20)",
-        "CONCAT('SKU-', LPAD(g % 1000000, 7, '0'))",
-    ),
-    Col("description", "text", "md5(g::text) || ' ' || md5((g + 1)::text)", "text", "CONCAT(MD5(g), ' ', MD5(g + 1))"),
-    Col(
-        "payload",
-        "jsonb",
+    Col("sku", "varchar(20)", "'SKU-' || lpad((g % 1000000)::text, 7, '0')", "varchar(20)",
+        "CONCAT('SKU-', LPAD(g % 1000000, 7, '0'))"),
+    Col("description", "text", "md5(g::text) || ' ' || md5((g + 1)::text)", "text",
+        "CONCAT(MD5(g), ' ', MD5(g + 1))"),
+    Col("payload", "jsonb",
         """('{"id": ' || g || ', "kind": "order", "vals": [' || g % 10 || ', ' || g % 7 || ']}')::jsonb""",
-        "json",
-        """CONCAT('{"id": ', g, ', "kind": "order", "vals": [', g % 10, ', ', g % 7, ']}')""",
-    ),
+        "json", """CONCAT('{"id": ', g, ', "kind": "order", "vals": [', g % 10, ', ', g % 7, ']}')"""),
     Col("tags", "text", "'tag' || g % 13 || ',tag' || g % 17", "varchar(64)", "CONCAT('tag', g % 13, ',tag', g % 17)"),
     Col("created_at", "timestamptz", f"{_TS} + g * interval '1 second'", "datetime(6)", f"{_MYTS} + INTERVAL g SECOND"),
-    Col(
-        "updated_at",
-        "timestamptz",
-        f"{_TS} + g * interval '1 second' + interval '1 day'",
-        "datetime(6)",
-        f"{_MYTS} + INTERVAL g SECOND + INTERVAL 1 DAY",
-    ),
-    Col(
-        "shipped_on",
-        "date",
-        "CASE WHEN g % 4 = 0 THEN NULL ELSE date '2024-01-01' + (g % 365)::int END",
-        "date",
-        "IF(g % 4 = 0, NULL, DATE '2024-01-01' + INTERVAL (g % 365) DAY)",
-    ),
-    Col(
-        "event_ts",
-        "timestamp",
-        "timestamp '2024-06-01' + g * interval '1 millisecond'",
-        "datetime(3)",
-        "TIMESTAMP '2024-06-01 00:00:00' + INTERVAL (g * 1000) MICROSECOND",
-    ),
-    Col(
-        "ref_code",
-        "varchar(36)",
-        "md5(g::text)::uuid::text",
-        "char(36)",
+    Col("updated_at", "timestamptz", f"{_TS} + g * interval '1 second' + interval '1 day'", "datetime(6)",
+        f"{_MYTS} + INTERVAL g SECOND + INTERVAL 1 DAY"),
+    Col("shipped_on", "date", "CASE WHEN g % 4 = 0 THEN NULL ELSE date '2024-01-01' + (g % 365)::int END", "date",
+        "IF(g % 4 = 0, NULL, DATE '2024-01-01' + INTERVAL (g % 365) DAY)"),
+    Col("event_ts", "timestamp", "timestamp '2024-06-01' + g * interval '1 millisecond'", "datetime(3)",
+        "TIMESTAMP '2024-06-01 00:00:00' + INTERVAL (g * 1000) MICROSECOND"),
+    Col("ref_code", "varchar(36)", "md5(g::text)::uuid::text", "char(36)",
         "CONCAT_WS('-', SUBSTR(MD5(g),1,8), SUBSTR(MD5(g),9,4), SUBSTR(MD5(g),13,4), SUBSTR(MD5(g),17,4), "
-        "SUBSTR(MD5(g),21,12))",
-    ),
+        "SUBSTR(MD5(g),21,12))"),
     Col("big_counter", "bigint", "g * 1000003", "bigint", "g * 1000003"),
     Col("ratio", "numeric(20,10)", "(g % 1000003) / 1024.0", "decimal(20,10)", "(g % 1000003) / 1024"),
-    Col(
-        "note",
-        "text",
-        "CASE WHEN g % 5 = 0 THEN NULL ELSE 'note ' || left(md5(g::text), 16) END",
-        "text",
-        "IF(g % 5 = 0, NULL, CONCAT('note ', LEFT(MD5(g), 16)))",
-    ),
-    Col(
-        "comment",
-        "varchar(255)",
-        "CASE WHEN g % 7 = 0 THEN NULL ELSE 'comment ' || g END",
-        "varchar(255)",
-        "IF(g % 7 = 0, NULL, CONCAT('comment ', g))",
-    ),
+    Col("note", "text", "CASE WHEN g % 5 = 0 THEN NULL ELSE 'note ' || left(md5(g::text), 16) END",
+        "text", "IF(g % 5 = 0, NULL, CONCAT('note ', LEFT(MD5(g), 16)))"),
+    Col("comment", "varchar(255)", "CASE WHEN g % 7 = 0 THEN NULL ELSE 'comment ' || g END", "varchar(255)",
+        "IF(g % 7 = 0, NULL, CONCAT('comment ', g))"),
     Col("code", "integer", "CASE WHEN g % 11 = 0 THEN NULL ELSE g % 1000 END", "int", "IF(g % 11 = 0, NULL, g % 1000)"),
-    Col(
-        "balance",
-        "numeric(14,2)",
-        "((g * 131) % 10000000) / 100.0 - 50000",
-        "decimal(14,2)",
-        "((g * 131) % 10000000) / 100 - 50000",
-    ),
+    Col("balance", "numeric(14,2)", "((g * 131) % 10000000) / 100.0 - 50000", "decimal(14,2)",
+        "((g * 131) % 10000000) / 100 - 50000"),
     Col("version", "integer", "1", "int", "1"),
 ]
 SHAPES = {"narrow": NARROW, "wide": WIDE}
@@ -222,15 +154,8 @@ def _pg_count(conn: Any, name: str) -> int | None:
 def _my(database: str | None = DATABASE) -> Any:
     import pymysql
 
-    return pymysql.connect(
-        host="127.0.0.1",
-        port=3306,
-        user="root",
-        database=database,
-        autocommit=True,
-        charset="utf8mb4",
-        init_command="SET time_zone = '+00:00'",
-    )
+    return pymysql.connect(host="127.0.0.1", port=3306, user="root", database=database, autocommit=True,
+                           charset="utf8mb4", init_command="SET time_zone = '+00:00'")
 
 
 def my_ensure(shape: str, rows: int, *, log: Any = print) -> str:
@@ -244,10 +169,8 @@ def my_ensure(shape: str, rows: int, *, log: Any = print) -> str:
     conn = _my()
     try:
         with conn.cursor() as cur:
-            cur.execute(
-                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
-                (DATABASE, name),
-            )
+            cur.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                        (DATABASE, name))
             if cur.fetchone()[0]:
                 cur.execute(f"SELECT COUNT(*) FROM {name}")
                 if cur.fetchone()[0] == rows:
@@ -287,10 +210,8 @@ def truth(source: str, table: str) -> Truth:
         conn = _my()
         try:
             with conn.cursor() as cur:
-                cur.execute(
-                    f"SELECT COUNT(*), SUM(amount), SUM(id), COUNT(*) - COUNT(note), "
-                    f"DATE_FORMAT(MAX(updated_at), '%Y-%m-%d %H:%i:%s.%f') FROM {table}"
-                )
+                cur.execute(f"SELECT COUNT(*), SUM(amount), SUM(id), COUNT(*) - COUNT(note), "
+                            f"DATE_FORMAT(MAX(updated_at), '%Y-%m-%d %H:%i:%s.%f') FROM {table}")
                 row = cur.fetchone()
         finally:
             conn.close()

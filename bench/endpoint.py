@@ -40,10 +40,8 @@ def free_port() -> int:
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 2),
-        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 2),
-    }
+    return {"p50_ms": round(statistics.median(ordered) * 1000, 2),
+            "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 2)}
 
 
 def timed(run: Any, n: int) -> list[float]:
@@ -73,12 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     project = Project(work)
     port = free_port()
     lakeforge = str(Path(sys.executable).parent / "lakeforge")
-    server = subprocess.Popen(
-        [lakeforge, "serve", "sql", "--port", str(port), "-p", str(work)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=os.environ.copy(),
-    )
+    server = subprocess.Popen([lakeforge, "serve", "sql", "--port", str(port), "-p", str(work)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
     try:
         conn = _wait(psycopg, port)
         persistent = connect(project.lake)
@@ -90,10 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                 "in_process_fresh": percentiles(timed(lambda q=sql: project.sql(q), args.n)),
                 "in_process_persistent": percentiles(timed(lambda q=sql: persistent.sql(q).fetchall(), args.n)),
             }
-        for label, run in (
-            ("endpoint", lambda: conn.execute(LARGE).fetchall()),
-            ("in_process_fresh", lambda: project.sql(LARGE).to_pylist()),
-        ):
+        for label, run in (("endpoint", lambda: conn.execute(LARGE).fetchall()),
+                           ("in_process_fresh", lambda: project.sql(LARGE).to_pylist())):
             seconds = min(timed(run, 2))
             figures["large"][label] = {"seconds": round(seconds, 3), "rows_per_s": round(args.rows / seconds)}
         conn.close()
@@ -118,19 +110,13 @@ def _wait(psycopg: Any, port: int) -> Any:
 def write(folder: Path, figures: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "endpoint.json").write_text(json.dumps(figures, indent=2))
-    lines = [
-        f"# SQL endpoint vs in-process ({figures['rows']:,}-row table, {figures['n']} runs per query)",
-        "",
-        "| query | endpoint p50 / p95 ms | in-process, fresh DuckDB (lakeforge sql) p50 / p95 | in-process, "
-        "persistent DuckDB p50 / p95 | endpoint p95 / fresh p95 |",
-        "|---|---|---|---|---|",
-    ]
+    lines = [f"# SQL endpoint vs in-process ({figures['rows']:,}-row table, {figures['n']} runs per query)", "",
+             "| query | endpoint p50 / p95 ms | in-process, fresh DuckDB (lakeforge sql) p50 / p95 | in-process, "
+             "persistent DuckDB p50 / p95 | endpoint p95 / fresh p95 |", "|---|---|---|---|---|"]
     for name, f in figures["small"].items():
         e, fr, pe = f["endpoint"], f["in_process_fresh"], f["in_process_persistent"]
-        lines.append(
-            f"| {name} | {e['p50_ms']} / {e['p95_ms']} | {fr['p50_ms']} / {fr['p95_ms']} | "
-            f"{pe['p50_ms']} / {pe['p95_ms']} | {e['p95_ms'] / fr['p95_ms']:.2f} |"
-        )
+        lines.append(f"| {name} | {e['p50_ms']} / {e['p95_ms']} | {fr['p50_ms']} / {fr['p95_ms']} | "
+                     f"{pe['p50_ms']} / {pe['p95_ms']} | {e['p95_ms'] / fr['p95_ms']:.2f} |")
     lines += ["", "| every row | seconds | rows/s |", "|---|---|---|"]
     for label, f in figures["large"].items():
         lines.append(f"| {label} | {f['seconds']} | {f['rows_per_s']:,} |")

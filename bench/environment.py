@@ -14,32 +14,14 @@ from typing import Any
 
 from bench import data
 
-_NEEDS = {
-    "raw": ["connectorx", "adbc_driver_postgresql"],
-    "lakeforge": ["lakeforge"],
-    "lakeforge-iceberg": ["lakeforge", "pyiceberg"],
-    "lakeforge-unpaced": ["lakeforge"],
-    "dlt": ["dlt", "sqlalchemy"],
-    "pandas": ["pandas", "sqlalchemy"],
-    "duckdb": ["duckdb", "duckdb_extension_postgres", "duckdb_extension_mysql"],
-    "sling": ["sling_linux_amd64", "duckdb_cli", "duckdb_extension_httpfs", "duckdb_extension_json"],
-}
-_PACKAGES = [
-    "lakeforge",
-    "deltalake",
-    "pyiceberg",
-    "pyarrow",
-    "connectorx",
-    "adbc-driver-postgresql",
-    "psycopg",
-    "pymysql",
-    "dlt",
-    "pandas",
-    "sqlalchemy",
-    "numpy",
-    "psutil",
-    "duckdb",
-]
+_NEEDS = {"raw": ["connectorx", "adbc_driver_postgresql"], "lakeforge": ["lakeforge"],
+          "lakeforge-iceberg": ["lakeforge", "pyiceberg"], "lakeforge-unpaced": ["lakeforge"],
+          "dlt": ["dlt", "sqlalchemy"], "pandas": ["pandas", "sqlalchemy"],
+          "duckdb": ["duckdb", "duckdb_extension_postgres", "duckdb_extension_mysql"],
+          "sling": ["sling_linux_amd64", "duckdb_cli", "duckdb_extension_httpfs", "duckdb_extension_json"]}
+_PACKAGES = ["lakeforge", "deltalake", "pyiceberg", "pyarrow", "connectorx", "adbc-driver-postgresql", "psycopg",
+             "pymysql",
+             "dlt", "pandas", "sqlalchemy", "numpy", "psutil", "duckdb"]
 
 
 def installed(contender: str) -> bool:
@@ -78,10 +60,8 @@ def table_mb(source: str, table: str) -> float:
     conn = data._my()
     try:
         with conn.cursor() as cur:
-            cur.execute(
-                "SELECT DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
-                (data.DATABASE, table),
-            )
+            cur.execute("SELECT DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                        "AND TABLE_NAME = %s", (data.DATABASE, table))
             return float(cur.fetchone()[0]) / 1e6
     finally:
         conn.close()
@@ -112,18 +92,10 @@ def _side_versions() -> dict[str, str]:
     """Versions in the DuckDB/Sling contenders' own environment (make bench-env)."""
     from bench.contenders import SIDE_CONTENDERS, python_for
 
-    names = [
-        "duckdb",
-        "duckdb-extension-postgres",
-        "duckdb-extension-mysql",
-        "deltalake",
-        "sling-linux-amd64",
-        "duckdb-cli",
-    ]
-    code = (
-        "import importlib.metadata as m, json, sys\nout = {}\nfor n in sys.argv[1:]:\n"
-        "    try: out[n] = m.version(n)\n    except m.PackageNotFoundError: pass\nprint(json.dumps(out))"
-    )
+    names = ["duckdb", "duckdb-extension-postgres", "duckdb-extension-mysql", "deltalake", "sling-linux-amd64",
+             "duckdb-cli"]
+    code = ("import importlib.metadata as m, json, sys\nout = {}\nfor n in sys.argv[1:]:\n"
+            "    try: out[n] = m.version(n)\n    except m.PackageNotFoundError: pass\nprint(json.dumps(out))")
     python = python_for(SIDE_CONTENDERS[0])
     if not Path(python).exists():
         return {}

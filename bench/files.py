@@ -58,10 +58,8 @@ def make_file(path: Path, fmt: str, rows: int) -> Decimal:
             if fmt == "csv":
                 lines = [f"{i},{c},{a},{w},{s}\n" for i, c, a, w, s in fields]
             else:
-                lines = [
-                    f'{{"id": {i}, "customer": "{c}", "amount": {a}, "ordered_at": "{w}", "status": "{s}"}}\n'
-                    for i, c, a, w, s in fields
-                ]
+                lines = [f'{{"id": {i}, "customer": "{c}", "amount": {a}, "ordered_at": "{w}", "status": "{s}"}}\n'
+                         for i, c, a, w, s in fields]
             out.write("".join(lines))
     return Decimal(total) / 100
 
@@ -141,13 +139,8 @@ def _run_duckdb(fmt: str, file: Path, out: Path) -> None:
 def _run_polars(fmt: str, file: Path, out: Path) -> None:
     import polars as pl
 
-    schema = {
-        "id": pl.Int64,
-        "customer": pl.String,
-        "amount": pl.Decimal(12, 2),
-        "ordered_at": pl.Datetime("us", "UTC"),
-        "status": pl.String,
-    }
+    schema = {"id": pl.Int64, "customer": pl.String, "amount": pl.Decimal(12, 2),
+              "ordered_at": pl.Datetime("us", "UTC"), "status": pl.String}
     if fmt == "csv":
         frame = pl.scan_csv(file, schema=schema).collect(engine="streaming")
     else:  # scan_ndjson cannot build a Decimal from a JSON number: read its text, then cast exactly
@@ -213,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         size = data.stat().st_size
         print(f"{fmt}: {rows:,} rows, {size / 1e6:.0f} MB", file=sys.stderr, flush=True)
         for rep in range(args.repetitions):
-            order = contenders[rep % len(contenders) :] + contenders[: rep % len(contenders)]
+            order = contenders[rep % len(contenders):] + contenders[: rep % len(contenders)]
             for contender in order:
                 out = work / f"out-{contender}"
                 shutil.rmtree(out, ignore_errors=True)
@@ -221,27 +214,13 @@ def main(argv: list[str] | None = None) -> int:
                 m = measure(cmd, timeout=1800)
                 count, total = read_back(out) if m.returncode == 0 else (0, Decimal(0))
                 ok = m.returncode == 0 and count == rows and total == expected
-                results.append(
-                    {
-                        "format": fmt,
-                        "contender": contender,
-                        "rep": rep,
-                        "rows": rows,
-                        "bytes": size,
-                        "seconds": round(m.seconds, 2),
-                        "cpu_seconds": round(m.cpu_seconds, 2),
-                        "load": round(os.getloadavg()[0], 1),
-                        "peak_rss_mb": round(m.peak_rss / 2**20),
-                        "ok": ok,
-                        "error": m.error or ("" if ok else f"read back {count} rows, {total}"),
-                    }
-                )
-                print(
-                    f"  {contender:9} {m.seconds:7.2f} s {m.cpu_seconds:7.2f} cpu s {m.peak_rss / 2**20:6.0f} MB "
-                    f"load {os.getloadavg()[0]:.1f} {'ok' if ok else 'WRONG'}",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                results.append({"format": fmt, "contender": contender, "rep": rep, "rows": rows, "bytes": size,
+                                "seconds": round(m.seconds, 2), "cpu_seconds": round(m.cpu_seconds, 2),
+                                "load": round(os.getloadavg()[0], 1), "peak_rss_mb": round(m.peak_rss / 2**20),
+                                "ok": ok, "error": m.error or ("" if ok else f"read back {count} rows, {total}")})
+                print(f"  {contender:9} {m.seconds:7.2f} s {m.cpu_seconds:7.2f} cpu s {m.peak_rss / 2**20:6.0f} MB "
+                      f"load {os.getloadavg()[0]:.1f} {'ok' if ok else 'WRONG'}",
+                      file=sys.stderr, flush=True)
                 shutil.rmtree(out, ignore_errors=True)
         data.unlink()
     write_results(Path(args.results), args, results)
@@ -258,19 +237,14 @@ def write_results(folder: Path, args: argparse.Namespace, results: list[dict[str
         if old.get("mb") == args.mb:
             results = [r for r in old["runs"] if r["format"] not in measured] + results
     (folder / "files.json").write_text(json.dumps({"mb": args.mb, "runs": results}, indent=2))
-    lines = [
-        f"# Files into the lake ({args.mb} MB per file, median of {args.repetitions} runs)",
-        "",
-        "| format | contender | rows | median s | median CPU s | M rows/s | vs best of DuckDB/Polars "
-        "| peak RSS MB | load | checked |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    lines = [f"# Files into the lake ({args.mb} MB per file, median of {args.repetitions} runs)", "",
+             "| format | contender | rows | median s | median CPU s | M rows/s | vs best of DuckDB/Polars "
+             "| peak RSS MB | load | checked |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for fmt in sorted({r["format"] for r in results}):
         mine = [r for r in results if r["format"] == fmt]
-        med = {
-            c: statistics.median([r["seconds"] for r in mine if r["contender"] == c])
-            for c in {r["contender"] for r in mine}
-        }
+        med = {c: statistics.median([r["seconds"] for r in mine if r["contender"] == c])
+               for c in {r["contender"] for r in mine}}
         peers = [med[c] for c in ("duckdb", "polars") if c in med and all(r["ok"] for r in mine if r["contender"] == c)]
         best = min(peers) if peers else None
         for c in [c for c in CONTENDERS if c in med]:

@@ -37,12 +37,10 @@ def touch_one_percent(source: str, table: str, bucket: int, *, kind: str = "spre
         with conn.cursor() as cur:
             cur.execute("SELECT CAST(NOW(6) AS CHAR)")
             since = cur.fetchone()[0]
-            return int(
-                cur.execute(
-                    f"UPDATE {table} SET amount = amount + 0.01, "
-                    f"updated_at = NOW(6) + INTERVAL (id % 1000) MICROSECOND WHERE {rows}"
-                )
-            ), str(since)
+            return int(cur.execute(
+                f"UPDATE {table} SET amount = amount + 0.01, "
+                f"updated_at = NOW(6) + INTERVAL (id % 1000) MICROSECOND WHERE {rows}"
+            )), str(since)
     finally:
         conn.close()
 
@@ -63,11 +61,8 @@ def read_window(source: str, table: str, since: str) -> int:
         import adbc_driver_postgresql
         import pyarrow as pa
 
-        with (
-            adbc_driver_postgresql.connect(data.PG_URL) as db,
-            adbc.AdbcConnection(db) as conn,
-            adbc.AdbcStatement(conn) as stmt,
-        ):
+        with adbc_driver_postgresql.connect(data.PG_URL) as db, adbc.AdbcConnection(db) as conn, \
+                adbc.AdbcStatement(conn) as stmt:
             stmt.set_sql_query(sql)
             handle, _ = stmt.execute_query()
             with pa.RecordBatchReader.from_stream(handle) as reader:
@@ -105,21 +100,15 @@ def run_incremental(source: str, table: str, work: Path, repetitions: int, log: 
         if "problem" in figures:
             return {"ok": False, "problem": figures["problem"]}
         result.update({f"{kind}_{k}": v for k, v in figures.items()})
-    result.update(
-        changed_rows=result["spread_rows"],
-        changed_seconds=result["spread_seconds"],
-        changed_peak_rss_mb=result["spread_peak_rss_mb"],
-        ok=not problems,
-        problem="; ".join(problems),
-    )
+    result.update(changed_rows=result["spread_rows"], changed_seconds=result["spread_seconds"],
+                  changed_peak_rss_mb=result["spread_peak_rss_mb"], ok=not problems, problem="; ".join(problems))
     log(f"  incremental {source} {table}: {result}")
     shutil.rmtree(job.out, ignore_errors=True)
     return result
 
 
-def _one_percent_runs(
-    job: Job, cmd: list[str], source: str, table: str, repetitions: int, kind: str, problems: list[str]
-) -> dict[str, Any]:
+def _one_percent_runs(job: Job, cmd: list[str], source: str, table: str, repetitions: int, kind: str,
+                      problems: list[str]) -> dict[str, Any]:
     """1% changes of one kind, each followed by the lakeforge run and the raw read of the changed rows
     (alternating, so both see the same load); medians."""
     import sys

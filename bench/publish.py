@@ -48,17 +48,15 @@ def make_lake(folder: Path, rows: int) -> None:
             cents = rng.integers(100, 10_000_000, n)
             unscaled = np.zeros((n, 2), dtype=np.int64)  # decimal128's little-endian 128-bit unscaled value
             unscaled[:, 0] = cents
-            yield pa.record_batch(
-                {
-                    "id": pa.array(np.arange(start, start + n, dtype=np.int64)),
-                    "customer_key": pa.array(rng.integers(1, 100_000, n).astype(np.int32)),
-                    "product_code": pa.array([f"S{v:04d}_{v % 97:02d}" for v in rng.integers(0, 10_000, n)]),
-                    "amount": pa.Array.from_buffers(pa.decimal128(18, 2), n, [None, pa.py_buffer(unscaled.tobytes())]),
-                    "ordered_at": pa.array(1_600_000_000_000_000 + cents * 1000, pa.timestamp("us", tz="UTC")),
-                    "note": pa.array([f"order note {v} with some text" for v in cents]),
-                    "shipped": pa.array(cents % 3 == 0),
-                }
-            )
+            yield pa.record_batch({
+                "id": pa.array(np.arange(start, start + n, dtype=np.int64)),
+                "customer_key": pa.array(rng.integers(1, 100_000, n).astype(np.int32)),
+                "product_code": pa.array([f"S{v:04d}_{v % 97:02d}" for v in rng.integers(0, 10_000, n)]),
+                "amount": pa.Array.from_buffers(pa.decimal128(18, 2), n, [None, pa.py_buffer(unscaled.tobytes())]),
+                "ordered_at": pa.array(1_600_000_000_000_000 + cents * 1000, pa.timestamp("us", tz="UTC")),
+                "note": pa.array([f"order note {v} with some text" for v in cents]),
+                "shipped": pa.array(cents % 3 == 0),
+            })
 
     first = next(iter(batches()))
     lake.write(TABLE, batches(), schema=first.schema, mode="overwrite")
@@ -112,13 +110,11 @@ def run_lakeforge(target: str, lake_dir: Path, url: str) -> None:
 
     project = lake_dir.parent / "project"
     project.mkdir(exist_ok=True)
-    (project / "lakeforge.yml").write_text(
-        textwrap.dedent(f"""\
+    (project / "lakeforge.yml").write_text(textwrap.dedent(f"""\
         lake: {{path: {lake_dir}}}
         publish:
           t: {{type: {target}, url: "{url}", tables: ["{TABLE}"], options: {{{TABLE}: {{primary_key: [id]}}}}}}
-        """)
-    )
+        """))
     [result] = Project(project).publish(force=True)
     if result.status != "published":
         raise SystemExit(result.error)
@@ -127,19 +123,17 @@ def run_lakeforge(target: str, lake_dir: Path, url: str) -> None:
 def _engine(target: str, url: str) -> Any:
     import sqlalchemy
 
-    return sqlalchemy.create_engine(
-        url.replace("postgresql://", "postgresql+psycopg://", 1).replace("mysql://", "mysql+pymysql://", 1)
-        + ("?charset=utf8mb4" if target == "mysql" else "")
-    )
+    return sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1)
+                                    .replace("mysql://", "mysql+pymysql://", 1) + ("?charset=utf8mb4"
+                                                                                   if target == "mysql" else ""))
 
 
 def run_pandas(target: str, lake_dir: Path, url: str) -> None:
     from lakeforge.lake.delta import DeltaLake
 
     frame = DeltaLake(lake_dir).read(TABLE).to_pandas()
-    frame.to_sql(
-        TARGET_TABLE, _engine(target, url), if_exists="replace", index=False, method="multi", chunksize=5_000
-    )  # 7 columns x 5,000 rows: PostgreSQL takes at most 65,535 parameters
+    frame.to_sql(TARGET_TABLE, _engine(target, url), if_exists="replace", index=False, method="multi",
+                 chunksize=5_000)  # 7 columns x 5,000 rows: PostgreSQL takes at most 65,535 parameters
 
 
 def run_dlt(target: str, lake_dir: Path, url: str) -> None:
@@ -150,12 +144,9 @@ def run_dlt(target: str, lake_dir: Path, url: str) -> None:
     os.environ["DLT_DATA_DIR"] = str(lake_dir.parent / "dlt")
     os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
     dataset = DeltaLake(lake_dir).dataset(TABLE)
-    pipeline = dlt.pipeline(
-        pipeline_name="bench_publish",
-        destination=dlt.destinations.sqlalchemy(_engine(target, url).url.render_as_string(hide_password=False)),
-        dataset_name=DB if target == "mysql" else "public",
-        pipelines_dir=str(lake_dir.parent / "dlt"),
-    )
+    pipeline = dlt.pipeline(pipeline_name="bench_publish", destination=dlt.destinations.sqlalchemy(
+        _engine(target, url).url.render_as_string(hide_password=False)), dataset_name=DB if target == "mysql"
+        else "public", pipelines_dir=str(lake_dir.parent / "dlt"))
     pipeline.run(dataset.to_batches(batch_size=100_000), table_name=TARGET_TABLE, write_disposition="replace")
 
 
@@ -180,10 +171,8 @@ def run_insert(target: str, lake_dir: Path, url: str) -> None:
             for batch in dataset.to_batches(batch_size=5_000):
                 rows = [tuple(r.values()) for r in batch.to_pylist()]
                 marks = "(" + ", ".join(["%s"] * len(spec.names)) + ")"
-                cur.execute(
-                    f"INSERT INTO {TARGET_TABLE} ({cols}) VALUES " + ", ".join([marks] * len(rows)),
-                    [v for row in rows for v in row],
-                )
+                cur.execute(f"INSERT INTO {TARGET_TABLE} ({cols}) VALUES " + ", ".join([marks] * len(rows)),
+                            [v for row in rows for v in row])
         if target == "postgres":
             conn.commit() if not conn.autocommit else None
 
@@ -192,8 +181,7 @@ def worker(contender: str, target: str, lake_dir: Path, url: str) -> int:
     started = time.perf_counter()
     try:
         {"lakeforge": run_lakeforge, "pandas": run_pandas, "dlt": run_dlt, "insert": run_insert}[contender](
-            target, lake_dir, url
-        )
+            target, lake_dir, url)
     except BaseException as exc:  # one short line: the runner does not read a huge traceback (a full pipe blocks)
         print(json.dumps({"error": f"{type(exc).__name__}: {str(exc)[:300]}"}))
         return 1
@@ -227,23 +215,12 @@ def main(argv: list[str] | None = None) -> int:
         for target in args.targets.split(","):
             for contender in args.contenders.split(","):
                 url = fresh_targets()[target]
-                m = measure(
-                    [sys.executable, "-m", "bench.publish", "--worker", contender, target, str(lake_dir), url],
-                    timeout=3600,
-                )
+                m = measure([sys.executable, "-m", "bench.publish", "--worker", contender, target, str(lake_dir), url],
+                            timeout=3600)
                 ok = m.returncode == 0 and target_truth(target, url) == (rows, total)
-                runs.append(
-                    {
-                        "target": target,
-                        "contender": contender,
-                        "repetition": rep,
-                        "ok": ok,
-                        "seconds": round(m.seconds, 2),
-                        "rows_per_s": round(rows / m.seconds),
-                        "peak_rss_mb": round(m.peak_rss / 2**20),
-                        "error": m.error,
-                    }
-                )
+                runs.append({"target": target, "contender": contender, "repetition": rep, "ok": ok,
+                             "seconds": round(m.seconds, 2), "rows_per_s": round(rows / m.seconds),
+                             "peak_rss_mb": round(m.peak_rss / 2**20), "error": m.error})
                 print(json.dumps(runs[-1]), file=sys.stderr)
     write(Path(args.results), args.rows, runs)
     return 0 if all(r["ok"] for r in runs) else 1
@@ -252,26 +229,18 @@ def main(argv: list[str] | None = None) -> int:
 def write(folder: Path, rows: int, runs: list[dict[str, Any]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "publish.json").write_text(json.dumps({"rows": rows, "runs": runs}, indent=2))
-    lines = [
-        f"# Publishing {rows:,} rows from the lake (median of runs; fresh process each)",
-        "",
-        "| target | contender | ok | seconds | rows/s | peak RSS MB | x pandas |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    lines = [f"# Publishing {rows:,} rows from the lake (median of runs; fresh process each)", "",
+             "| target | contender | ok | seconds | rows/s | peak RSS MB | x pandas |", "|---|---|---|---|---|---|---|"]
     for target in sorted({r["target"] for r in runs}):
         mine = [r for r in runs if r["target"] == target]
-        med = {
-            c: statistics.median(r["seconds"] for r in mine if r["contender"] == c)
-            for c in dict.fromkeys(r["contender"] for r in mine)
-        }
+        med = {c: statistics.median(r["seconds"] for r in mine if r["contender"] == c)
+               for c in dict.fromkeys(r["contender"] for r in mine)}
         for c, seconds in med.items():
             rss = max(r["peak_rss_mb"] for r in mine if r["contender"] == c)
             ok = all(r["ok"] for r in mine if r["contender"] == c)
             ratio = f"{med['pandas'] / seconds:.1f}x" if "pandas" in med else ""
-            lines.append(
-                f"| {target} | {c} | {'yes' if ok else 'NO'} | {seconds:.2f} | {rows / seconds:,.0f} | "
-                f"{rss} | {ratio} |"
-            )
+            lines.append(f"| {target} | {c} | {'yes' if ok else 'NO'} | {seconds:.2f} | {rows / seconds:,.0f} | "
+                         f"{rss} | {ratio} |")
     (folder / "publish.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -164,7 +164,9 @@ def tree_rss(pids: list[int]) -> int:
     return total
 
 
-def load(source: str, contender: str, parts: int, address: str, cluster_pids: list[int], rows: int) -> dict[str, Any]:
+def load(
+    source: str, contender: str, parts: int, address: str, cluster_pids: list[int], rows: int
+) -> dict[str, Any]:
     from bench.measure import measure
 
     folder = Path(tempfile.mkdtemp(prefix="lf-scale-"))
@@ -172,7 +174,7 @@ def load(source: str, contender: str, parts: int, address: str, cluster_pids: li
     url = pg if source == "postgres" else my
     engine = f'engine: {{type: ray, address: "{address}", task_cpus: 0.5}}\n' if contender.startswith("ray") else ""
     (folder / "lakeforge.yml").write_text(
-        f'sources:\n  src: {{type: {source}, url: "{url}", include: [big]}}\n'
+        f"sources:\n  src: {{type: {source}, url: \"{url}\", include: [big]}}\n"
         f"lake: {{path: ./lake}}\nrun: {{partitions: {parts}, parallel_min_rows: 0}}\n{engine}"
     )
     idle = tree_rss(cluster_pids)

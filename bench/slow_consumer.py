@@ -49,10 +49,8 @@ def main() -> None:
         time.sleep(args.delay)
     stop.set()
     source.close()
-    print(
-        f"{args.table} delay={args.delay}s: rows={rows} id_sum={ids} wall={time.perf_counter() - started:.1f}s "
-        f"cpu={time.process_time() - cpu:.1f}s peak_rss={peak[0] // 2**20} MB"
-    )
+    print(f"{args.table} delay={args.delay}s: rows={rows} id_sum={ids} wall={time.perf_counter() - started:.1f}s "
+          f"cpu={time.process_time() - cpu:.1f}s peak_rss={peak[0] // 2**20} MB")
 
 
 if __name__ == "__main__":

@@ -51,21 +51,15 @@ def log(message: str) -> None:
 
 def message(i: int, sent: float | None = None) -> bytes:
     return json.dumps(
-        {
-            "id": i,
-            "user": f"user{i % 997}",
-            "amount": f"{i % 100000}.{i % 100:02d}",
-            "at": "2024-05-01T10:00:00Z",
-            "note": "click",
-            "sent": sent,
-        }
+        {"id": i, "user": f"user{i % 997}", "amount": f"{i % 100000}.{i % 100:02d}", "at": "2024-05-01T10:00:00Z",
+         "note": "click", "sent": sent}
     ).encode()
 
 
 def project(work: Path, source: str) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     (work / "lakeforge.yml").write_text(
-        f'sources:\n  ev:\n{source}    schema: {{amount: "decimal(12,2)", at: timestamp}}\n'
+        f"sources:\n  ev:\n{source}    schema: {{amount: \"decimal(12,2)\", at: timestamp}}\n"
         "run: {stream_commit_seconds: 0.5}\nlake: {path: lh}\n"
     )
     return work
@@ -249,9 +243,8 @@ def _delay(
     from deltalake import DeltaTable
 
     log_file = (work / "follow.log").open("w")  # a pipe nobody reads would fill and block the follower
-    child = subprocess.Popen(
-        [LAKEFORGE, "run", "--follow", "--project", str(work)], stdout=log_file, stderr=subprocess.STDOUT, text=True
-    )
+    child = subprocess.Popen([LAKEFORGE, "run", "--follow", "--project", str(work)],
+                             stdout=log_file, stderr=subprocess.STDOUT, text=True)
     seen: dict[int, float] = {}
     sent: dict[int, float] = {}
     stop = threading.Event()
@@ -333,10 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{name}: {json.dumps(figures)}")
         rate = figures.get("lakeforge_per_s")
         if rate is not None:
-            log(
-                f"  records/s {rate:,.0f} (steady {figures['lakeforge_steady_per_s']:,.0f}) target {RATE_TARGET:,}: "
-                f"{'met' if figures['lakeforge_steady_per_s'] >= RATE_TARGET else 'NOT met'}"
-            )
+            log(f"  records/s {rate:,.0f} (steady {figures['lakeforge_steady_per_s']:,.0f}) target {RATE_TARGET:,}: "
+                f"{'met' if figures['lakeforge_steady_per_s'] >= RATE_TARGET else 'NOT met'}")
         p95 = figures.get("delay_p95_s")
         if p95 is not None:
             log(f"  p95 delay {p95} s target {P95_TARGET} s: {'met' if p95 <= P95_TARGET else 'NOT met'}")

@@ -94,14 +94,8 @@ def tally(dataset: Any) -> Check:
             if top is not None and (latest is None or top > latest):
                 latest = top
     value = decimal.Decimal(total if total is not None else 0)
-    check = Check(
-        rows,
-        f"{value.quantize(decimal.Decimal('0.01'))}",
-        kind,
-        id_sum=ids,
-        null_notes=nulls,
-        max_updated=_utc_text(latest) if latest is not None else f"stored as {updated_type}",
-    )
+    check = Check(rows, f"{value.quantize(decimal.Decimal('0.01'))}", kind, id_sum=ids, null_notes=nulls,
+                  max_updated=_utc_text(latest) if latest is not None else f"stored as {updated_type}")
     return check
 
 

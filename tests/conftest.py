@@ -49,15 +49,8 @@ class MyDatabase:
     def execute(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         import pymysql
 
-        conn = pymysql.connect(
-            host=MY_HOST,
-            port=MY_PORT,
-            user="root",
-            database=self.name,
-            autocommit=True,
-            charset="utf8mb4",
-            init_command="SET time_zone = '+00:00'",
-        )
+        conn = pymysql.connect(host=MY_HOST, port=MY_PORT, user="root", database=self.name,
+                               autocommit=True, charset="utf8mb4", init_command="SET time_zone = '+00:00'")
         try:
             with conn.cursor() as cur:
                 rows: list[tuple[Any, ...]] = []

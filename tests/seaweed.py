@@ -47,38 +47,12 @@ def weed_binary() -> str:
 @contextlib.contextmanager
 def seaweedfs() -> Iterator[SeaweedFS]:
     base = Path(tempfile.mkdtemp(prefix="lf-weed-"))
-    ports = {
-        name: free_port()
-        for name in (
-            "master.port",
-            "master.port.grpc",
-            "volume.port",
-            "volume.port.grpc",
-            "filer.port",
-            "filer.port.grpc",
-            "s3.port",
-            "s3.port.grpc",
-            "s3.port.iceberg",
-            "admin.port",
-            "admin.port.grpc",
-            "webdav.port",
-        )
-    }
-    args = [
-        weed_binary(),
-        "mini",
-        f"-dir={base / 'data'}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        "-master.telemetry=false",
-        f"-bucket={BUCKET}",
-        f"-tableBucket={TABLE_BUCKET}",
-        "-s3.port.lance=0",
-        "-webdav=false",
-        "-admin.ui=false",
-        "-s3.autoCreateBucket=false",
-        *(f"-{k}={v}" for k, v in ports.items()),
-    ]
+    ports = {name: free_port() for name in (
+        "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
+        "s3.port", "s3.port.grpc", "s3.port.iceberg", "admin.port", "admin.port.grpc", "webdav.port")}
+    args = [weed_binary(), "mini", f"-dir={base / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-master.telemetry=false", f"-bucket={BUCKET}", f"-tableBucket={TABLE_BUCKET}", "-s3.port.lance=0",
+            "-webdav=false", "-admin.ui=false", "-s3.autoCreateBucket=false", *(f"-{k}={v}" for k, v in ports.items())]
     env = {**os.environ, "AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET}
     (base / "data").mkdir()
     log = open(base / "weed.log", "wb")  # noqa: SIM115 - closed in finally
@@ -103,9 +77,8 @@ def _wait(proc: subprocess.Popen[bytes], server: SeaweedFS, log: Path, timeout: 
     """Until the S3 API answers and the startup bucket exists."""
     import boto3
 
-    client = boto3.client(
-        "s3", endpoint_url=server.s3, aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name="us-east-1"
-    )
+    client = boto3.client("s3", endpoint_url=server.s3, aws_access_key_id=KEY, aws_secret_access_key=SECRET,
+                          region_name="us-east-1")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -64,26 +64,17 @@ def postgres_server(port: int | None = None) -> Iterator[Server]:
         shutil.chown(base, "postgres")
         shutil.chown(sockets, "postgres")
     port = port or free_port()
-    subprocess.run(
-        _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"]),
-        check=True,
-        capture_output=True,
-    )
-    opts = (
-        f"-c wal_level=logical -c port={port} -c listen_addresses=127.0.0.1 -k {sockets} "
-        "-c fsync=off -c max_wal_senders=10 -c max_replication_slots=10 -c shared_buffers=64MB"
-    )
-    subprocess.run(
-        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(base / "log"), "-w", "start"]),
-        check=True,
-        capture_output=True,
-    )
+    subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+                                 "--no-sync"]), check=True, capture_output=True)
+    opts = (f"-c wal_level=logical -c port={port} -c listen_addresses=127.0.0.1 -k {sockets} "
+            "-c fsync=off -c max_wal_senders=10 -c max_replication_slots=10 -c shared_buffers=64MB")
+    subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(base / "log"),
+                                 "-w", "start"]), check=True, capture_output=True)
     try:
         yield Server("postgres", port, base)
     finally:
-        subprocess.run(
-            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True
-        )
+        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+                       capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -96,44 +87,17 @@ def mariadb_server(port: int | None = None, extra_args: tuple[str, ...] = ()) ->
     base = Path(tempfile.mkdtemp(prefix="lf-my-"))
     data = base / "data"
     port = port or free_port()
-    subprocess.run(
-        [
-            "mariadb-install-db",
-            "--no-defaults",
-            f"--datadir={data}",
-            "--user=root",
-            "--auth-root-authentication-method=normal",
-            "--skip-test-db",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
+                    "--auth-root-authentication-method=normal", "--skip-test-db"], check=True, capture_output=True)
     daemon = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
     proc = subprocess.Popen(
-        [
-            daemon,
-            "--no-defaults",
-            f"--datadir={data}",
-            f"--port={port}",
-            f"--socket={base / 'sock'}",
-            "--bind-address=127.0.0.1",
-            "--user=root",
-            "--log-bin=binlog",
-            "--binlog-format=ROW",
-            "--binlog-row-image=FULL",
-            "--binlog-row-metadata=FULL",
-            "--server-id=1",
-            "--gtid-strict-mode=1",
-            f"--pid-file={base / 'pid'}",
-            "--skip-name-resolve",
-            "--innodb-buffer-pool-size=64M",
-            "--innodb-flush-log-at-trx-commit=2",
-            "--sync-binlog=0",
-            f"--log-error={base / 'err.log'}",
-            *extra_args,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [daemon, "--no-defaults", f"--datadir={data}", f"--port={port}", f"--socket={base / 'sock'}",
+         "--bind-address=127.0.0.1", "--user=root", "--log-bin=binlog", "--binlog-format=ROW",
+         "--binlog-row-image=FULL", "--binlog-row-metadata=FULL", "--server-id=1", "--gtid-strict-mode=1",
+         f"--pid-file={base / 'pid'}", "--skip-name-resolve", "--innodb-buffer-pool-size=64M",
+         "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0", f"--log-error={base / 'err.log'}",
+         *extra_args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
         _wait_mariadb(port, proc, base)

@@ -50,11 +50,7 @@ _DELTA = {
 
 
 _ICEBERG = {
-    **_DELTA,
-    "int16": "int",
-    "int32": "int",
-    "timestamp[us]": "timestamp",
-    "timestamp[us, tz=UTC]": "timestamptz",
+    **_DELTA, "int16": "int", "int32": "int", "timestamp[us]": "timestamp", "timestamp[us, tz=UTC]": "timestamptz",
 }
 """Iceberg has no 16-bit integer: smallint is stored as int (read back as int32, values exact)."""
 

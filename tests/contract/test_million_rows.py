@@ -28,13 +28,8 @@ RSS_LIMIT_MB = 1500
 def _load(project_dir: Path) -> tuple[dict[str, object], float]:
     """Run `lakeforge run` in a child process; return its JSON result and the child's peak RSS in MB."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    done = subprocess.run(
-        [sys.executable, "-m", "lakeforge", "run", "-p", str(project_dir), "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ},
-    )
+    done = subprocess.run([sys.executable, "-m", "lakeforge", "run", "-p", str(project_dir), "-o", "json"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     assert peak >= before
@@ -60,13 +55,10 @@ def test_million_rows_postgres(pg_db: PgDatabase, project_dir: Path) -> None:
         f"INSERT INTO big SELECT i, (i % 100000) / 100.0 + 0.01 * (i % 7), CASE WHEN i % 3 = 0 THEN NULL "
         f"ELSE 'note ' || i END FROM generate_series(1, {ROWS}) i; ANALYZE big"
     )
-    write_project(
-        project_dir,
-        f"""
+    write_project(project_dir, f"""
         sources:
           src: {{type: postgres, url: "{pg_db.url}"}}
-    """,
-    )
+    """)
     result, peak_mb = _load(project_dir)
     assert result["tables"][0]["rows"] == ROWS
     _check_lake(project_dir, "bronze.src_big")
@@ -80,13 +72,10 @@ def test_million_rows_mariadb(my_db: MyDatabase, project_dir: Path) -> None:
         "INSERT INTO big SELECT seq, (seq % 100000) / 100 + 0.01 * (seq % 7), IF(seq % 3 = 0, NULL, "
         f"CONCAT('note ', seq)) FROM seq_1_to_{ROWS};\nANALYZE TABLE big"
     )
-    write_project(
-        project_dir,
-        f"""
+    write_project(project_dir, f"""
         sources:
           src: {{type: mysql, url: "{my_db.url}"}}
-    """,
-    )
+    """)
     result, peak_mb = _load(project_dir)
     assert result["tables"][0]["rows"] == ROWS
     _check_lake(project_dir, "bronze.src_big")

@@ -18,13 +18,10 @@ UTC = dt.UTC
 
 
 def _load(project_dir: Path, kind: str, url: str, table: str) -> tuple[pa.Schema, list[dict[str, object]]]:
-    write_project(
-        project_dir,
-        f"""
+    write_project(project_dir, f"""
         sources:
           src: {{type: {kind}, url: "{url}"}}
-    """,
-    )
+    """)
     project = Project(project_dir)
     result = project.run()
     assert result.ok, [r.error for r in result.tables] + result.errors
@@ -48,23 +45,10 @@ def test_postgres_only_types(pg_db: PgDatabase, project_dir: Path) -> None:
     """)
     schema, rows = _load(project_dir, "postgres", pg_db.url, "t")
     expected_types = {
-        "u": pa.string(),
-        "j": pa.string(),
-        "jb": pa.string(),
-        "ai": pa.list_(pa.int32()),
-        "at": pa.list_(pa.string()),
-        "an": pa.list_(pa.decimal128(6, 2)),
-        "e": pa.string(),
-        "b": pa.binary(),
-        "iv": pa.string(),
-        "ip": pa.string(),
-        "cr": pa.string(),
-        "m": pa.decimal128(38, 2),
-        "tm": pa.string(),
-        "nu": pa.string(),
-        "dp": pa.decimal128(9, 3),
-        "c3": pa.string(),
-        "ts_inf": pa.timestamp("us", tz="UTC"),
+        "u": pa.string(), "j": pa.string(), "jb": pa.string(), "ai": pa.list_(pa.int32()),
+        "at": pa.list_(pa.string()), "an": pa.list_(pa.decimal128(6, 2)), "e": pa.string(), "b": pa.binary(),
+        "iv": pa.string(), "ip": pa.string(), "cr": pa.string(), "m": pa.decimal128(38, 2), "tm": pa.string(),
+        "nu": pa.string(), "dp": pa.decimal128(9, 3), "c3": pa.string(), "ts_inf": pa.timestamp("us", tz="UTC"),
         "d_inf": pa.date32(),
     }
     for name, arrow in expected_types.items():
@@ -102,24 +86,10 @@ def test_mysql_only_types(my_db: MyDatabase, project_dir: Path) -> None:
     """)
     schema, rows = _load(project_dir, "mysql", my_db.url, "t")
     expected_types = {
-        "ub": pa.decimal128(20, 0),
-        "ui": pa.int64(),
-        "ut": pa.int16(),
-        "d": pa.date32(),
-        "dtm": pa.timestamp("us"),
-        "ts": pa.timestamp("us", tz="UTC"),
-        "tm": pa.string(),
-        "y": pa.int16(),
-        "b1": pa.bool_(),
-        "b5": pa.int64(),
-        "e": pa.string(),
-        "s": pa.string(),
-        "j": pa.string(),
-        "bl": pa.binary(),
-        "vb": pa.binary(),
-        "ti": pa.int8(),
-        "md": pa.int32(),
-        "dwide": pa.string(),
+        "ub": pa.decimal128(20, 0), "ui": pa.int64(), "ut": pa.int16(), "d": pa.date32(),
+        "dtm": pa.timestamp("us"), "ts": pa.timestamp("us", tz="UTC"), "tm": pa.string(), "y": pa.int16(),
+        "b1": pa.bool_(), "b5": pa.int64(), "e": pa.string(), "s": pa.string(), "j": pa.string(),
+        "bl": pa.binary(), "vb": pa.binary(), "ti": pa.int8(), "md": pa.int32(), "dwide": pa.string(),
         "dbig": pa.decimal128(30, 15),
     }
     for name, arrow in expected_types.items():

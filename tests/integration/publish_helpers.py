@@ -32,9 +32,8 @@ def types_table() -> pa.Table:
     return pa.table(columns)
 
 
-def write_project(
-    path: Path, pg_url: str, my_url: str, *, mode: str = "replace", tables: str = "gold.*", extra: str = ""
-) -> Project:
+def write_project(path: Path, pg_url: str, my_url: str, *, mode: str = "replace", tables: str = "gold.*",
+                  extra: str = "") -> Project:
     path.mkdir(parents=True, exist_ok=True)
     body = f"""\
         lake:
@@ -76,9 +75,8 @@ def comparable(value: Any, arrow: pa.DataType, target: str) -> Any:
     if pa.types.is_boolean(arrow) and target == "my":
         return int(value)
     if pa.types.is_time(arrow) and target == "my":
-        return dt.timedelta(
-            hours=value.hour, minutes=value.minute, seconds=value.second, microseconds=value.microsecond
-        )
+        return dt.timedelta(hours=value.hour, minutes=value.minute, seconds=value.second,
+                            microseconds=value.microsecond)
     if pa.types.is_uint64(arrow) and target == "pg":
         return Decimal(value)
     return value

@@ -24,26 +24,11 @@ def test_bench_smoke(tmp_path: Path) -> None:
     contenders = [c for c in ("raw", "lakeforge", "duckdb", "sling", "dlt", "pandas") if installed(c)]
     assert "lakeforge" in contenders and "raw" in contenders
     results = tmp_path / "results"
-    code = main(
-        [
-            "--sizes",
-            str(ROWS),
-            "--shapes",
-            "narrow",
-            "--sources",
-            "postgres,mysql",
-            "-r",
-            "1",
-            "--contenders",
-            ",".join(contenders),
-            "--results",
-            str(results),
-            "--work",
-            str(tmp_path / "work"),
-            "--no-cdc",
-            "--no-compile",
-        ]
-    )
+    code = main([
+        "--sizes", str(ROWS), "--shapes", "narrow", "--sources", "postgres,mysql", "-r", "1",
+        "--contenders", ",".join(contenders), "--results", str(results), "--work", str(tmp_path / "work"),
+        "--no-cdc", "--no-compile",
+    ])
     assert code == 0
     report = json.loads((results / "latest.json").read_text(encoding="utf-8"))
     summaries = {(s["source"], s["contender"]): s for s in report["summaries"]}
@@ -69,3 +54,5 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert "full load >= 0.8x raw driver rate" in names and "no-op incremental run <= 2 s" in names
     assert "1% change (spread) merged in <= 2x reading it" in names
     assert "| lakeforge |" in (results / "latest.md").read_text(encoding="utf-8")
+
+

@@ -12,7 +12,8 @@ LAKEFORGE = str(Path(sys.executable).parent / "lakeforge")
 
 
 def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([LAKEFORGE, *args, "--project", str(project)], capture_output=True, text=True, timeout=120)
+    return subprocess.run([LAKEFORGE, *args, "--project", str(project)], capture_output=True, text=True,
+                          timeout=120)
 
 
 def test_init_check_run(pg_db: Any, my_db: Any, tmp_path: Path) -> None:
@@ -42,14 +43,8 @@ def test_init_check_run(pg_db: Any, my_db: Any, tmp_path: Path) -> None:
     assert result["status"] == "success"
     assert {t["table"]: t["rows"] for t in result["tables"]} == {"bronze.crm_customers": 2, "bronze.shop_orders": 3}
 
-    query = cli(
-        project,
-        "sql",
-        "select c.name, sum(o.total) as total from bronze.crm_customers c join "
-        "bronze.shop_orders o on o.customer_id = c.id group by c.name order by c.name",
-        "--output",
-        "json",
-    )
+    query = cli(project, "sql", "select c.name, sum(o.total) as total from bronze.crm_customers c join "
+                "bronze.shop_orders o on o.customer_id = c.id group by c.name order by c.name", "--output", "json")
     assert query.returncode == 0, query.stderr
     assert json.loads(query.stdout) == [{"name": "Ann", "total": "100.00"}, {"name": "Bob", "total": "5.00"}]
 
@@ -57,6 +52,4 @@ def test_init_check_run(pg_db: Any, my_db: Any, tmp_path: Path) -> None:
     assert json.loads(runs.stdout)[0]["run"]["status"] == "success"
     tables = cli(project, "tables", "--output", "json")
     assert {t["name"]: t["rows"] for t in json.loads(tables.stdout)} == {
-        "bronze.crm_customers": 2,
-        "bronze.shop_orders": 3,
-    }
+        "bronze.crm_customers": 2, "bronze.shop_orders": 3}

@@ -33,9 +33,8 @@ def lakeforge(project: Path, *args: str, kill_at: str | None = None) -> subproce
     env = {k: v for k, v in os.environ.items() if k != "LAKEFORGE_TEST_KILL_AT"}
     if kill_at:
         env["LAKEFORGE_TEST_KILL_AT"] = kill_at
-    return subprocess.run(
-        [LAKEFORGE, *args, "--project", str(project)], env=env, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([LAKEFORGE, *args, "--project", str(project)], env=env, capture_output=True,
+                          text=True, timeout=120)
 
 
 def source_rows(db: Any, table: str) -> list[tuple[Any, ...]]:
@@ -59,11 +58,8 @@ def mutate(db: Any, step: int) -> None:
     first = 20_000 + step * 500
     for table in ("a_full", "b_inc"):
         db.execute(f"INSERT INTO {table} {rows_sql(db, first, first + 499)}", (when,))
-        db.execute(
-            f"UPDATE {table} SET payload = 'changed {step}', amount = amount + 1, updated_at = %s "
-            f"WHERE id %% 97 = {step}",
-            (when,),
-        )
+        db.execute(f"UPDATE {table} SET payload = 'changed {step}', amount = amount + 1, updated_at = %s "
+                   f"WHERE id %% 97 = {step}", (when,))
     db.execute(f"DELETE FROM a_full WHERE id % 101 = {step}")
 
 
@@ -85,13 +81,10 @@ def setup(request: pytest.FixtureRequest, project_dir: Path, lake_format: str) -
     db.kind = request.param
     ts = "timestamp" if db.kind == "postgres" else "datetime(6)"
     for table in ("a_full", "b_inc"):
-        db.execute(
-            f"CREATE TABLE {table} (id int PRIMARY KEY, payload text, amount numeric(12,2), updated_at {ts} NOT NULL)"
-        )
+        db.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, payload text, amount numeric(12,2), "
+                   f"updated_at {ts} NOT NULL)")
         db.execute(f"INSERT INTO {table} {rows_sql(db, 1, 20000)}", (T0,))
-    write_project(
-        project_dir,
-        f"""
+    write_project(project_dir, f"""
     lake: {{path: ./lake, target_file_size: 65536}}
     run: {{batch_size: 1000, retry_backoff: 0}}
     sources:
@@ -102,8 +95,7 @@ def setup(request: pytest.FixtureRequest, project_dir: Path, lake_format: str) -
         tables:
           a_full: {{mode: full}}
           b_inc: {{mode: incremental, cursor: [updated_at, id]}}
-    """,
-    )
+    """)
     return db, Project(project_dir)
 
 

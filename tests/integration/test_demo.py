@@ -15,9 +15,8 @@ def test_demo_twice_matches_sources(demo: tuple[Path, dict[str, str]]) -> None:
     folder, env = demo
     outputs = []
     for flags in (["--no-cdc"], []):
-        done = subprocess.run(
-            [sys.executable, str(folder / "run_demo.py"), *flags], env=env, capture_output=True, text=True, timeout=600
-        )
+        done = subprocess.run([sys.executable, str(folder / "run_demo.py"), *flags], env=env,
+                              capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         outputs.append(done.stdout)
     for out in outputs:
@@ -32,11 +31,7 @@ def test_demo_twice_matches_sources(demo: tuple[Path, dict[str, str]]) -> None:
     assert "CDC" not in outputs[0]
     cdc = outputs[1]
     assert "CDC: the lake equals both sources row for row" in cdc
-    for line in (
-        "bronze.crm_customers: 122 rows",
-        "bronze.crm_payments: 274 rows",
-        "bronze.shop_orders: 327 rows",
-        "bronze.shop_orderdetails: 2994 rows",
-    ):
+    for line in ("bronze.crm_customers: 122 rows", "bronze.crm_payments: 274 rows", "bronze.shop_orders: 327 rows",
+                 "bronze.shop_orderdetails: 2994 rows"):
         assert line in cdc, cdc[-3000:]
     assert "NOT SEEN" not in cdc

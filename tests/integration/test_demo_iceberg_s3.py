@@ -28,9 +28,9 @@ def test_demo_on_iceberg_on_seaweedfs_gives_the_same_figures(demo: tuple[Path, d
         "LAKEFORGE__LAKE__CATALOG__CREDENTIAL": f"{seaweed.key}:{seaweed.secret}",
         "LAKEFORGE__LAKE__CATALOG__NAMESPACE_PREFIX": f"demo{secrets.token_hex(3)}_",
     }
-    done = subprocess.run(
-        [sys.executable, str(folder / "run_demo.py"), "--no-cdc"], env=env, capture_output=True, text=True, timeout=900
-    )
+    done = subprocess.run([sys.executable, str(folder / "run_demo.py"), "--no-cdc"], env=env,
+                          capture_output=True,
+                          text=True, timeout=900)
     out = done.stdout
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
     assert "lake and sources agree: 22 countries, total revenue 9,604,190.61" in out

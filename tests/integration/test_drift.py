@@ -44,18 +44,13 @@ def rows(p: Project, columns: list[str], version: int | None = None) -> list[tup
 def test_drift(case: tuple[Any, str], project_dir: Path) -> None:
     db, mode = case
     ts = "timestamp" if db.kind == "postgres" else "datetime(6)"
-    db.execute(
-        f"CREATE TABLE t (id int PRIMARY KEY, a int, b varchar(10), c numeric(8,2), gone varchar(10), "
-        f"updated_at {ts} NOT NULL)"
-    )
+    db.execute(f"CREATE TABLE t (id int PRIMARY KEY, a int, b varchar(10), c numeric(8,2), gone varchar(10), "
+               f"updated_at {ts} NOT NULL)")
     db.execute("CREATE TABLE other (id int PRIMARY KEY)")
     db.execute("INSERT INTO t VALUES (1, 10, 'x', 1.50, 'g1', %s), (2, 20, 'y', 2.50, 'g2', %s)", (T0, T0))
     db.execute("INSERT INTO other VALUES (1)")
     options = "{mode: incremental, cursor: updated_at}" if mode == "incremental" else "{mode: full}"
-    p = Project(
-        write_project(
-            project_dir,
-            f"""
+    p = Project(write_project(project_dir, f"""
     lake: {{path: ./lake}}
     sources:
       src:
@@ -64,9 +59,7 @@ def test_drift(case: tuple[Any, str], project_dir: Path) -> None:
         tables:
           t: {options}
           other: {{mode: full}}
-    """,
-        )
-    )
+    """))
     assert p.run().ok
     assert p.lake.schema("bronze.src_t").field("a").type == pa.int32()
     first = p.lake.version("bronze.src_t")
@@ -77,10 +70,8 @@ def test_drift(case: tuple[Any, str], project_dir: Path) -> None:
     alter(db, "a", "bigint")
     alter(db, "b", "varchar(50)")
     alter(db, "c", "numeric(12,2)")
-    db.execute(
-        "INSERT INTO t (id, a, b, c, extra, updated_at) VALUES (3, 5000000000, %s, 1234567890.12, 'e3', %s)",
-        ("a much longer text value", T0 + dt.timedelta(hours=1)),
-    )
+    db.execute("INSERT INTO t (id, a, b, c, extra, updated_at) VALUES (3, 5000000000, %s, 1234567890.12, 'e3', %s)",
+               ("a much longer text value", T0 + dt.timedelta(hours=1)))
     result = p.run()
     assert result.ok, result
     schema = p.lake.schema("bronze.src_t")
@@ -137,10 +128,7 @@ def test_added_datetime_column_merges(my_db: Any, project_dir: Path) -> None:
     MERGE must enable Delta's timestampNtz feature first (delta-rs's MERGE does not, write_deltalake does)."""
     my_db.execute("CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL)")
     my_db.execute("INSERT INTO t VALUES (1, 1), (2, 2)")
-    p = Project(
-        write_project(
-            project_dir,
-            f"""
+    p = Project(write_project(project_dir, f"""
     lake: {{path: ./lake}}
     sources:
       src:
@@ -148,9 +136,7 @@ def test_added_datetime_column_merges(my_db: Any, project_dir: Path) -> None:
         url: {my_db.url}
         tables:
           t: {{mode: incremental, cursor: n}}
-    """,
-        )
-    )
+    """))
     assert p.run().ok
     my_db.execute("ALTER TABLE t ADD COLUMN at datetime(6) NULL")
     my_db.execute("INSERT INTO t VALUES (3, 3, '2024-07-07 07:07:07.777777')")

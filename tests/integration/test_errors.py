@@ -60,29 +60,12 @@ def pg_scram() -> Iterator[dict[str, Any]]:
             shutil.chown(path, "postgres")
     port = free_port()
     data = base / "data"
-    subprocess.run(
-        _as_postgres(
-            [
-                str(PG_BIN / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "--no-sync",
-                "--auth-host=scram-sha-256",
-                "--auth-local=trust",
-                f"--pwfile={base / 'pw'}",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
+    subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--no-sync",
+                                 "--auth-host=scram-sha-256", "--auth-local=trust", f"--pwfile={base / 'pw'}"]),
+                   check=True, capture_output=True)
     opts = f"-c port={port} -c listen_addresses=127.0.0.1 -k {base / 'sock'} -c fsync=off -c shared_buffers=32MB"
-    subprocess.run(
-        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(base / "log"), "-w", "start"]),
-        check=True,
-        capture_output=True,
-    )
+    subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(base / "log"),
+                                 "-w", "start"]), check=True, capture_output=True)
     admin = f"postgresql://postgres:{admin_pw}@127.0.0.1:{port}"
     try:
         with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
@@ -101,9 +84,8 @@ def pg_scram() -> Iterator[dict[str, Any]]:
             conn.execute("DROP DATABASE locked WITH (FORCE)")
             conn.execute("DROP ROLE lf_user")
     finally:
-        subprocess.run(
-            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True
-        )
+        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+                       capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -141,9 +123,8 @@ def project(path: Path, kind: str, url: str, password: str, tables: str = "") ->
 
 def cli(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "SRC_PASSWORD"}
-    return subprocess.run(
-        [LAKEFORGE, *args, "--project", str(path)], capture_output=True, text=True, env=env, timeout=60
-    )
+    return subprocess.run([LAKEFORGE, *args, "--project", str(path)], capture_output=True, text=True, env=env,
+                          timeout=60)
 
 
 def assert_clean_failure(path: Path, expected: str) -> None:
@@ -168,16 +149,13 @@ def assert_clean_failure(path: Path, expected: str) -> None:
             assert PASSWORD.encode() not in file.read_bytes(), file
 
 
-@pytest.mark.parametrize(
-    "problem", ["unreachable", "password", "database_privilege", "table_privilege", "missing_table"]
-)
+@pytest.mark.parametrize("problem", ["unreachable", "password", "database_privilege", "table_privilege",
+                                     "missing_table"])
 def test_postgres_errors(pg_scram: dict[str, Any], tmp_path: Path, problem: str) -> None:
     port, user, database, password, tables = pg_scram["port"], "lf_user", "shop", PASSWORD, ""
     expected = {
-        "unreachable": "cannot connect",
-        "password": "password authentication failed",
-        "database_privilege": "permission denied for database",
-        "table_privilege": "'secret'",
+        "unreachable": "cannot connect", "password": "password authentication failed",
+        "database_privilege": "permission denied for database", "table_privilege": "'secret'",
         "missing_table": "'nosuch'",
     }[problem]
     if problem == "unreachable":
@@ -195,18 +173,13 @@ def test_postgres_errors(pg_scram: dict[str, Any], tmp_path: Path, problem: str)
         assert password not in cli(path, "run").stderr
 
 
-@pytest.mark.parametrize(
-    "problem", ["unreachable", "password", "database_privilege", "table_privilege", "missing_table"]
-)
+@pytest.mark.parametrize("problem", ["unreachable", "password", "database_privilege", "table_privilege",
+                                     "missing_table"])
 def test_mariadb_errors(my_user: Any, tmp_path: Path, problem: str) -> None:
     port, database, password, tables = MY_PORT, my_user.name, PASSWORD, ""
-    expected = {
-        "unreachable": "cannot connect",
-        "password": "Access denied for user",
-        "database_privilege": "Access denied for user",
-        "table_privilege": "'secret'",
-        "missing_table": "'nosuch'",
-    }[problem]
+    expected = {"unreachable": "cannot connect", "password": "Access denied for user",
+                "database_privilege": "Access denied for user", "table_privilege": "'secret'",
+                "missing_table": "'nosuch'"}[problem]
     if problem == "unreachable":
         port = free_port()
     elif problem == "password":
@@ -220,9 +193,8 @@ def test_mariadb_errors(my_user: Any, tmp_path: Path, problem: str) -> None:
 
 
 def test_debug_shows_traceback_without_password(pg_scram: dict[str, Any], tmp_path: Path) -> None:
-    path = project(
-        tmp_path / "p", "postgres", f"postgresql://lf_user@127.0.0.1:{pg_scram['port']}/shop", PASSWORD, "nosuch"
-    )
+    path = project(tmp_path / "p", "postgres", f"postgresql://lf_user@127.0.0.1:{pg_scram['port']}/shop",
+                   PASSWORD, "nosuch")
     (path / "lakeforge.yml").write_text((path / "lakeforge.yml").read_text() + "  typo_key: 1\n")
     plain = cli(path, "check")
     debug = cli(path, "check", "--debug")
@@ -246,9 +218,8 @@ class CuttingProxy:
         self.port = free_port()
         self._cuts = ctx.Value("i", 0)
         ready = ctx.Event()
-        self._process = ctx.Process(
-            target=_serve, args=(target_port, self.port, cut_after, self._cuts, ready), daemon=True
-        )
+        self._process = ctx.Process(target=_serve, args=(target_port, self.port, cut_after, self._cuts, ready),
+                                    daemon=True)
         self._process.start()
         assert ready.wait(30), "proxy did not start"
 
@@ -307,15 +278,12 @@ def test_connection_reset_mid_read_is_retried(kind: str, request: pytest.Fixture
     proxy = CuttingProxy(port, cut_after=1_000_000)
     try:
         url = db.url.replace(f":{port}/", f":{proxy.port}/")
-        path = write_project(
-            tmp_path / "p",
-            f"""
+        path = write_project(tmp_path / "p", f"""
         lake: {{path: ./lake}}
         run: {{retries: 2, retry_backoff: 0.2, batch_size: 10000}}
         sources:
           src: {{type: {kind}, url: "{url}"}}
-        """,
-        )
+        """)
         result = Project(path).run()
     finally:
         proxy.close()

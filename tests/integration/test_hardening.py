@@ -24,13 +24,8 @@ from tests.conftest import write_project
 
 def cli(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``python -m lakeforge`` (what the ``lakeforge`` script runs) in a fresh process."""
-    return subprocess.run(
-        [sys.executable, "-m", "lakeforge", *args, "--project", str(project)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, **(env or {})},
-    )
+    return subprocess.run([sys.executable, "-m", "lakeforge", *args, "--project", str(project)],
+                          capture_output=True, text=True, timeout=180, env={**os.environ, **(env or {})})
 
 
 def pg_project(path: Path, url: str, extra: str = "") -> Project:
@@ -53,14 +48,10 @@ def test_01_tables_normalising_to_one_name_are_refused_before_anything_is_writte
     assert project.lake.names() == [] and not project.lake.exists("_lakeforge.runs")  # nothing written
 
     # the way out the message gives works: a per-table lake name
-    fixed = pg_project(
-        tmp_path / "q",
-        pg_db.url,
-        """
+    fixed = pg_project(tmp_path / "q", pg_db.url, """
         tables:
           Dup Name: {name: my_dup_name_spaced}
-        """,
-    )
+        """)
     result = fixed.run()
     assert result.ok, result
     assert fixed.sql("select id, a from bronze.my_dup_name_spaced").to_pylist() == [{"id": 1, "a": "x"}]
@@ -74,10 +65,8 @@ def test_01_tables_of_two_sources_colliding_are_refused_and_a_prefix_resolves_it
     my_db.execute("CREATE TABLE y (id int PRIMARY KEY, v varchar(5))")
     pg_db.execute("INSERT INTO x_y VALUES (1)")
     my_db.execute("INSERT INTO y VALUES (7, 'seven')")
-    body = (
-        f"lake:\n  path: ./lakehouse\nsources:\n  my:\n    type: postgres\n    url: {pg_db.url}\n"
-        f"  my_x:\n    type: mysql\n    url: {my_db.url}\n"
-    )
+    body = (f"lake:\n  path: ./lakehouse\nsources:\n  my:\n    type: postgres\n    url: {pg_db.url}\n"
+            f"  my_x:\n    type: mysql\n    url: {my_db.url}\n")
     project = Project(write_project(tmp_path / "p", body))
     with pytest.raises(ConfigError, match=r"bronze\.my_x_y <- my\.public\.x_y and my_x\.\S+\.y"):
         project.run(select=["my_x"])  # even a run of one source: the other would overwrite it next time
@@ -96,24 +85,17 @@ def test_01_tables_of_two_sources_colliding_are_refused_and_a_prefix_resolves_it
 def test_04_unicode_table_and_column_names_are_kept(kind: str, pg_db: Any, my_db: Any, tmp_path: Path) -> None:
     db = pg_db if kind == "postgres" else my_db
     q = '"' if kind == "postgres" else "`"
-    db.execute(
-        f"CREATE TABLE {q}商品{q} (id int PRIMARY KEY, {q}価格{q} decimal(10,2), {q}数量{q} int, "
-        f"{q}Größe{q} varchar(10))"
-    )
+    db.execute(f"CREATE TABLE {q}商品{q} (id int PRIMARY KEY, {q}価格{q} decimal(10,2), {q}数量{q} int, "
+               f"{q}Größe{q} varchar(10))")
     db.execute(f"INSERT INTO {q}商品{q} VALUES (1, 12.50, 3, 'XL'), (2, NULL, 0, NULL)")
-    project = Project(
-        write_project(
-            tmp_path / "p",
-            f"""
+    project = Project(write_project(tmp_path / "p", f"""
         lake:
           path: ./lakehouse
         sources:
           my:
             type: {kind}
             url: {db.url}
-        """,
-        )
-    )
+        """))
     result = project.run()
     assert result.ok, result
     assert [r.table for r in result.tables] == ["bronze.my_商品"]
@@ -133,15 +115,11 @@ def test_05_views_and_materialized_views_load_when_named(pg_db: Any, tmp_path: P
     plain = pg_project(tmp_path / "plain", pg_db.url)
     assert [r.table for r in plain.run().tables] == ["bronze.my_t"]  # '*' picks tables, never every view
 
-    project = pg_project(
-        tmp_path / "p",
-        pg_db.url,
-        """
+    project = pg_project(tmp_path / "p", pg_db.url, """
         tables:
           big: {mode: incremental, cursor: [updated], merge_key: [id]}
           totals: {}
-        """,
-    )
+        """)
     result = project.run()
     assert result.ok, result
     assert {r.table: r.rows for r in result.tables} == {"bronze.my_t": 10, "bronze.my_big": 6, "bronze.my_totals": 1}
@@ -200,11 +178,8 @@ def test_08_a_sigint_after_a_commit_is_in_the_run_history(pg_db: Any, tmp_path: 
     pg_db.execute("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY)")
     pg_db.execute("INSERT INTO a SELECT generate_series(1, 3); INSERT INTO b SELECT generate_series(1, 4)")
     project = pg_project(tmp_path / "p", pg_db.url)
-    run = cli(
-        project.path,
-        "run",
-        env={"LAKEFORGE_TEST_KILL_AT": "committed:bronze.my_a", "LAKEFORGE_TEST_KILL_SIGNAL": "INT"},
-    )
+    run = cli(project.path, "run", env={"LAKEFORGE_TEST_KILL_AT": "committed:bronze.my_a",
+                                        "LAKEFORGE_TEST_KILL_SIGNAL": "INT"})
     assert run.returncode != 0
     assert project.lake.exists("bronze.my_a") and not project.lake.exists("bronze.my_b")
     history = project.runs()[0]
@@ -238,12 +213,12 @@ def test_09_run_history_errors_are_shortened(tmp_path: Path) -> None:
 
 # -- 11. inet ------------------------------------------------------------------------------------------------
 def test_11_inet_is_stored_in_its_own_output_form(pg_db: Any, tmp_path: Path) -> None:
-    literals = ["::1", "::1/128", "::1/64", "2001:db8::/48", "10.1.2.3", "10.1.2.3/32", "10.0.0.0/8", "192.168.0.1/24"]
+    literals = ["::1", "::1/128", "::1/64", "2001:db8::/48", "10.1.2.3", "10.1.2.3/32", "10.0.0.0/8",
+                "192.168.0.1/24"]
     pg_db.execute("CREATE TABLE t (id int PRIMARY KEY, ip inet, ips inet[], net cidr)")
     for i, literal in enumerate(literals):
-        pg_db.execute(
-            "INSERT INTO t VALUES (%s, %s, ARRAY[%s::inet, NULL], %s::inet::cidr)", (i, literal, literal, literal)
-        )
+        pg_db.execute("INSERT INTO t VALUES (%s, %s, ARRAY[%s::inet, NULL], %s::inet::cidr)",
+                      (i, literal, literal, literal))
     pg_db.execute("INSERT INTO t VALUES (99, NULL, NULL, NULL)")
     shown = {r[0]: (r[1], r[2]) for r in pg_db.execute("SELECT id, ip::varchar, net::varchar FROM t")}
     psql_form = {r[0]: r[1] for r in pg_db.execute("SELECT id, format('%s', ip) FROM t WHERE ip IS NOT NULL")}
@@ -255,24 +230,10 @@ def test_11_inet_is_stored_in_its_own_output_form(pg_db: Any, tmp_path: Path) ->
         assert lake[i]["ips"] == [psql_form[i], None]
         assert lake[i]["net"] == shown[i][1]
     assert [lake[i]["ip"] for i in range(len(literals))] == [
-        "::1",
-        "::1",
-        "::1/64",
-        "2001:db8::/48",
-        "10.1.2.3",
-        "10.1.2.3",
-        "10.0.0.0/8",
-        "192.168.0.1/24",
-    ]
+        "::1", "::1", "::1/64", "2001:db8::/48", "10.1.2.3", "10.1.2.3", "10.0.0.0/8", "192.168.0.1/24"]
     assert lake[99] | {"_lf_source": None, "_lf_extracted_at": None, "_lf_run_id": None} == {
-        "id": 99,
-        "ip": None,
-        "ips": None,
-        "net": None,
-        "_lf_source": None,
-        "_lf_extracted_at": None,
-        "_lf_run_id": None,
-    }
+        "id": 99, "ip": None, "ips": None, "net": None, "_lf_source": None, "_lf_extracted_at": None,
+        "_lf_run_id": None}
 
 
 # -- 12. metadata columns last -------------------------------------------------------------------------------
@@ -292,9 +253,7 @@ def test_12_columns_added_by_drift_come_before_the_metadata(mode: str, pg_db: An
     assert project.sql("select * from bronze.my_t").column_names == expected
     rows = project.sql("select id, a, b from bronze.my_t order by id").to_pylist()
     assert [(r["id"], r["a"], None if r["b"] is None else str(r["b"])) for r in rows] == [
-        (1, "one", None),
-        (2, "two", "1.500"),
-    ]
+        (1, "one", None), (2, "two", "1.500")]
     if mode == "incremental":
         assert "before the _lf_ metadata columns" in (result.tables[0].reason or "")
 
@@ -313,15 +272,12 @@ def test_10_a_driver_panic_stays_out_of_the_terminal(tmp_path: Path) -> None:
             cur.execute("INSERT INTO x.big VALUES (1, REPEAT('a', 3000000))")
             cur.execute("SET GLOBAL max_allowed_packet = 1048576")
         conn.close()
-        path = write_project(
-            tmp_path / "p",
-            f"""
+        path = write_project(tmp_path / "p", f"""
             sources:
               my:
                 type: mysql
                 url: mysql://root@127.0.0.1:{server.port}/x
-            """,
-        )
+            """)
         run = cli(path, "run", env={"RUST_BACKTRACE": "1"})
         debug = cli(path, "run", "--debug", env={"RUST_BACKTRACE": "1"})
     assert run.returncode == 1

@@ -57,14 +57,10 @@ def status_of(result: Any, table: str) -> str:
 
 
 def test_inserts_updates_and_noop(db: Any, project_dir: Path) -> None:
-    db.execute(
-        f"CREATE TABLE orders (id int PRIMARY KEY, name varchar(20), amount numeric(10,2), "
-        f"updated_at {ts_type(db)} NOT NULL)"
-    )
-    db.execute(
-        "INSERT INTO orders VALUES (1, 'a', 1.10, %s), (2, 'b', 2.20, %s), (3, 'c', 3.30, %s)",
-        (T0, T0 + dt.timedelta(seconds=1), T0 + dt.timedelta(seconds=2)),
-    )
+    db.execute(f"CREATE TABLE orders (id int PRIMARY KEY, name varchar(20), amount numeric(10,2), "
+               f"updated_at {ts_type(db)} NOT NULL)")
+    db.execute("INSERT INTO orders VALUES (1, 'a', 1.10, %s), (2, 'b', 2.20, %s), (3, 'c', 3.30, %s)",
+               (T0, T0 + dt.timedelta(seconds=1), T0 + dt.timedelta(seconds=2)))
     p = project(project_dir, db, "orders: {mode: incremental, cursor: updated_at}")
     cols = "id, name, amount, updated_at"
 
@@ -72,13 +68,10 @@ def test_inserts_updates_and_noop(db: Any, project_dir: Path) -> None:
     assert first.ok and status_of(first, "src_orders") == "success"
     assert lake_rows(p, "src_orders", cols) == source_rows(db, "orders", cols)
 
-    db.execute(
-        "UPDATE orders SET name = 'b2', amount = 22.00, updated_at = %s WHERE id = 2", (T0 + dt.timedelta(minutes=5),)
-    )
-    db.execute(
-        "INSERT INTO orders VALUES (4, 'd', 4.40, %s), (5, 'e', NULL, %s)",
-        (T0 + dt.timedelta(minutes=6), T0 + dt.timedelta(minutes=7)),
-    )
+    db.execute("UPDATE orders SET name = 'b2', amount = 22.00, updated_at = %s WHERE id = 2",
+               (T0 + dt.timedelta(minutes=5),))
+    db.execute("INSERT INTO orders VALUES (4, 'd', 4.40, %s), (5, 'e', NULL, %s)",
+               (T0 + dt.timedelta(minutes=6), T0 + dt.timedelta(minutes=7)))
     second = p.run()
     assert status_of(second, "src_orders") == "success"
     assert second.tables[0].rows == 3  # only the window: the updated row and two new ones
@@ -100,14 +93,10 @@ def test_lookback_catches_late_rows(db: Any, project_dir: Path) -> None:
     for table in ("late", "nolook"):
         db.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v varchar(10), updated_at {ts_type(db)})")
         db.execute(f"INSERT INTO {table} VALUES (1, 'a', %s), (2, 'b', %s)", (T0, T0 + dt.timedelta(hours=1)))
-    p = project(
-        project_dir,
-        db,
-        """
+    p = project(project_dir, db, """
 late: {mode: incremental, cursor: [updated_at], lookback: 30m}
 nolook: {mode: incremental, cursor: [updated_at]}
-""",
-    )
+""")
     assert p.run().ok
     # committed late, with a cursor value older than the last one loaded (a long transaction, clock skew)
     for table in ("late", "nolook"):
@@ -164,14 +153,10 @@ def test_merge_key_without_primary_key_and_no_key_error(db: Any, project_dir: Pa
     db.execute(f"CREATE TABLE nokey (code varchar(10), updated_at {ts_type(db)})")
     db.execute("INSERT INTO prices VALUES ('x', 1.00, %s), ('y', 2.00, %s)", (T0, T0))
     db.execute("INSERT INTO nokey VALUES ('x', %s)", (T0,))
-    p = project(
-        project_dir,
-        db,
-        """
+    p = project(project_dir, db, """
 prices: {mode: incremental, cursor: updated_at, merge_key: code}
 nokey: {mode: incremental, cursor: updated_at}
-""",
-    )
+""")
     first = p.run()
     assert status_of(first, "src_prices") == "success"
     assert status_of(first, "src_nokey") == "failed" and not first.ok

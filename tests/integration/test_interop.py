@@ -26,16 +26,11 @@ def loaded(lake_format: str, pg_db: PgDatabase, project_dir: Path) -> Project:
     pg_db.execute("CREATE TABLE t (id int PRIMARY KEY, name text, amount numeric(10,2), at timestamptz)")
     for row in EXPECTED:
         pg_db.execute("INSERT INTO t VALUES (%s, %s, %s, %s)", tuple(row.values()))
-    p = Project(
-        write_project(
-            project_dir,
-            f"""
+    p = Project(write_project(project_dir, f"""
     lake: {{path: ./lake}}
     sources:
       src: {{type: postgres, url: {pg_db.url}, include: [], tables: {{t: {{mode: full}}}}}}
-    """,
-        )
-    )
+    """))
     assert p.run().ok
     return p
 
@@ -107,16 +102,11 @@ def test_iceberg_with_a_postgresql_sql_catalog(pg_db: PgDatabase, project_dir: P
     for row in EXPECTED:
         pg_db.execute("INSERT INTO t VALUES (%s, %s, %s, %s)", tuple(row.values()))
     catalog_url = pg_db.url.replace("postgresql://", "postgresql+psycopg2://")
-    p = Project(
-        write_project(
-            project_dir,
-            f"""
+    p = Project(write_project(project_dir, f"""
     lake: {{path: ./lake, format: iceberg, catalog: {{type: sql, uri: '{catalog_url}'}}}}
     sources:
       src: {{type: postgres, url: {pg_db.url}, include: [], tables: {{t: {{mode: full}}}}}}
-    """,
-        )
-    )
+    """))
     assert p.run().ok
     assert [t.name for t in p.tables()] == ["bronze.src_t"] and p.tables()[0].format == "iceberg"
     catalog = SqlCatalog("lakeforge", uri=catalog_url)

@@ -22,10 +22,7 @@ NAME = "bronze.src_t"
 
 
 def project(folder: Path, db: PgDatabase, maintenance: str = "{}") -> Project:
-    return Project(
-        write_project(
-            folder,
-            f"""
+    return Project(write_project(folder, f"""
     lake: {{path: ./lake, maintenance: {maintenance}}}
     run: {{retry_backoff: 0}}
     sources:
@@ -35,9 +32,7 @@ def project(folder: Path, db: PgDatabase, maintenance: str = "{}") -> Project:
         include: []
         tables:
           t: {{mode: incremental, cursor: [updated_at, id]}}
-    """,
-        )
-    )
+    """))
 
 
 def small_commits(db: PgDatabase, p: Project, count: int) -> None:
@@ -115,20 +110,8 @@ def test_automatic_maintenance_every_n_commits(pg_db: PgDatabase, project_dir: P
 def test_cli_maintain_json(pg_db: PgDatabase, project_dir: Path) -> None:
     p = project(project_dir, pg_db)
     small_commits(pg_db, p, 3)
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "lakeforge"),
-            "maintain",
-            "src_*",
-            "--project",
-            str(project_dir),
-            "--output",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = subprocess.run([str(Path(sys.executable).parent / "lakeforge"), "maintain", "src_*", "--project",
+                           str(project_dir), "--output", "json"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     [report] = json.loads(done.stdout)
     assert report["table"] == NAME and report["before"]["files"] >= 3 and report["after"]["files"] == 1
@@ -144,17 +127,12 @@ def test_sigkill_during_maintenance_then_rerun(pg_db: PgDatabase, project_dir: P
     before = rows(p)
     exe = str(Path(sys.executable).parent / "lakeforge")
     env = {**os.environ, "LAKEFORGE_TEST_KILL_AT": f"maintain:{NAME}"}
-    killed = subprocess.run(
-        [exe, "maintain", "--project", str(project_dir)], env=env, capture_output=True, text=True, timeout=120
-    )
+    killed = subprocess.run([exe, "maintain", "--project", str(project_dir)], env=env, capture_output=True,
+                            text=True, timeout=120)
     assert killed.returncode == -9, killed.stderr
     assert rows(p) == before  # a killed maintenance changes no row
-    again = subprocess.run(
-        [exe, "maintain", "--project", str(project_dir), "--output", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    again = subprocess.run([exe, "maintain", "--project", str(project_dir), "--output", "json"],
+                           capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert rows(p) == before and len(p.lake.dataset(NAME).files) == 1
     data_files = {Path(f).name for f in files_on_disk(p) if "_delta_log" not in f and "/metadata/" not in f}
@@ -184,9 +162,8 @@ def test_200_micro_batches_compacted_while_a_reader_reads(lake_format: str, tmp_
     for step in range(steps):
         ids = list(dict.fromkeys([step, step // 2, step // 3]))  # a new key, updates of older ones (one per key)
         gone = [i == len(ids) - 1 and step % 5 == 0 and step > 0 for i in range(len(ids))]
-        batch = pa.record_batch(
-            [pa.array(ids, pa.int64()), pa.array([step] * len(ids), pa.int64()), pa.array(gone)], schema=schema
-        )
+        batch = pa.record_batch([pa.array(ids, pa.int64()), pa.array([step] * len(ids), pa.int64()),
+                                 pa.array(gone)], schema=schema)
         checkpoint = Checkpoint("r", "cdc", step + 1)
         lake.write("bronze.cdc_changes", [batch], schema=schema, mode="append", checkpoint=checkpoint)
         if step == 0:

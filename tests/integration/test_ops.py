@@ -30,12 +30,8 @@ def project(path: Path, url: str, jobs: str, extra: str = "") -> Project:
 
 def test_an_every_minute_job_runs_each_cycle(pg_db: Any, tmp_path: Path) -> None:
     pg_db.execute("CREATE TABLE orders (id int PRIMARY KEY, amount numeric(8,2))")
-    p = project(
-        tmp_path / "p",
-        pg_db.url,
-        "  minutely:\n    schedule: '* * * * *'\n    run: {sources: [crm]}\n",
-        "lineage: {file: lineage.jsonl}\n",
-    )
+    p = project(tmp_path / "p", pg_db.url, "  minutely:\n    schedule: '* * * * *'\n    run: {sources: [crm]}\n",
+                "lineage: {file: lineage.jsonl}\n")
     now = [T0]
     scheduler = p.scheduler(clock=lambda: now[0])
     counts = []
@@ -67,12 +63,8 @@ def test_a_transient_failure_is_retried_then_succeeds(pg_db: Any, tmp_path: Path
     pg_db.execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)")
     proxy = Forwarder(5432)  # the source is "down" until the forwarder starts
     url = pg_db.url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
-    p = project(
-        tmp_path / "p",
-        url,
-        "  load:\n    every: 1h\n    run: true\n    retries: 3\n    retry_backoff: 1s\n",
-        "run: {retries: 0}\n",
-    )
+    p = project(tmp_path / "p", url, "  load:\n    every: 1h\n    run: true\n    retries: 3\n    retry_backoff: 1s\n",
+                "run: {retries: 0}\n")
     scheduler = p.scheduler()
     sleeps: list[float] = []
 
@@ -113,17 +105,12 @@ def test_a_permanent_failure_alerts_once_and_recovers(pg_db: Any, tmp_path: Path
 def test_a_failed_error_check_alerts(pg_db: Any, tmp_path: Path) -> None:
     pg_db.execute("CREATE TABLE t (id int PRIMARY KEY, email text); INSERT INTO t VALUES (1, 'a@x'), (2, NULL)")
     with webhook() as hook:
-        p = project(
-            tmp_path / "p",
-            pg_db.url,
-            "  nightly:\n    every: 1d\n    run: true\n    build: true\n",
-            f"alerts:\n  - {{on: [check_error], webhook: '{hook.url}'}}\n",
-        )
+        p = project(tmp_path / "p", pg_db.url, "  nightly:\n    every: 1d\n    run: true\n    build: true\n",
+                    f"alerts:\n  - {{on: [check_error], webhook: '{hook.url}'}}\n")
         models = p.path / "models" / "silver"
         models.mkdir(parents=True)
         (models / "people.sql").write_text(
-            "/* lakeforge\nchecks:\n  - {type: not_null, column: email}\n*/\nselect id, email from bronze.crm_t\n"
-        )
+            "/* lakeforge\nchecks:\n  - {type: not_null, column: email}\n*/\nselect id, email from bronze.crm_t\n")
         result = p.run_job("nightly")
         assert result.status == "failed" and "build" in (result.error or "")
         assert [h["lakeforge"]["incident"] for h in hook.posts] == ["check_error:silver.people.not_null_email"]
@@ -132,29 +119,13 @@ def test_a_failed_error_check_alerts(pg_db: Any, tmp_path: Path) -> None:
 def test_sigterm_during_a_run_commits_or_rolls_back_and_metrics_match_history(pg_db: Any, tmp_path: Path) -> None:
     pg_db.execute("CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 5)")
     # a view that takes ~8 s to read (2 ms a row): the run is still reading it when SIGTERM comes
-    pg_db.execute(
-        "CREATE VIEW slow AS SELECT g AS id FROM generate_series(1, 4000) g "
-        "WHERE pg_sleep(0.002 * (g > 0)::int) IS NOT NULL"
-    )
+    pg_db.execute("CREATE VIEW slow AS SELECT g AS id FROM generate_series(1, 4000) g "
+                  "WHERE pg_sleep(0.002 * (g > 0)::int) IS NOT NULL")
     p = project(tmp_path / "p", pg_db.url + "\n    tables:\n      slow: {}", "  load:\n    every: 1h\n    run: true\n")
     port = free_port()
-    serve = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lakeforge",
-            "serve",
-            "--project",
-            str(p.path),
-            "--metrics-port",
-            str(port),
-            "--log-format",
-            "json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    serve = subprocess.Popen([sys.executable, "-m", "lakeforge", "serve", "--project", str(p.path),
+                              "--metrics-port", str(port), "--log-format", "json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         while not p.lake.exists("bronze.crm_a") and time.monotonic() < deadline:
@@ -171,31 +142,14 @@ def test_sigterm_during_a_run_commits_or_rolls_back_and_metrics_match_history(pg
     assert not p.lake.exists("bronze.crm_slow")  # the table in flight rolled back
     run = p.runs()[0]
     assert run["run"]["status"] == "interrupted"
-    assert [(t["table"], t["status"]) for t in run["tables"]] == [
-        ("bronze.crm_a", "success"),
-        ("bronze.crm_slow", "interrupted"),
-    ]
+    assert [(t["table"], t["status"]) for t in run["tables"]] == [("bronze.crm_a", "success"),
+                                                                 ("bronze.crm_slow", "interrupted")]
     assert p.status().jobs[0].state == "interrupted"
 
     # restarted: the job runs again at once (its last run was interrupted) and completes; metrics match history
-    serve = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lakeforge",
-            "serve",
-            "--project",
-            str(p.path),
-            "--metrics-port",
-            str(port),
-            "--for",
-            "40",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ},
-    )
+    serve = subprocess.Popen([sys.executable, "-m", "lakeforge", "serve", "--project", str(p.path),
+                              "--metrics-port", str(port), "--for", "40"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env={**os.environ})
     try:
         deadline = time.monotonic() + 40
         while not p.lake.exists("bronze.crm_slow") and time.monotonic() < deadline:
@@ -219,12 +173,8 @@ def test_sigterm_during_a_run_commits_or_rolls_back_and_metrics_match_history(pg
 def test_a_follow_job_that_dies_is_restarted_and_alerts_once(pg_db: Any, tmp_path: Path) -> None:
     pg_db.execute("CREATE TABLE t (id int PRIMARY KEY)")  # the local server has wal_level=replica: CDC stops
     with webhook() as hook:
-        p = project(
-            tmp_path / "p",
-            pg_db.url + "\n    defaults: {mode: cdc}",
-            "  cdc:\n    follow: [crm]\n",
-            f"alerts:\n  - {{on: [failure], webhook: '{hook.url}'}}\n",
-        )
+        p = project(tmp_path / "p", pg_db.url + "\n    defaults: {mode: cdc}", "  cdc:\n    follow: [crm]\n",
+                    f"alerts:\n  - {{on: [failure], webhook: '{hook.url}'}}\n")
         scheduler = p.scheduler()
         scheduler.tick()
         follower = scheduler.followers["cdc"]

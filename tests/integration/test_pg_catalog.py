@@ -82,13 +82,10 @@ def test_a_run_loads_the_table_with_the_odd_name(pg_db: PgDatabase, tmp_path: Pa
         INSERT INTO "{ODD_SCHEMA}"."{ODD_TABLE}" SELECT g, 'k' || g FROM generate_series(1, 1000) g;
     """)
     schema = "'" + ODD_SCHEMA.replace("'", "''") + "'"  # YAML single quotes: the backslash stays as written
-    write_project(
-        tmp_path,
-        f"""
+    write_project(tmp_path, f"""
         sources:
           src: {{type: postgres, url: "{pg_db.url}", schemas: [{schema}]}}
-    """,
-    )
+    """)
     project = Project(tmp_path)
     result = project.run()
     assert result.ok, [r.error for r in result.tables] + result.errors

@@ -60,12 +60,7 @@ def test_infinities_clamped_on_the_client_like_the_server_guard(source: Postgres
     assert [r["tz"] for r in rows[:2]] == [LAST.replace(tzinfo=UTC), FIRST.replace(tzinfo=UTC)]
     assert rows[4]["tz"] == dt.datetime(2024, 2, 29, 10, 34, 56, 789012, tzinfo=UTC)
     assert [r["d"] for r in rows] == [
-        dt.date(9999, 12, 31),
-        dt.date(1, 1, 1),
-        dt.date(9999, 12, 31),
-        dt.date(1, 1, 1),
-        dt.date(2024, 2, 29),
-        None,
+        dt.date(9999, 12, 31), dt.date(1, 1, 1), dt.date(9999, 12, 31), dt.date(1, 1, 1), dt.date(2024, 2, 29), None
     ]
 
 

@@ -111,14 +111,11 @@ def test_snapshot_sees_the_table_as_it_was(source: PostgresSource, pg_db: PgData
 
 def test_project_run_through_the_snapshot_path(pg_db: PgDatabase, project_dir: Path) -> None:
     pg_db.execute(_TABLE.replace("{rows}", str(ROWS)))
-    write_project(
-        project_dir,
-        f"""
+    write_project(project_dir, f"""
         sources:
           src: {{type: postgres, url: "{pg_db.url}"}}
         run: {{partitions: 3, parallel_min_rows: 0, batch_size: 2500}}
-    """,
-    )
+    """)
     project = Project(project_dir)
     result = project.run()
     assert result.ok, [r.error for r in result.tables] + result.errors

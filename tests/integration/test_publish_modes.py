@@ -26,13 +26,11 @@ LAKEFORGE = str(Path(sys.executable).parent / "lakeforge")
 
 def rows_table(first: int, last: int, tag: str) -> pa.Table:
     ids = list(range(first, last + 1))
-    return pa.table(
-        {
-            "id": pa.array(ids, pa.int64()),
-            "label": pa.array([f"{tag}-{i}" for i in ids]),
-            "amount": pa.array([Decimal(i * 100 + 1) / 100 for i in ids], pa.decimal128(18, 2)),
-        }
-    )
+    return pa.table({
+        "id": pa.array(ids, pa.int64()),
+        "label": pa.array([f"{tag}-{i}" for i in ids]),
+        "amount": pa.array([Decimal(i * 100 + 1) / 100 for i in ids], pa.decimal128(18, 2)),
+    })
 
 
 def keyed(project: Project) -> Project:
@@ -55,9 +53,8 @@ def lakeforge(project: Path, *args: str, kill_at: str | None = None) -> subproce
     env = {k: v for k, v in os.environ.items() if k != "LAKEFORGE_TEST_KILL_AT"}
     if kill_at:
         env["LAKEFORGE_TEST_KILL_AT"] = kill_at
-    return subprocess.run(
-        [LAKEFORGE, "publish", *args, "--project", str(project)], env=env, capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([LAKEFORGE, "publish", *args, "--project", str(project)], env=env, capture_output=True,
+                          text=True, timeout=300)
 
 
 @pytest.mark.parametrize("mode", ["upsert", "replace"])
@@ -78,9 +75,8 @@ def test_changes_reach_the_target_exactly(tmp_path: Path, pg_db: PgDatabase, my_
 
 
 @pytest.mark.parametrize("mode", ["replace", "upsert"])
-def test_sigkill_mid_publish_then_rerun_gives_the_lakes_rows(
-    tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase, mode: str
-) -> None:
+def test_sigkill_mid_publish_then_rerun_gives_the_lakes_rows(tmp_path: Path, pg_db: PgDatabase,
+                                                              my_db: MyDatabase, mode: str) -> None:
     project = keyed(write_project(tmp_path / "p", pg_db.url, my_db.url, mode=mode))
     write_lake(project, "gold.items", rows_table(1, 150_000, "a"))
     assert lakeforge(project.path).returncode == 0
@@ -100,9 +96,8 @@ def test_sigkill_mid_publish_then_rerun_gives_the_lakes_rows(
     assert my_db.execute("SHOW TABLES LIKE 'items\\_\\_lf\\_%'") == []
 
 
-def test_sigkill_between_mariadb_swap_and_record_republishes(
-    tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase
-) -> None:
+def test_sigkill_between_mariadb_swap_and_record_republishes(tmp_path: Path, pg_db: PgDatabase,
+                                                              my_db: MyDatabase) -> None:
     project = keyed(write_project(tmp_path / "p", pg_db.url, my_db.url))
     write_lake(project, "gold.items", rows_table(1, 100, "a"))
     assert lakeforge(project.path, "my").returncode == 0
@@ -117,9 +112,8 @@ def test_sigkill_between_mariadb_swap_and_record_republishes(
     assert my_db.execute("SHOW TABLES LIKE 'items\\_\\_lf\\_%'") == []
 
 
-def test_readers_during_replace_see_old_or_new_never_a_mix(
-    tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase
-) -> None:
+def test_readers_during_replace_see_old_or_new_never_a_mix(tmp_path: Path, pg_db: PgDatabase,
+                                                            my_db: MyDatabase) -> None:
     project = keyed(write_project(tmp_path / "p", pg_db.url, my_db.url))
     states = {}
     for tag, last in (("a", 60_000), ("b", 90_000)):
@@ -134,11 +128,8 @@ def test_readers_during_replace_see_old_or_new_never_a_mix(
             count, total = db.execute("SELECT count(*), sum(amount) * 100 FROM items")[0]
             seen[name].add((int(count), int(total)))
 
-    text = (
-        (project.path / "lakeforge.yml")
-        .read_text()
-        .replace("gold.items: {primary_key: [id]}", "gold.items_a: {name: items}")
-    )
+    text = (project.path / "lakeforge.yml").read_text().replace("gold.items: {primary_key: [id]}",
+                                                                 "gold.items_a: {name: items}")
     for tag in ("a", "b"):
         (project.path / "lakeforge.yml").write_text(text.replace("items_a", f"items_{tag}"))
         Project(project.path).publish(tables=[f"gold.items_{tag}"])
@@ -161,9 +152,8 @@ def test_readers_during_replace_see_old_or_new_never_a_mix(
 
 
 def test_unreachable_target_is_one_line_without_the_password(tmp_path: Path) -> None:
-    project = write_project(
-        tmp_path / "p", "postgresql://lf:s3cret-pw@127.0.0.1:1/x", "mysql://lf:s3cret-pw@127.0.0.1:1/x"
-    )
+    project = write_project(tmp_path / "p", "postgresql://lf:s3cret-pw@127.0.0.1:1/x",
+                            "mysql://lf:s3cret-pw@127.0.0.1:1/x")
     write_lake(project, "gold.items", rows_table(1, 3, "a"))
     for target, name in (("pg", "PostgreSQL"), ("my", "MariaDB/MySQL")):
         result = lakeforge(project.path, target)
@@ -195,9 +185,8 @@ def limited_users(pg_db: PgDatabase, my_db: MyDatabase) -> Any:
         conn.execute(f"DROP ROLE IF EXISTS {role}")
 
 
-def test_missing_privilege_is_one_clear_line(
-    tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase, limited_users: str
-) -> None:
+def test_missing_privilege_is_one_clear_line(tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase,
+                                             limited_users: str) -> None:
     role = limited_users
     pg_url = f"postgresql://{role}:ro-secret-1@127.0.0.1:5432/{pg_db.name}"
     my_url = f"mysql://{role}:ro-secret-1@{MY_HOST}:{MY_PORT}/{my_db.name}"
@@ -213,28 +202,21 @@ def test_missing_privilege_is_one_clear_line(
 
 def fk_names(pg_db: PgDatabase, my_db: MyDatabase) -> tuple[set[str], set[str]]:
     pg = {r[0] for r in pg_db.execute("SELECT conname FROM pg_constraint WHERE contype = 'f'")}
-    my = {
-        r[0]
-        for r in my_db.execute(
-            "SELECT CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
-            "WHERE CONSTRAINT_SCHEMA = DATABASE()"
-        )
-    }
+    my = {r[0] for r in my_db.execute("SELECT CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
+                                      "WHERE CONSTRAINT_SCHEMA = DATABASE()")}
     return pg, my
 
 
 @pytest.mark.parametrize("mode", ["replace", "upsert"])
-def test_star_schema_foreign_keys_from_model_relationships(
-    tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase, mode: str
-) -> None:
+def test_star_schema_foreign_keys_from_model_relationships(tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase,
+                                                           mode: str) -> None:
     project = write_project(tmp_path / "p", pg_db.url, my_db.url, mode=mode)
     models = project.path / "models" / "gold"
     models.mkdir(parents=True)
     (models / "dim.sql").write_text("/* lakeforge\nchecks:\n  - {type: unique, column: id}\n*/\nselect 1 as id\n")
     (models / "fact.sql").write_text(
         "/* lakeforge\nchecks:\n  - {type: unique, column: fact_id}\n"
-        "  - {type: relationships, column: dim_id, to: gold.dim, field: id}\n*/\nselect 1 as fact_id, 1 as dim_id\n"
-    )
+        "  - {type: relationships, column: dim_id, to: gold.dim, field: id}\n*/\nselect 1 as fact_id, 1 as dim_id\n")
     dim = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "name": ["a", "b", "c"]})
     fact = pa.table({"fact_id": pa.array([10, 11, 12], pa.int64()), "dim_id": pa.array([1, 3, 3], pa.int64())})
     write_lake(project, "gold.dim", dim)

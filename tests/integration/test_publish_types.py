@@ -21,46 +21,18 @@ from tests.integration.publish_helpers import (
 )
 
 PG_TYPES = {
-    "id": "bigint",
-    "c_int16": "smallint",
-    "c_int32": "integer",
-    "c_int64": "bigint",
-    "c_float32": "real",
-    "c_float64": "double precision",
-    "c_dec_10_2": "numeric(10,2)",
-    "c_dec_38_10": "numeric(38,10)",
-    "c_dec_38_20": "numeric(38,20)",
-    "c_dec_30_0": "numeric(30,0)",
-    "c_varchar": "text",
-    "c_text": "text",
-    "c_date": "date",
-    "c_ts": "timestamp without time zone",
-    "c_tstz": "timestamp with time zone",
-    "c_binary": "bytea",
-    "c_blob": "bytea",
-    "c_json": "json",
-    "c_bool": "boolean",
+    "id": "bigint", "c_int16": "smallint", "c_int32": "integer", "c_int64": "bigint", "c_float32": "real",
+    "c_float64": "double precision", "c_dec_10_2": "numeric(10,2)", "c_dec_38_10": "numeric(38,10)",
+    "c_dec_38_20": "numeric(38,20)", "c_dec_30_0": "numeric(30,0)", "c_varchar": "text", "c_text": "text",
+    "c_date": "date", "c_ts": "timestamp without time zone", "c_tstz": "timestamp with time zone",
+    "c_binary": "bytea", "c_blob": "bytea", "c_json": "json", "c_bool": "boolean",
 }
 MY_TYPES = {
-    "id": "bigint(20)",
-    "c_int16": "smallint(6)",
-    "c_int32": "int(11)",
-    "c_int64": "bigint(20)",
-    "c_float32": "double",
-    "c_float64": "double",
-    "c_dec_10_2": "decimal(10,2)",
-    "c_dec_38_10": "decimal(38,10)",
-    "c_dec_38_20": "decimal(38,20)",
-    "c_dec_30_0": "decimal(30,0)",
-    "c_varchar": "longtext",
-    "c_text": "longtext",
-    "c_date": "date",
-    "c_ts": "datetime(6)",
-    "c_tstz": "datetime(6)",
-    "c_binary": "longblob",
-    "c_blob": "longblob",
-    "c_json": "longtext",
-    "c_bool": "tinyint(1)",
+    "id": "bigint(20)", "c_int16": "smallint(6)", "c_int32": "int(11)", "c_int64": "bigint(20)", "c_float32": "double",
+    "c_float64": "double", "c_dec_10_2": "decimal(10,2)", "c_dec_38_10": "decimal(38,10)",
+    "c_dec_38_20": "decimal(38,20)", "c_dec_30_0": "decimal(30,0)", "c_varchar": "longtext", "c_text": "longtext",
+    "c_date": "date", "c_ts": "datetime(6)", "c_tstz": "datetime(6)", "c_binary": "longblob", "c_blob": "longblob",
+    "c_json": "longtext", "c_bool": "tinyint(1)",
 }
 
 
@@ -83,17 +55,12 @@ def test_every_type_round_trips_into_postgres(published: Any, pg_db: PgDatabase)
         got = [target_value(r[names.index(field.name)], field.type) for r in rows]
         want = [comparable(v, field.type, "pg") for v in lake.column(field.name).to_pylist()]
         assert got == want, field.name
-    types = dict(
-        pg_db.execute(
-            "SELECT column_name, CASE WHEN data_type = 'numeric' THEN format('numeric(%s,%s)', numeric_precision, "
-            "numeric_scale) ELSE data_type END FROM information_schema.columns WHERE table_name = 'types'"
-        )
-    )
+    types = dict(pg_db.execute(
+        "SELECT column_name, CASE WHEN data_type = 'numeric' THEN format('numeric(%s,%s)', numeric_precision, "
+        "numeric_scale) ELSE data_type END FROM information_schema.columns WHERE table_name = 'types'"))
     assert types == PG_TYPES
-    key = pg_db.execute(
-        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
-        "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'public.types'::regclass AND i.indisprimary"
-    )
+    key = pg_db.execute("SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+                        "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'public.types'::regclass AND i.indisprimary")
     assert key == [("id",)]
     recorded = pg_db.execute("SELECT lake_table, lake_version, row_count FROM _lakeforge_published")
     assert recorded == [("gold.types", 0, 4)]
@@ -108,12 +75,8 @@ def test_every_type_round_trips_into_mariadb(published: Any, my_db: MyDatabase) 
         got = [target_value(r[names.index(field.name)], field.type) for r in rows]
         want = [comparable(v, field.type, "my") for v in lake.column(field.name).to_pylist()]
         assert got == want, field.name
-    types = dict(
-        my_db.execute(
-            "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
-            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'types'"
-        )
-    )
+    types = dict(my_db.execute("SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
+                               "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'types'"))
     assert types == MY_TYPES
     my = next(r for r in results if r.target == "my")
     notes = "\n".join(my.notes)
@@ -122,9 +85,8 @@ def test_every_type_round_trips_into_mariadb(published: Any, my_db: MyDatabase) 
     assert "c_json: MariaDB's JSON is LONGTEXT" in notes
 
 
-def test_unchanged_table_is_not_republished_and_a_new_version_is(
-    tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase
-) -> None:
+def test_unchanged_table_is_not_republished_and_a_new_version_is(tmp_path: Path, pg_db: PgDatabase,
+                                                                  my_db: MyDatabase) -> None:
     project = write_project(tmp_path / "p", pg_db.url, my_db.url)
     write_lake(project, TYPES_TABLE, types_table())
     assert {r.status for r in project.publish()} == {"published"}
@@ -136,7 +98,8 @@ def test_unchanged_table_is_not_republished_and_a_new_version_is(
     assert my_db.execute("SELECT count(*) FROM types") == [(2,)]
 
 
-def test_a_value_the_target_cannot_hold_names_the_column(tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase) -> None:
+def test_a_value_the_target_cannot_hold_names_the_column(tmp_path: Path, pg_db: PgDatabase,
+                                                          my_db: MyDatabase) -> None:
     project = write_project(tmp_path / "p", pg_db.url, my_db.url)
     table = pa.table({"id": pa.array([1, 2], pa.int64()), "ratio": pa.array([1.5, float("nan")])})
     write_lake(project, "gold.ratios", table)
@@ -149,39 +112,20 @@ def test_a_value_the_target_cannot_hold_names_the_column(tmp_path: Path, pg_db: 
 
 
 def test_composite_string_keys_fit_mariadbs_key_limit(tmp_path: Path, pg_db: PgDatabase, my_db: MyDatabase) -> None:
-    project = write_project(
-        tmp_path / "p",
-        pg_db.url,
-        my_db.url,
-        mode="upsert",
-        extra="""\
+    project = write_project(tmp_path / "p", pg_db.url, my_db.url, mode="upsert", extra="""\
         serve: {}
-        """,
-    )
-    text = (
-        (project.path / "lakeforge.yml")
-        .read_text()
-        .replace(
-            "gold.types: {primary_key: [id], json_columns: [c_json]}", "gold.sales: {primary_key: [country, line, n]}"
-        )
-    )
+        """)
+    text = (project.path / "lakeforge.yml").read_text().replace(
+        "gold.types: {primary_key: [id], json_columns: [c_json]}", "gold.sales: {primary_key: [country, line, n]}")
     (project.path / "lakeforge.yml").write_text(text)
-    table = pa.table(
-        {
-            "country": ["France", "France", "É" * 300],
-            "line": ["Ships", "Planes", "x"],
-            "n": pa.array([1, 1, 2], pa.int32()),
-            "revenue": pa.array([1, 2, 3], pa.int64()),
-        }
-    )
+    table = pa.table({"country": ["France", "France", "É" * 300], "line": ["Ships", "Planes", "x"],
+                      "n": pa.array([1, 1, 2], pa.int32()), "revenue": pa.array([1, 2, 3], pa.int64())})
     write_lake(project, "gold.sales", table)
     results = Project(project.path).publish()
     assert {(r.status, r.rows) for r in results} == {("published", 3)}, [r.error for r in results]
-    assert my_db.execute(
-        "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
-        "DATABASE() AND TABLE_NAME = 'sales' AND COLUMN_KEY = 'PRI' ORDER BY ORDINAL_POSITION"
-    ) == [("country", "varchar(382)"), ("line", "varchar(382)"), ("n", "int(11)")]
+    assert my_db.execute("SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                         "DATABASE() AND TABLE_NAME = 'sales' AND COLUMN_KEY = 'PRI' ORDER BY ORDINAL_POSITION") == [
+        ("country", "varchar(382)"), ("line", "varchar(382)"), ("n", "int(11)")]
     assert sorted(my_db.execute("SELECT country, line, n, revenue FROM sales")) == sorted(
-        tuple(r.values()) for r in table.to_pylist()
-    )
+        tuple(r.values()) for r in table.to_pylist())
     assert "country: key/index column: VARCHAR(382)" in "\n".join(next(r for r in results if r.target == "my").notes)

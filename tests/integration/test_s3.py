@@ -21,30 +21,19 @@ T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 LAKES = ["delta", "iceberg-sql", "iceberg-rest"]
 
 
-def lake_yaml(
-    kind: str,
-    seaweed: Any,
-    folder: Path,
-    *,
-    endpoint: str | None = None,
-    secret: str | None = None,
-    bucket: str | None = None,
-) -> str:
+def lake_yaml(kind: str, seaweed: Any, folder: Path, *, endpoint: str | None = None, secret: str | None = None,
+              bucket: str | None = None) -> str:
     prefix = secrets.token_hex(4)
-    storage = (
-        f"storage: {{endpoint: '{endpoint or seaweed.s3}', region: us-east-1, access_key_id: '${{S3_KEY}}', "
-        f"secret_access_key: '{secret or '${S3_SECRET}'}'}}"
-    )
+    storage = (f"storage: {{endpoint: '{endpoint or seaweed.s3}', region: us-east-1, access_key_id: '${{S3_KEY}}', "
+               f"secret_access_key: '{secret or '${S3_SECRET}'}'}}")
     path = f"path: s3://{bucket or seaweed.bucket}/{prefix}"
     if kind == "delta":
         return f"lake: {{{path}, {storage}}}"
     if kind == "iceberg-sql":
         return f"lake: {{{path}, format: iceberg, {storage}, catalog: {{type: sql, uri: 'sqlite:///{folder}/c.db'}}}}"
     # the REST catalog is shared by every test of the session: each lake keeps to namespaces of its own
-    return (
-        f"lake: {{{path}, format: iceberg, {storage}, catalog: {{type: rest, uri: '{seaweed.iceberg}', "
-        f"credential: '${{S3_KEY}}:${{S3_SECRET}}', namespace_prefix: t{prefix}_}}}}"
-    )
+    return (f"lake: {{{path}, format: iceberg, {storage}, catalog: {{type: rest, uri: '{seaweed.iceberg}', "
+            f"credential: '${{S3_KEY}}:${{S3_SECRET}}', namespace_prefix: t{prefix}_}}}}")
 
 
 @pytest.fixture
@@ -55,10 +44,7 @@ def s3_env(seaweed: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def make_project(folder: Path, db: PgDatabase, lake: str) -> Project:
-    return Project(
-        write_project(
-            folder,
-            f"""
+    return Project(write_project(folder, f"""
     {lake}
     run: {{retry_backoff: 0, retries: 0}}
     sources:
@@ -69,9 +55,7 @@ def make_project(folder: Path, db: PgDatabase, lake: str) -> Project:
         tables:
           full_t: {{mode: full}}
           inc_t: {{mode: incremental, cursor: [updated_at, id]}}
-    """,
-        )
-    )
+    """))
 
 
 def source(db: PgDatabase, table: str) -> list[tuple[Any, ...]]:
@@ -86,10 +70,8 @@ def lake_rows(p: Project, name: str) -> list[tuple[Any, ...]]:
 @pytest.mark.parametrize("kind", LAKES)
 def test_full_and_incremental_on_s3(kind: str, s3_env: Any, pg_db: PgDatabase, tmp_path: Path) -> None:
     for table in ("full_t", "inc_t"):
-        pg_db.execute(
-            f"CREATE TABLE {table} (id int PRIMARY KEY, name text, amount numeric(12,2), "
-            "updated_at timestamptz NOT NULL)"
-        )
+        pg_db.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, name text, amount numeric(12,2), "
+                      "updated_at timestamptz NOT NULL)")
         pg_db.execute(f"INSERT INTO {table} SELECT g, 'n' || g, g * 0.01, %s FROM generate_series(1, 3000) g", (T0,))
     pg_db.execute("INSERT INTO inc_t VALUES (3001, NULL, NULL, %s)", (T0,))
     p = make_project(tmp_path / "p", pg_db, lake_yaml(kind, s3_env, tmp_path))
@@ -108,9 +90,8 @@ def test_full_and_incremental_on_s3(kind: str, s3_env: Any, pg_db: PgDatabase, t
 
     later = T0 + dt.timedelta(hours=1)
     for table in ("full_t", "inc_t"):
-        pg_db.execute(
-            f"UPDATE {table} SET name = 'changed', amount = amount + 1, updated_at = %s WHERE id %% 7 = 0", (later,)
-        )
+        pg_db.execute(f"UPDATE {table} SET name = 'changed', amount = amount + 1, updated_at = %s WHERE id %% 7 = 0",
+                      (later,))
         pg_db.execute(f"INSERT INTO {table} VALUES (5000, 'new', 12345678.91, %s)", (later,))
     pg_db.execute("DELETE FROM full_t WHERE id % 11 = 0")
     second = p.run()
@@ -156,28 +137,18 @@ def test_the_run_lock_is_an_object_with_an_expiry(s3_env: Any, pg_db: PgDatabase
     assert p.run().ok  # the expired lock was taken over
 
 
-@pytest.mark.parametrize(
-    ("case", "cause"),
-    [
-        ("endpoint", "cannot reach the storage endpoint http://127.0.0.1:9"),
-        ("secret", "storage refused the credentials"),
-        ("bucket", "bucket 'no-such-bucket' does not exist"),
-    ],
-)
-def test_bad_storage_input_is_one_line_without_the_secret(
-    case: str, cause: str, s3_env: Any, pg_db: PgDatabase, tmp_path: Path
-) -> None:
+@pytest.mark.parametrize(("case", "cause"), [
+    ("endpoint", "cannot reach the storage endpoint http://127.0.0.1:9"),
+    ("secret", "storage refused the credentials"),
+    ("bucket", "bucket 'no-such-bucket' does not exist"),
+])
+def test_bad_storage_input_is_one_line_without_the_secret(case: str, cause: str, s3_env: Any, pg_db: PgDatabase,
+                                                           tmp_path: Path) -> None:
     pg_db.execute("CREATE TABLE full_t (id int PRIMARY KEY, name text, amount numeric(12,2), updated_at timestamptz)")
     pg_db.execute("CREATE TABLE inc_t (id int PRIMARY KEY, name text, amount numeric(12,2), updated_at timestamptz)")
     wrong = "wrong-secret-" + secrets.token_hex(4)
-    lake = lake_yaml(
-        "delta",
-        s3_env,
-        tmp_path,
-        endpoint="http://127.0.0.1:9" if case == "endpoint" else None,
-        secret=wrong if case == "secret" else None,
-        bucket="no-such-bucket" if case == "bucket" else None,
-    )
+    lake = lake_yaml("delta", s3_env, tmp_path, endpoint="http://127.0.0.1:9" if case == "endpoint" else None,
+                     secret=wrong if case == "secret" else None, bucket="no-such-bucket" if case == "bucket" else None)
     p = make_project(tmp_path / "p", pg_db, lake)
     with pytest.raises(LakeforgeError) as info:
         p.run()

@@ -76,16 +76,11 @@ def recover(db: PgDatabase, p: Project) -> dict[str, str]:
 def test_sigkill_on_s3_then_rerun_matches_source(fmt: str, s3: Any, pg_db: PgDatabase, tmp_path: Path) -> None:
     pg_db.kind = "postgres"  # type: ignore[attr-defined]
     for table in ("a_full", "b_inc"):
-        pg_db.execute(
-            f"CREATE TABLE {table} (id int PRIMARY KEY, payload text, amount numeric(12,2), "
-            "updated_at timestamp NOT NULL)"
-        )
+        pg_db.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, payload text, amount numeric(12,2), "
+                      "updated_at timestamp NOT NULL)")
         pg_db.execute(f"INSERT INTO {table} {rows_sql(pg_db, 1, 20000)}", (T0,))
     lake = {**s3_lake(fmt, s3, tmp_path, in_file=True), "target_file_size": 65536}
-    p = Project(
-        write_project(
-            tmp_path / "p",
-            f"""
+    p = Project(write_project(tmp_path / "p", f"""
     lake: {yaml_map(lake)}
     run: {{batch_size: 1000, retry_backoff: 0}}
     sources:
@@ -96,9 +91,7 @@ def test_sigkill_on_s3_then_rerun_matches_source(fmt: str, s3: Any, pg_db: PgDat
         tables:
           a_full: {{mode: full}}
           b_inc: {{mode: incremental, cursor: [updated_at, id]}}
-    """,
-        )
-    )
+    """))
     assert p.lake.root.startswith("s3://")
 
     killed(p, "run", point=f"write:{INC}")  # first load: a_full commits, b_inc dies mid-write
@@ -127,9 +120,8 @@ def test_sigkill_on_s3_then_rerun_matches_source(fmt: str, s3: Any, pg_db: PgDat
 
 
 def batch(ids: range) -> pa.RecordBatch:
-    return pa.record_batch(
-        [pa.array(list(ids), pa.int64()), pa.array([f"v{i}" for i in ids], pa.string())], names=["id", "v"]
-    )
+    return pa.record_batch([pa.array(list(ids), pa.int64()), pa.array([f"v{i}" for i in ids], pa.string())],
+                           names=["id", "v"])
 
 
 SCHEMA = batch(range(0)).schema
@@ -195,9 +187,8 @@ def test_a_stale_delta_writer_on_s3_keeps_both_commits(s3: Any, tmp_path: Path) 
     assert a.version(RUNS) == 2
 
 
-def test_a_stale_iceberg_writer_on_s3_keeps_both_commits(
-    s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_stale_iceberg_writer_on_s3_keeps_both_commits(s3: Any, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from lakeforge.lake.iceberg import IcebergLake
 
     config = LakeConfig.model_validate(s3_lake("iceberg", s3, tmp_path))

@@ -42,13 +42,8 @@ def test_no_secret_is_written_or_printed_outside_env(pg_db: Any, my_db: Any, tmp
         outputs: list[str] = []
 
         def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-            done = subprocess.run(
-                [sys.executable, "-m", "lakeforge", *args, "--project", str(project)],
-                capture_output=True,
-                text=True,
-                timeout=120,
-                env={**os.environ, **(env or {})},
-            )
+            done = subprocess.run([sys.executable, "-m", "lakeforge", *args, "--project", str(project)],
+                                  capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
             outputs.extend([done.stdout, done.stderr])
             return done
 
@@ -63,7 +58,8 @@ def test_no_secret_is_written_or_printed_outside_env(pg_db: Any, my_db: Any, tmp
         failed = run("run", env={"SHOP_PASSWORD": wrong_secret})
         assert failed.returncode == 1 and "Access denied" in failed.stdout + failed.stderr
         # a password only in the environment, overriding the file's key
-        override = run("run", "-s", "shop*", "--output", "json", env={"LAKEFORGE__SOURCES__SHOP__PASSWORD": env_secret})
+        override = run("run", "-s", "shop*", "--output", "json",
+                       env={"LAKEFORGE__SOURCES__SHOP__PASSWORD": env_secret})
         assert override.returncode == 1  # wrong password, through the override
         assert run("runs", "--output", "json").returncode == 0
         assert run("sql", "select sum(total) as s from bronze.shop_orders", "--output", "json").returncode == 0

@@ -20,20 +20,8 @@ CLIENTS = Path(__file__).resolve().parents[1] / "clients"
 JDBC_JAR = "/usr/share/java/postgresql.jar"
 COLUMNS = "id, c_int16, c_int64, c_dec_38_10, c_dec_10_2, c_dec_38_20, c_tstz, c_ts, c_date, c_binary, c_bool, c_text"
 QUERY = f"SELECT {COLUMNS} FROM gold.types WHERE id < ? ORDER BY id"
-JDBC_TYPES = [
-    "int8",
-    "int2",
-    "int8",
-    "numeric",
-    "numeric",
-    "numeric",
-    "timestamptz",
-    "timestamp",
-    "date",
-    "bytea",
-    "bool",
-    "text",
-]
+JDBC_TYPES = ["int8", "int2", "int8", "numeric", "numeric", "numeric", "timestamptz", "timestamp", "date", "bytea",
+              "bool", "text"]
 
 
 def java_text(value: Any) -> str:
@@ -61,12 +49,8 @@ def java_text(value: Any) -> str:
 def test_pgjdbc_reads_what_lakeforge_sql_reads(endpoint: Any) -> None:  # noqa: F811
     project, server = endpoint
     url = f"jdbc:postgresql://127.0.0.1:{server.port}/lakeforge"
-    run = subprocess.run(
-        ["java", "-cp", JDBC_JAR, str(CLIENTS / "java" / "LakeforgeClient.java"), url, "analyst", PASSWORD, QUERY],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    run = subprocess.run(["java", "-cp", JDBC_JAR, str(CLIENTS / "java" / "LakeforgeClient.java"), url, "analyst",
+                          PASSWORD, QUERY], capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr
     lines = [line.split("\t") for line in run.stdout.splitlines()]
     assert lines[0] == ["TYPES", *JDBC_TYPES]
@@ -75,21 +59,16 @@ def test_pgjdbc_reads_what_lakeforge_sql_reads(endpoint: Any) -> None:  # noqa: 
     assert rows == [[java_text(v) for v in row.values()] for row in want]
     assert ["TABLE", "gold.types"] in lines
     columns = [line[1:] for line in lines if line[0] == "COLUMN"]
-    assert columns == [
-        ["c_dec_10_2", "numeric", "10", "2"],
-        ["c_dec_38_10", "numeric", "38", "10"],
-        ["c_dec_38_20", "numeric", "38", "20"],
-        ["c_dec_30_0", "numeric", "30", "0"],
-    ]
+    assert columns == [["c_dec_10_2", "numeric", "10", "2"], ["c_dec_38_10", "numeric", "38", "10"],
+                       ["c_dec_38_20", "numeric", "38", "20"], ["c_dec_30_0", "numeric", "30", "0"]]
 
 
 def test_node_postgres_reads_what_lakeforge_sql_reads(endpoint: Any) -> None:  # noqa: F811
     project, server = endpoint
     url = f"postgresql://analyst:{PASSWORD}@127.0.0.1:{server.port}/lakeforge"
     query = QUERY.replace("?", "$1")
-    run = subprocess.run(
-        ["node", str(CLIENTS / "node" / "client.js"), url, query], capture_output=True, text=True, timeout=120
-    )
+    run = subprocess.run(["node", str(CLIENTS / "node" / "client.js"), url, query], capture_output=True, text=True,
+                         timeout=120)
     assert run.returncode == 0, run.stderr
     [result] = json.loads(run.stdout)
     assert [oid for _, oid in result["fields"]] == [20, 21, 20, 1700, 1700, 1700, 1184, 1114, 1082, 17, 16, 25]

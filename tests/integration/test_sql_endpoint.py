@@ -48,27 +48,9 @@ def url(server: EndpointServer, password: str = PASSWORD, user: str = "analyst")
 
 def psql(server: EndpointServer, *args: str, password: str = PASSWORD) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PGPASSWORD": password}
-    return subprocess.run(
-        [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(server.port),
-            "-U",
-            "analyst",
-            "-d",
-            "lakeforge",
-            "-X",
-            "-v",
-            "ON_ERROR_STOP=1",
-            *args,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(server.port), "-U", "analyst", "-d", "lakeforge",
+                           "-X", "-v", "ON_ERROR_STOP=1", *args], env=env, capture_output=True, text=True,
+                          timeout=60)
 
 
 def normalise(value: Any) -> Any:
@@ -97,17 +79,13 @@ def test_psycopg_matches_lakeforge_sql(endpoint: Any, binary: bool) -> None:
 def test_wire_types_are_exact(endpoint: Any) -> None:
     _, server = endpoint
     with psycopg.connect(url(server)) as conn:
-        cur = conn.execute(
-            "SELECT c_dec_38_10, c_dec_10_2, c_tstz, c_ts, c_date, c_int16, c_binary, c_bool, "
-            "c_float64 FROM gold.types LIMIT 1"
-        )
+        cur = conn.execute("SELECT c_dec_38_10, c_dec_10_2, c_tstz, c_ts, c_date, c_int16, c_binary, c_bool, "
+                           "c_float64 FROM gold.types LIMIT 1")
         names = [conn.adapters.types.get(d.type_code).name for d in cur.description]  # type: ignore[union-attr]
         assert names == ["numeric", "numeric", "timestamptz", "timestamp", "date", "int2", "bytea", "bool", "float8"]
         assert [(d.precision, d.scale) for d in cur.description[:2]] == [(38, 10), (10, 2)]
-        params = conn.execute(
-            "SELECT id FROM gold.types WHERE c_dec_10_2 = %s AND c_varchar = %s",
-            (types_table().column("c_dec_10_2")[0].as_py(), "héllo wörld"),
-        ).fetchall()
+        params = conn.execute("SELECT id FROM gold.types WHERE c_dec_10_2 = %s AND c_varchar = %s",
+                              (types_table().column("c_dec_10_2")[0].as_py(), "héllo wörld")).fetchall()
         assert params == [(0,)]
 
 
@@ -118,11 +96,8 @@ def test_psql_lists_and_describes_lake_tables(endpoint: Any) -> None:
     assert "gold   | types | table | lakeforge" in listed.stdout
     described = psql(server, "-c", "\\d gold.types")
     assert described.returncode == 0, described.stderr
-    lines = {
-        line.split("|")[0].strip(): line.split("|")[1].strip()
-        for line in described.stdout.splitlines()
-        if line.count("|") >= 4
-    }
+    lines = {line.split("|")[0].strip(): line.split("|")[1].strip() for line in described.stdout.splitlines()
+             if line.count("|") >= 4}
     assert lines["c_dec_38_20"] == "numeric(38,20)" and lines["c_tstz"] == "timestamp with time zone"
     assert lines["c_binary"] == "bytea" and lines["c_int32"] == "integer" and lines["c_bool"] == "boolean"
     csv = psql(server, "--csv", "-c", "SELECT id, c_dec_38_10, c_tstz FROM gold.types ORDER BY id")
@@ -145,12 +120,8 @@ def test_authentication_failures_are_refused(endpoint: Any) -> None:
 def test_writes_and_file_access_are_refused(endpoint: Any) -> None:
     _, server = endpoint
     with psycopg.connect(url(server), autocommit=True) as conn:
-        for statement in (
-            "INSERT INTO gold.types (id) VALUES (9)",
-            "DROP VIEW gold.types",
-            "CREATE TABLE t AS SELECT 1",
-            "COPY gold.types TO '/tmp/x.csv'",
-        ):
+        for statement in ("INSERT INTO gold.types (id) VALUES (9)", "DROP VIEW gold.types",
+                          "CREATE TABLE t AS SELECT 1", "COPY gold.types TO '/tmp/x.csv'"):
             with pytest.raises(psycopg.errors.ReadOnlySqlTransaction, match="read-only lakeforge endpoint"):
                 conn.execute(statement)
         with pytest.raises(psycopg.Error, match="file system operations are disabled"):
@@ -181,34 +152,14 @@ def test_non_local_bind_without_password_is_refused(tmp_path: Path) -> None:
 
 def test_tls_when_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True, timeout=60)
     monkeypatch.setenv("ANALYST_PW", PASSWORD)
     folder = tmp_path / "p"
     folder.mkdir()
     (folder / "lakeforge.yml").write_text(
         f"lake: {{path: ./lake}}\nserve:\n  sql:\n    users: {{analyst: '${{ANALYST_PW}}'}}\n"
-        f"    tls_cert: {cert}\n    tls_key: {key}\n"
-    )
+        f"    tls_cert: {cert}\n    tls_key: {key}\n")
     project = Project(folder)
     write_lake(project, "gold.types", types_table())
     server = project.serve_sql(port=0)
@@ -218,26 +169,8 @@ def test_tls_when_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
             assert conn.info.pgconn.ssl_in_use
             assert conn.execute("SELECT count(*) FROM gold.types").fetchone() == (4,)
         env = {**os.environ, "PGPASSWORD": PASSWORD, "PGSSLMODE": "require"}
-        done = subprocess.run(
-            [
-                "psql",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(server.port),
-                "-U",
-                "analyst",
-                "-d",
-                "lakeforge",
-                "-X",
-                "-c",
-                "\\conninfo",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(server.port), "-U", "analyst", "-d", "lakeforge",
+                               "-X", "-c", "\\conninfo"], env=env, capture_output=True, text=True, timeout=60)
         assert "SSL connection (protocol: TLSv1.3" in done.stdout, done.stdout + done.stderr
     finally:
         server.shutdown()
@@ -266,26 +199,9 @@ def test_psql_interrupt_cancels_the_query(endpoint: Any) -> None:
 
     _, server = endpoint
     env = {**os.environ, "PGPASSWORD": PASSWORD}
-    proc = subprocess.Popen(
-        [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(server.port),
-            "-U",
-            "analyst",
-            "-d",
-            "lakeforge",
-            "-X",
-            "-c",
-            "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = subprocess.Popen(["psql", "-h", "127.0.0.1", "-p", str(server.port), "-U", "analyst", "-d", "lakeforge",
+                             "-X", "-c", "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1.5)
     proc.send_signal(signal.SIGINT)  # psql sends a CancelRequest on its own connection
     _, err = proc.communicate(timeout=30)

@@ -34,15 +34,12 @@ _TABLE = f"""
 
 
 def _project(pg_db: PgDatabase, project_dir: Path, extra: str = "") -> Project:
-    write_project(
-        project_dir,
-        f"""
+    write_project(project_dir, f"""
         sources:
           src: {{type: postgres, url: "{pg_db.url}", tables: {{t: {{mode: full}}}}}}
         run: {{batch_size: 2000, retries: 0}}
         lake: {{path: ./lake{extra}}}
-    """,
-    )
+    """)
     return Project(project_dir)
 
 

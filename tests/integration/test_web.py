@@ -33,13 +33,8 @@ from tests.conftest import MY_HOST, MY_PORT, PG_ADMIN
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "classicmodels.sql"
 LAKEFORGE = str(Path(sys.executable).parent / "lakeforge")
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--no-first-run"]
 BROKEN = """\
 title: Broken
 tiles:
@@ -55,18 +50,12 @@ def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     folder = tmp_path_factory.mktemp("web") / "demo"
     shutil.copytree(REPO / "demo", folder, ignore=shutil.ignore_patterns("lakehouse", "__pycache__"))
     suffix = secrets.token_hex(3)
-    env = {
-        **os.environ,
-        "LAKEFORGE_DEMO_CRM_DB": f"lft_wcrm_{suffix}",
-        "LAKEFORGE_DEMO_SHOP_DB": f"lft_wshop_{suffix}",
-        "LAKEFORGE_DEMO_SQL": str(DATA),
-    }
+    env = {**os.environ, "LAKEFORGE_DEMO_CRM_DB": f"lft_wcrm_{suffix}", "LAKEFORGE_DEMO_SHOP_DB": f"lft_wshop_{suffix}",
+           "LAKEFORGE_DEMO_SQL": str(DATA)}
     try:
-        for args in (
-            [sys.executable, str(folder / "setup_sources.py")],
-            [LAKEFORGE, "run", "-p", str(folder / "project")],
-            [LAKEFORGE, "build", "-p", str(folder / "project")],
-        ):
+        for args in ([sys.executable, str(folder / "setup_sources.py")],
+                     [LAKEFORGE, "run", "-p", str(folder / "project")],
+                     [LAKEFORGE, "build", "-p", str(folder / "project")]):
             done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
             assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         (folder / "project" / "dashboards" / "broken.yml").write_text(BROKEN)
@@ -107,14 +96,12 @@ def open_page(browser: Any, url: str, requests: list[str]) -> Any:
 
 
 def kpis(page: Any) -> dict[str, str]:
-    return {
-        page.inner_text(f"#tile-{i} h2"): page.get_attribute(f"#tile-{i} .kpi-value", "data-value") for i in range(3)
-    }
+    return {page.inner_text(f"#tile-{i} h2"): page.get_attribute(f"#tile-{i} .kpi-value", "data-value")
+            for i in range(3)}
 
 
-def test_sales_dashboard_shows_the_lakes_numbers(
-    web: WebApp, browser: Any, demo_project: Project, tmp_path: Path
-) -> None:
+def test_sales_dashboard_shows_the_lakes_numbers(web: WebApp, browser: Any, demo_project: Project,
+                                                 tmp_path: Path) -> None:
     requests: list[str] = []
     page = open_page(browser, f"{web.url()}d/sales", requests)
     page.screenshot(path=str(tmp_path / "sales.png"), full_page=True)
@@ -128,29 +115,22 @@ def test_sales_dashboard_shows_the_lakes_numbers(
     pie = page.evaluate("document.getElementById('chart-4').data[0]")
     by_country = lake("select country, sum(revenue) as r from gold.agg_sales_monthly group by 1").to_pylist()
     assert dict(zip(pie["labels"], pie["values"], strict=True)) == {r["country"]: float(r["r"]) for r in by_country}
-    bars = page.evaluate(
-        "document.getElementById('chart-3').data.map(t => [t.name, t.x.length, t.y.reduce((a, b) => a + b, 0)])"
-    )
-    assert {name for name, _, _ in bars} == set(
-        lake("select distinct product_line from gold.dim_product").column(0).to_pylist()
-    )
+    bars = page.evaluate("document.getElementById('chart-3').data"
+                         ".map(t => [t.name, t.x.length, t.y.reduce((a, b) => a + b, 0)])")
+    assert {name for name, _, _ in bars} == set(lake("select distinct product_line from gold.dim_product")
+                                                .column(0).to_pylist())
     assert sum(total for _, _, total in bars) == pytest.approx(float(revenue))
 
-    top = lake(
-        "select customer_name, country, orders, revenue, paid, balance from gold.agg_customer_value "
-        "order by revenue desc, customer_name limit 25"
-    ).to_pylist()
+    top = lake("select customer_name, country, orders, revenue, paid, balance from gold.agg_customer_value "
+               "order by revenue desc, customer_name limit 25").to_pylist()
     cells = page.eval_on_selector_all("#tile-5 tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.innerText))")
-    assert cells == [
-        [r["customer_name"], r["country"], str(r["orders"]), str(r["revenue"]), str(r["paid"]), str(r["balance"])]
-        for r in top[:10]
-    ]
+    assert cells == [[r["customer_name"], r["country"], str(r["orders"]), str(r["revenue"]), str(r["paid"]),
+                      str(r["balance"])] for r in top[:10]]
     href = page.get_attribute("#tile-5 a.csv", "href")
     with urllib.request.urlopen(web.url().rstrip("/") + href) as response:
         exported = list(csv.DictReader(io.StringIO(response.read().decode())))
     assert [(r["customer_name"], Decimal(r["revenue"])) for r in exported] == [
-        (r["customer_name"], r["revenue"]) for r in top
-    ]
+        (r["customer_name"], r["revenue"]) for r in top]
     assert all(u.startswith(web.url()) for u in requests), [u for u in requests if not u.startswith(web.url())]
 
     page.select_option("select[name=country]", "France")
@@ -182,15 +162,13 @@ def test_operations_view(web: WebApp, browser: Any, demo_project: Project, tmp_p
     runs = page.eval_on_selector_all("#runs tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.innerText))")
     latest = demo_project.runs(1)[0]["run"]
     assert runs[0][:2] == [latest["run_id"], "success"] and runs[0][5] == "10"  # 8 database tables, 2 file drops
-    freshness = page.eval_on_selector_all(
-        "#freshness tbody tr", "rows => rows.map(r => [r.cells[0].innerText, r.cells[1].innerText])"
-    )
+    freshness = page.eval_on_selector_all("#freshness tbody tr", "rows => rows.map(r => [r.cells[0].innerText, "
+                                          "r.cells[1].innerText])")
     assert dict(freshness)["gold.fact_order_line"] == str(demo_project.lake.info("gold.fact_order_line").rows)
     checks = page.inner_text("#checks")
     assert "relationships_customer_key_gold_dim_customer" in checks and "pass" in checks
-    lineage = page.eval_on_selector_all(
-        "#lineage tbody tr", "rows => rows.map(r => [r.cells[0].innerText, r.cells[1].innerText])"
-    )
+    lineage = page.eval_on_selector_all("#lineage tbody tr", "rows => rows.map(r => [r.cells[0].innerText, "
+                                        "r.cells[1].innerText])")
     assert "gold.dim_customer" in dict(lineage)["gold.fact_order_line"]
     assert "no mode: cdc tables" in page.inner_text("#cdc")
 
@@ -208,9 +186,8 @@ def test_basic_auth_and_bind_rules(demo_project: Project, monkeypatch: pytest.Mo
         app.start()
         with pytest.raises(urllib.error.HTTPError, match="401"):
             urllib.request.urlopen(app.url())
-        request = urllib.request.Request(
-            app.url() + "d/sales", headers={"Authorization": "Basic " + base64.b64encode(b"boss:web-secret-1").decode()}
-        )
+        request = urllib.request.Request(app.url() + "d/sales", headers={
+            "Authorization": "Basic " + base64.b64encode(b"boss:web-secret-1").decode()})
         with urllib.request.urlopen(request) as response:
             assert "Revenue" in response.read().decode()
         app.shutdown()

@@ -234,11 +234,8 @@ def test_cdc_snapshot_on_ray_then_changes(kind: str, ray_address: str, tmp_path:
             "run: {partitions: 8, parallel_min_rows: 0, cdc_commit_seconds: 1}\n"
         )
         folder = write(kit, tmp_path / "p", extra)
-        text = (
-            (folder / "lakeforge.yml")
-            .read_text()
-            .replace(f'url: "{kit.url()}"', f'url: "{kit.url()}", include: [], tables: {{feed: {{mode: cdc}}}}')
-        )
+        text = (folder / "lakeforge.yml").read_text().replace(f'url: "{kit.url()}"', f'url: "{kit.url()}", '
+                                                             "include: [], tables: {feed: {mode: cdc}}")
         (folder / "lakeforge.yml").write_text(text)
         made = Project(folder)
         result = made.run()
@@ -254,8 +251,6 @@ def test_cdc_snapshot_on_ray_then_changes(kind: str, ray_address: str, tmp_path:
     finally:
         if kind == "postgres":
             with contextlib.suppress(Exception):
-                kit.execute(
-                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                    f"WHERE database = '{kit.database}'"
-                )
+                kit.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                            f"WHERE database = '{kit.database}'")
         kit.drop_database()

@@ -22,18 +22,11 @@ TRUTH = Truth(rows=3, amount_sum="6.06", id_sum=6, null_notes=1, max_updated="20
 def table(**change: object) -> pa.Table:
     cols: dict[str, object] = {
         "id": pa.array([1, 2, 3], pa.int64()),
-        "amount": pa.array(
-            [decimal.Decimal("1.01"), decimal.Decimal("2.02"), decimal.Decimal("3.03")], pa.decimal128(12, 2)
-        ),
+        "amount": pa.array([decimal.Decimal("1.01"), decimal.Decimal("2.02"), decimal.Decimal("3.03")],
+                           pa.decimal128(12, 2)),
         "note": pa.array(["a", None, "c"], pa.string()),
-        "updated_at": pa.array(
-            [
-                dt.datetime(2024, 1, 1, 11, tzinfo=UTC),
-                dt.datetime(2024, 1, 1, 11, 30, tzinfo=UTC),
-                dt.datetime(2024, 1, 1, 12, 0, 0, 3, tzinfo=UTC),
-            ],
-            pa.timestamp("us", tz="UTC"),
-        ),
+        "updated_at": pa.array([dt.datetime(2024, 1, 1, 11, tzinfo=UTC), dt.datetime(2024, 1, 1, 11, 30, tzinfo=UTC),
+                                dt.datetime(2024, 1, 1, 12, 0, 0, 3, tzinfo=UTC)], pa.timestamp("us", tz="UTC")),
     }
     cols.update(change)
     return pa.table(cols)
@@ -62,20 +55,12 @@ def test_same_instant_in_another_zone_is_ok(tmp_path: Path) -> None:
     ("change", "reported"),
     [
         ({"id": pa.array([1, 2, 4], pa.int64())}, "id_sum 7, source 6"),
-        (
-            {
-                "amount": pa.array(
-                    [decimal.Decimal("1.01"), decimal.Decimal("2.02"), decimal.Decimal("3.04")], pa.decimal128(12, 2)
-                )
-            },
-            "sum(amount) 6.07, source 6.06",
-        ),
+        ({"amount": pa.array([decimal.Decimal("1.01"), decimal.Decimal("2.02"), decimal.Decimal("3.04")],
+                             pa.decimal128(12, 2))}, "sum(amount) 6.07, source 6.06"),
         ({"note": pa.array(["a", "", "c"], pa.string())}, "null_notes 0, source 1"),
         # the wall clock kept but the zone lost: a UTC+1 local time stored as if it were UTC
-        (
-            {"updated_at": pa.array([dt.datetime(2024, 1, 1, 13, 0, 0, 3)] * 3, pa.timestamp("us"))},
-            "max_updated 2024-01-01 13:00:00.000003, source 2024-01-01 12:00:00.000003",
-        ),
+        ({"updated_at": pa.array([dt.datetime(2024, 1, 1, 13, 0, 0, 3)] * 3, pa.timestamp("us"))},
+         "max_updated 2024-01-01 13:00:00.000003, source 2024-01-01 12:00:00.000003"),
         ({"updated_at": pa.array(["2024-01-01 12:00:00.000003"] * 3, pa.string())}, "max_updated stored as string"),
     ],
 )

@@ -33,11 +33,8 @@ def error_for(tmp_path: Path, body: str) -> str:
 
 def test_valid_config_with_env_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRM_PW", SECRET)
-    write_project(
-        tmp_path,
-        BASE + "    password: ${CRM_PW}\n    tables:\n      orders: {mode: incremental, "
-        "cursor: [updated_at, id], lookback: 2h}\n",
-    )
+    write_project(tmp_path, BASE + "    password: ${CRM_PW}\n    tables:\n      orders: {mode: incremental, "
+                  "cursor: [updated_at, id], lookback: 2h}\n")
     config = load_config(tmp_path)
     source = config.sources["crm"]
     assert source.password is not None and source.password.get_secret_value() == SECRET
@@ -107,11 +104,8 @@ def test_env_override_and_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_bad_schema_change_and_target_file_size(tmp_path: Path) -> None:
-    message = error_for(
-        tmp_path,
-        BASE.replace("lake: {path: ./lake}", "lake: {path: ./lake, target_file_size: 0}")
-        + "    tables:\n      orders: {schema_change: drop}\n",
-    )
+    message = error_for(tmp_path, BASE.replace("lake: {path: ./lake}", "lake: {path: ./lake, target_file_size: 0}")
+                        + "    tables:\n      orders: {schema_change: drop}\n")
     assert "sources.crm.tables.orders.schema_change: 'drop' is not valid" in message and "'replace'" in message
     assert "lake.target_file_size" in message
 
@@ -134,18 +128,14 @@ sources:
 
 def test_lake_config_iceberg_s3_rest_with_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("S3_SECRET", SECRET)
-    write_project(
-        tmp_path,
-        """
+    write_project(tmp_path, """
 lake:
   format: iceberg
   path: s3://lake/wh
   storage: {endpoint: 'http://127.0.0.1:8333', region: eu-west-1, access_key_id: AK, secret_access_key: '${S3_SECRET}'}
   catalog: {type: rest, uri: 'http://127.0.0.1:8181', credential: 'id:${S3_SECRET}'}
   maintenance: {compact_every: 50, target_file_mb: 64, retain: 2d}
-"""
-        + LAKE_SOURCES,
-    )
+""" + LAKE_SOURCES)
     lake = load_config(tmp_path).lake
     assert lake.format == "iceberg" and lake.catalog is not None and lake.catalog.type == "rest"
     assert lake.storage.secret_access_key is not None and lake.storage.secret_access_key.get_secret_value() == SECRET

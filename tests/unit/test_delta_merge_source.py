@@ -18,9 +18,8 @@ SCHEMA = pa.schema([("id", pa.int64()), ("v", pa.string())])
 def batches(ids: range, tag: str) -> list[pa.RecordBatch]:
     rows = list(ids)
     return [
-        pa.RecordBatch.from_arrays(
-            [pa.array(rows[i : i + 100], pa.int64()), pa.array([tag] * len(rows[i : i + 100]))], schema=SCHEMA
-        )
+        pa.RecordBatch.from_arrays([pa.array(rows[i : i + 100], pa.int64()), pa.array([tag] * len(rows[i : i + 100]))],
+                                   schema=SCHEMA)
         for i in range(0, len(rows), 100)
     ]
 
@@ -35,9 +34,8 @@ def test_small_source_is_collected_and_a_large_one_streams(monkeypatch: pytest.M
 
 
 @pytest.mark.parametrize("limit", [64 * 2**20, 2000])
-def test_merged_rows_are_the_same_collected_or_streamed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int
-) -> None:
+def test_merged_rows_are_the_same_collected_or_streamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         limit: int) -> None:
     monkeypatch.setattr(delta_merge, "SMALL_SOURCE_BYTES", limit)
     lake = DeltaLake(tmp_path)
     for part in (range(0, 5000), range(5000, 10000)):  # two files: the change below touches only the second

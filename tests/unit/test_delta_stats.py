@@ -77,17 +77,8 @@ def test_stats_over_two_row_groups_are_exact_and_conservative(tmp_path: Path) ->
     for name in ("long", "naive", "ratio", "flag", "tags", "tags.list.element", "empty"):
         assert name not in low and name not in high
     assert nulls == {
-        "id": 0,
-        "amount": 1,
-        "wide": 0,
-        "at": 1,
-        "naive": 0,
-        "day": 0,
-        "name": 0,
-        "long": 0,
-        "ratio": 0,
-        "flag": 0,
-        "empty": 3,
+        "id": 0, "amount": 1, "wide": 0, "at": 1, "naive": 0, "day": 0, "name": 0, "long": 0, "ratio": 0,
+        "flag": 0, "empty": 3,
     }
 
 

@@ -22,10 +22,8 @@ def test_errors_share_one_root() -> None:
 
 
 def test_import_does_not_load_heavy_libraries() -> None:
-    code = (
-        "import sys, lakeforge, lakeforge.cli.main; "
-        "heavy = [m for m in ('pyarrow', 'deltalake', 'duckdb', 'connectorx', 'psycopg', 'pymysql', "
-        "'adbc_driver_postgresql') if m in sys.modules]; print(','.join(heavy))"
-    )
+    code = ("import sys, lakeforge, lakeforge.cli.main; "
+            "heavy = [m for m in ('pyarrow', 'deltalake', 'duckdb', 'connectorx', 'psycopg', 'pymysql', "
+            "'adbc_driver_postgresql') if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""

@@ -19,14 +19,8 @@ SCHEMA = pa.schema([("id", pa.int64()), ("v", pa.string()), ("gone", pa.bool_())
 
 
 def batch(ids: list[int], v: str, gone: set[int] = frozenset()) -> pa.RecordBatch:  # type: ignore[assignment]
-    return pa.record_batch(
-        [
-            pa.array(ids, pa.int64()),
-            pa.array([f"{v}{i}" for i in ids], pa.string()),
-            pa.array([i in gone for i in ids], pa.bool_()),
-        ],
-        schema=SCHEMA,
-    )
+    return pa.record_batch([pa.array(ids, pa.int64()), pa.array([f"{v}{i}" for i in ids], pa.string()),
+                            pa.array([i in gone for i in ids], pa.bool_())], schema=SCHEMA)
 
 
 @pytest.fixture
@@ -37,16 +31,12 @@ def lake(tmp_path: Path) -> IcebergLake:
     return opened
 
 
-def test_a_merge_in_many_windows_is_one_commit_with_the_whole_result(
-    lake: IcebergLake, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_merge_in_many_windows_is_one_commit_with_the_whole_result(lake: IcebergLake,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(merge_module, "WINDOW_BYTES", 1)  # every batch is a window of its own
     commits = len(lake.table("bronze.t").metadata.metadata_log)
-    batches = [
-        batch(list(range(90, 110)), "new", gone={95, 96}),
-        batch(list(range(0, 10)), "new", gone={3}),
-        batch(list(range(200, 205)), "new"),
-    ]
+    batches = [batch(list(range(90, 110)), "new", gone={95, 96}), batch(list(range(0, 10)), "new", gone={3}),
+               batch(list(range(200, 205)), "new")]
     cp = Checkpoint("r2", "incremental", 2)
     counts = lake.merge("bronze.t", batches, schema=SCHEMA, keys=["id"], delete_column="gone", checkpoint=cp)
     assert counts == {"num_target_rows_inserted": 15, "num_target_rows_updated": 17, "num_target_rows_deleted": 3}
@@ -60,9 +50,8 @@ def test_a_merge_in_many_windows_is_one_commit_with_the_whole_result(
     lake.close()
 
 
-def test_a_key_repeated_in_a_later_window_is_refused_and_nothing_commits(
-    lake: IcebergLake, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_key_repeated_in_a_later_window_is_refused_and_nothing_commits(lake: IcebergLake,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(merge_module, "WINDOW_BYTES", 1)
     version = lake.version("bronze.t")
     with pytest.raises(LakeError, match=r"1 key\(s\) appear in more than one source row"):

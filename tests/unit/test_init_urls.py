@@ -18,12 +18,8 @@ PASSWORD = "p@ss:w/rd"
 
 def init(project: Path, *sources: str) -> subprocess.CompletedProcess[str]:
     args = [a for s in sources for a in ("--source", s)]
-    return subprocess.run(
-        [sys.executable, "-m", "lakeforge", "init", *args, "--project", str(project)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return subprocess.run([sys.executable, "-m", "lakeforge", "init", *args, "--project", str(project)],
+                          capture_output=True, text=True, timeout=60)
 
 
 def test_duplicate_source_names_in_init_are_an_error(tmp_path: Path) -> None:
@@ -33,9 +29,7 @@ def test_duplicate_source_names_in_init_are_an_error(tmp_path: Path) -> None:
 
 
 def test_duplicate_keys_in_the_config_file_are_an_error(tmp_path: Path) -> None:
-    write_project(
-        tmp_path,
-        """\
+    write_project(tmp_path, """\
         sources:
           a:
             type: mysql
@@ -43,8 +37,7 @@ def test_duplicate_keys_in_the_config_file_are_an_error(tmp_path: Path) -> None:
           a:
             type: postgres
             url: postgresql://u@127.0.0.1:5432/y
-        """,
-    )
+        """)
     with pytest.raises(ConfigError, match=r"lakeforge.yml: key 'a' is given twice in one mapping \(lines 2 and 5\)"):
         _ = Project(tmp_path).config
 
@@ -63,7 +56,7 @@ def test_a_password_with_reserved_characters_goes_whole_to_env(tmp_path: Path) -
     assert (tmp_path / "p" / ".env").stat().st_mode & 0o777 == 0o600
 
 
-@pytest.mark.parametrize("password", ["pa ss#1", "it's", "d$ollar${X}", "ü€\\", 'a"b'])
+@pytest.mark.parametrize("password", ["pa ss#1", "it's", "d$ollar${X}", "ü€\\", "a\"b"])
 def test_any_password_round_trips_through_env(tmp_path: Path, password: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from urllib.parse import quote
 
@@ -88,16 +81,9 @@ def test_an_unparseable_url_says_how_to_encode_and_hides_the_password(tmp_path: 
 def test_url_parsing() -> None:
     url = parse_db_url("mysql://root:p@ss:w/rd@127.0.0.1:3306/x")
     assert (url.user, url.password, url.host, url.port, url.database, url.ambiguous) == (
-        "root",
-        PASSWORD,
-        "127.0.0.1",
-        3306,
-        "x",
-        True,
-    )
+        "root", PASSWORD, "127.0.0.1", 3306, "x", True)
     assert parse_db_url("postgresql://u:p%40ss@[::1]:5432/d?sslmode=require").without_password() == (
-        "postgresql://u@[::1]:5432/d?sslmode=require"
-    )
+        "postgresql://u@[::1]:5432/d?sslmode=require")
     assert not parse_db_url("postgresql://u:p%40ss@h/d").ambiguous
     with pytest.raises(UrlError, match="not a URL"):
         parse_db_url("127.0.0.1:5432/d")

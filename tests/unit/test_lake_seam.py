@@ -30,10 +30,8 @@ SCHEMA = pa.schema([("id", pa.int64()), ("v", pa.string()), ("gone", pa.bool_())
 
 
 def _batch(ids: list[int], vs: list[str | None], gone: list[bool] | None = None) -> pa.RecordBatch:
-    return pa.record_batch(
-        [pa.array(ids, pa.int64()), pa.array(vs, pa.string()), pa.array(gone or [False] * len(ids), pa.bool_())],
-        schema=SCHEMA,
-    )
+    return pa.record_batch([pa.array(ids, pa.int64()), pa.array(vs, pa.string()),
+                            pa.array(gone or [False] * len(ids), pa.bool_())], schema=SCHEMA)
 
 
 def test_registry_picks_the_format_and_a_dotted_path(tmp_path: Path) -> None:
@@ -60,14 +58,8 @@ def test_lake_interface_round_trip(lake: Lake) -> None:
     assert lake.checkpoint(name) == cp and lake.next_sequence(name) == 2
     assert lake.schema(name) == SCHEMA
     assert lake.names() == [name] and lake.names(["silver"]) == []
-    counts = lake.merge(
-        name,
-        [_batch([2, 3], ["b", "c"])],
-        schema=SCHEMA,
-        keys=["id"],
-        compare=["v"],
-        checkpoint=Checkpoint("r2", "incremental", 2),
-    )
+    counts = lake.merge(name, [_batch([2, 3], ["b", "c"])], schema=SCHEMA, keys=["id"], compare=["v"],
+                        checkpoint=Checkpoint("r2", "incremental", 2))
     assert (counts["num_target_rows_inserted"], counts["num_target_rows_updated"]) == (1, 1)
     assert [r["v"] for r in _rows(lake, name)] == ["a", "b", "c"]
     before = lake.version(name)
@@ -86,19 +78,10 @@ def test_lake_interface_round_trip(lake: Lake) -> None:
 
 def test_soft_delete_keeps_the_row_and_sets_only_the_flag_columns(lake: Lake) -> None:
     lake.write("bronze.s", [_batch([1, 2], ["a", "b"])], schema=SCHEMA, mode="overwrite")
-    lake.merge(
-        "bronze.s",
-        [_batch([1, 5], [None, None], [True, True])],
-        schema=SCHEMA,
-        keys=["id"],
-        delete_column="gone",
-        keep_deleted=["gone"],
-    )
+    lake.merge("bronze.s", [_batch([1, 5], [None, None], [True, True])], schema=SCHEMA, keys=["id"],
+               delete_column="gone", keep_deleted=["gone"])
     assert [(r["id"], r["v"], r["gone"]) for r in _rows(lake, "bronze.s")] == [
-        (1, "a", True),
-        (2, "b", False),
-        (5, None, True),
-    ]
+        (1, "a", True), (2, "b", False), (5, None, True)]
     lake.delete_all("bronze.s", set_values={"gone": True, "v": "it's"})
     assert {(r["v"], r["gone"]) for r in _rows(lake, "bronze.s")} == {("it's", True)}
 
@@ -107,14 +90,12 @@ def test_nested_columns_append_and_read_back_exactly(lake: Lake) -> None:
     """Stream sources land headers as list<struct>; JSON files keep objects as structs and maps: a second
     append to the same table is the same type (Iceberg gives nested types back with its own field names)."""
     headers = pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())]))
-    table = pa.table(
-        {
-            "id": pa.array([1, 2], pa.int64()),
-            "h": pa.array([[{"key": "k", "value": None}], []], headers),
-            "m": pa.array([[("a", 1)], None], pa.map_(pa.string(), pa.int64())),
-            "s": pa.array([{"x": 1, "y": {"z": "q"}}, None]),
-        }
-    )
+    table = pa.table({
+        "id": pa.array([1, 2], pa.int64()),
+        "h": pa.array([[{"key": "k", "value": None}], []], headers),
+        "m": pa.array([[("a", 1)], None], pa.map_(pa.string(), pa.int64())),
+        "s": pa.array([{"x": 1, "y": {"z": "q"}}, None]),
+    })
     for _ in range(2):
         lake.write("bronze.n", table.to_batches(), schema=table.schema, mode="append")
     rows = _rows(lake, "bronze.n")
@@ -177,24 +158,18 @@ def test_switching_a_tables_format_is_refused_with_how_to_migrate(tmp_path: Path
     iceberg.close()
 
 
-@pytest.mark.parametrize(
-    ("arrow", "why"),
-    [
-        (pa.uint64(), "no unsigned integers"),
-        (pa.uint8(), "no unsigned integers"),
-        (pa.timestamp("ns", tz="UTC"), "microseconds"),
-        (pa.decimal256(40, 2), "at most 38 digits"),
-    ],
-)
+@pytest.mark.parametrize(("arrow", "why"), [
+    (pa.uint64(), "no unsigned integers"), (pa.uint8(), "no unsigned integers"),
+    (pa.timestamp("ns", tz="UTC"), "microseconds"), (pa.decimal256(40, 2), "at most 38 digits"),
+])
 def test_iceberg_refuses_types_it_cannot_hold(arrow: pa.DataType, why: str, tmp_path: Path) -> None:
     from lakeforge.errors import LakeError
 
     lake = open_lake(LakeConfig(path="lh", format="iceberg"), tmp_path)
     schema = pa.schema([("x", arrow)])
     with pytest.raises(LakeError, match=f"bronze.t: column 'x' has Arrow type .*{why}"):
-        lake.write(
-            "bronze.t", [pa.record_batch([pa.array([None], arrow)], schema=schema)], schema=schema, mode="overwrite"
-        )
+        lake.write("bronze.t", [pa.record_batch([pa.array([None], arrow)], schema=schema)], schema=schema,
+                   mode="overwrite")
     assert not lake.exists("bronze.t")
 
 
@@ -223,9 +198,8 @@ def test_iceberg_exact_values_round_trip(tmp_path: Path) -> None:
     lake.close()
 
 
-def test_a_real_iceberg_commit_conflict_is_retried_and_loses_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_real_iceberg_commit_conflict_is_retried_and_loses_nothing(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A writer holding an older snapshot commits after another writer: the catalog refuses the commit, PyIceberg
     refreshes and retries it (when its retries run out, CommitFailedException is a transient LakeError, above);
     both writes are in the table."""
@@ -238,9 +212,8 @@ def test_a_real_iceberg_commit_conflict_is_retried_and_loses_nothing(
     lake.write("bronze.t", [_batch([2], ["b"])], schema=SCHEMA, mode="append")  # the other writer
     with monkeypatch.context() as patch:
         patch.setattr(lake, "table", lambda name: stale)
-        counts = lake.merge(
-            "bronze.t", [_batch([1, 3], ["x", None], [False, True])], schema=SCHEMA, keys=["id"], delete_column="gone"
-        )
+        counts = lake.merge("bronze.t", [_batch([1, 3], ["x", None], [False, True])], schema=SCHEMA, keys=["id"],
+                            delete_column="gone")
     assert (counts["num_target_rows_updated"], counts["num_target_rows_deleted"]) == (1, 1)
     assert [(r["id"], r["v"]) for r in _rows(lake, "bronze.t")] == [(1, "x"), (2, "b")]
     lake.close()

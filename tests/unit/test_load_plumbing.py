@@ -58,24 +58,9 @@ def test_a_version_1_history_is_migrated_with_its_events(tmp_path: Path) -> None
 
     lake = DeltaLake(tmp_path)
     v1 = _schema().remove(_schema().get_field_index("reason"))
-    old = pa.table(
-        {
-            "run_id": ["r0"],
-            "table": [RUN_ROW],
-            "status": ["success"],
-            "started_at": [NOW],
-            "finished_at": [NOW],
-            "source": [None],
-            "source_table": [None],
-            "mode": [None],
-            "rows": [5],
-            "seconds": [1.0],
-            "delta_version": [None],
-            "error": [None],
-            "recorded_at": [NOW],
-        },
-        schema=v1,
-    )
+    old = pa.table({"run_id": ["r0"], "table": [RUN_ROW], "status": ["success"], "started_at": [NOW],
+                    "finished_at": [NOW], "source": [None], "source_table": [None], "mode": [None], "rows": [5],
+                    "seconds": [1.0], "delta_version": [None], "error": [None], "recorded_at": [NOW]}, schema=v1)
     write_deltalake(lake.uri(RUNS), old, description="lakeforge.state.version=1")
     history = RunHistory(lake)
     history.record(Event("r1", "bronze.t", "success", NOW, NOW, rows=3, reason="cursor changed"))

@@ -53,20 +53,12 @@ def test_distinct_columns_never_share_a_lake_name_without_an_error(names: list[s
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    st.lists(
-        st.tuples(st.sampled_from(["my", "my_x", "crm", "Shop"]), identifiers), min_size=1, max_size=8, unique=True
-    )
-)
+@given(st.lists(st.tuples(st.sampled_from(["my", "my_x", "crm", "Shop"]), identifiers), min_size=1, max_size=8,
+                unique=True))
 def test_distinct_tables_never_share_a_lake_table_without_an_error(tables: list[tuple[str, str]]) -> None:
     planned = [
-        PlannedTable(
-            source,
-            TableRef("public", table),
-            TableConfig(),
-            "bronze." + bronze_table_name(source, "public", table, "public"),
-            "full",
-        )
+        PlannedTable(source, TableRef("public", table), TableConfig(), "bronze." + bronze_table_name(
+            source, "public", table, "public"), "full")
         for source, table in tables
     ]
     names = [p.table for p in planned]

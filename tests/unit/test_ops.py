@@ -59,35 +59,26 @@ def test_missed_runs_catch_up_once_or_skip() -> None:
 
 
 def test_bad_job_config_names_the_key(tmp_path: Path) -> None:
-    write_project(
-        tmp_path,
-        """\
+    write_project(tmp_path, """\
         sources:
           crm: {type: postgres, url: "postgresql://u@127.0.0.1:5432/d"}
         jobs:
           hourly: {schedule: "0 * * *", run: true}
-        """,
-    )
+        """)
     with pytest.raises(ConfigError, match=r"jobs\.hourly\.schedule: .*'0 \* \* \*' is not a cron expression"):
         _ = Project(tmp_path).config
-    write_project(
-        tmp_path,
-        """\
+    write_project(tmp_path, """\
         sources:
           crm: {type: postgres, url: "postgresql://u@127.0.0.1:5432/d"}
         jobs:
           hourly: {schedule: "0 * * * *", run: {sources: [crn]}}
-        """,
-    )
+        """)
     with pytest.raises(ConfigError, match=r"jobs.hourly.run.sources: no source crn; sources: crm"):
         _ = Project(tmp_path).config
-    write_project(
-        tmp_path,
-        """\
+    write_project(tmp_path, """\
         jobs:
           hourly: {every: 1h, run: true}
-        """,
-    )
+        """)
     with pytest.raises(ConfigError, match=r"no job 'hourli' \(did you mean 'hourly'\?\); jobs: hourly"):
         Project(tmp_path).run_job("hourli")
 
@@ -95,12 +86,9 @@ def test_bad_job_config_names_the_key(tmp_path: Path) -> None:
 def test_one_alert_per_incident_a_recovery_and_no_secret(tmp_path: Path) -> None:
     history = RunHistory(DeltaLake(tmp_path / "lake"))
     with webhook() as hook, smtp_server() as (port, mails):
-        alerts = [
-            AlertConfig(webhook=hook.url, on=["failure"]),
-            AlertConfig(
-                email=EmailConfig.model_validate({"to": "data@example.com", "smtp": {"port": port}}), on=["failure"]
-            ),
-        ]
+        alerts = [AlertConfig(webhook=hook.url, on=["failure"]),
+                  AlertConfig(email=EmailConfig.model_validate({"to": "data@example.com",
+                                                                "smtp": {"port": port}}), on=["failure"])]
         alerter = Alerter(alerts, history, "proj", secrets=["hunter2"])
         alerter.raise_("failure", "job:hourly", "password hunter2 rejected")
         alerter.raise_("failure", "job:hourly", "again")  # still open: no second message
@@ -130,33 +118,12 @@ def test_an_alert_target_that_is_down_is_retried(tmp_path: Path) -> None:
 def test_metrics_text() -> None:
     now = at("2026-12-01T12:00:00+00:00")
     events = [
-        {
-            "run_id": "r1",
-            "table": "*",
-            "status": "success",
-            "started_at": now,
-            "recorded_at": now,
-            "rows": 5,
-            "seconds": 1.5,
-        },
-        {
-            "run_id": "r1",
-            "table": "bronze.t",
-            "status": "success",
-            "started_at": now,
-            "recorded_at": now,
-            "rows": 5,
-            "seconds": 1.2,
-        },
-        {
-            "run_id": "j1",
-            "table": "job:hourly",
-            "status": "failed",
-            "started_at": now,
-            "recorded_at": now,
-            "rows": None,
-            "seconds": 3.0,
-        },
+        {"run_id": "r1", "table": "*", "status": "success", "started_at": now, "recorded_at": now, "rows": 5,
+         "seconds": 1.5},
+        {"run_id": "r1", "table": "bronze.t", "status": "success", "started_at": now, "recorded_at": now,
+         "rows": 5, "seconds": 1.2},
+        {"run_id": "j1", "table": "job:hourly", "status": "failed", "started_at": now, "recorded_at": now,
+         "rows": None, "seconds": 3.0},
     ]
     text = render(events, {"bronze.t": 60.0}, {"bronze.c": 2.5}, now)
     assert 'lakeforge_runs_total{status="success"} 1' in text

@@ -39,10 +39,8 @@ ROWS = [
 
 def test_columns_are_what_the_row_decoder_gives() -> None:
     columns = ["id", "name", "note", "amount"]
-    parts = [
-        RawRows(columns, [message(k, v, b"K" if k == b"D" else b"N") for k, v in ROWS[:2]]),
-        RawRows(columns, [message(k, v, b"K" if k == b"D" else b"N") for k, v in ROWS[2:]]),
-    ]
+    parts = [RawRows(columns, [message(k, v, b"K" if k == b"D" else b"N") for k, v in ROWS[:2]]),
+             RawRows(columns, [message(k, v, b"K" if k == b"D" else b"N") for k, v in ROWS[2:]])]
     arrays = text_columns(parts)
     assert arrays is not None
     expected = [tuple_at(p, 6)[0] for part in parts for p in part.payloads]

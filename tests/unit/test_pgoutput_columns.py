@@ -18,70 +18,33 @@ PLAIN: dict[str, tuple[pa.DataType, list[str | None]]] = {
     "int2": (pa.int16(), ["-32768", "32767", "0", None, "7"]),
     "int4": (pa.int32(), ["-2147483648", "2147483647", None]),
     "int8": (pa.int64(), ["9223372036854775807", "-9223372036854775808", "-1", None]),
-    "float8": (
-        pa.float64(),
-        [
-            "0.1",
-            "Infinity",
-            "-Infinity",
-            "-0",
-            "1e-320",
-            "1.7976931348623157e+308",
-            "4.9406564584124654e-324",
-            "123456.78900000001",
-            None,
-        ],
-    ),
+    "float8": (pa.float64(), ["0.1", "Infinity", "-Infinity", "-0", "1e-320", "1.7976931348623157e+308",
+                              "4.9406564584124654e-324", "123456.78900000001", None]),
     "numeric(12,3)": (pa.decimal128(12, 3), ["123456789.123", "-0.001", "0.000", "1.500", None]),
     "numeric(38,2)": (pa.decimal128(38, 2), ["999999999999999999999999999999999999.99", "-0.50", None]),
     "numeric(5,5)": (pa.decimal128(5, 5), ["0.12345", "-0.00001"]),
     "bool": (pa.bool_(), ["t", "f", None]),
-    "text": (pa.string(), ['héllo, "wörld"', "", None, "{x}"]),
+    "text": (pa.string(), ["héllo, \"wörld\"", "", None, "{x}"]),
     "date": (pa.date32(), ["2024-02-29", "0001-01-01", "9999-12-31", "1999-12-31", None]),
-    "timestamp": (
-        pa.timestamp("us"),
-        [
-            "2024-01-02 03:04:05.123456",
-            "2024-01-02 03:04:05",
-            "2024-01-02 03:04:05.5",
-            "0001-01-01 00:00:00",
-            "9999-12-31 23:59:59.999999",
-            None,
-        ],
-    ),
-    "timestamptz": (
-        pa.timestamp("us", tz="UTC"),
-        [
-            "2024-01-02 01:04:05.5+00",
-            "2024-01-02 03:04:05+02",
-            "2024-01-02 03:04:05.000001-05:30",
-            "0001-01-01 00:00:00+00",
-            "9999-12-31 23:59:59.999999+00",
-            None,
-        ],
-    ),
+    "timestamp": (pa.timestamp("us"), ["2024-01-02 03:04:05.123456", "2024-01-02 03:04:05", "2024-01-02 03:04:05.5",
+                                       "0001-01-01 00:00:00", "9999-12-31 23:59:59.999999", None]),
+    "timestamptz": (pa.timestamp("us", tz="UTC"), ["2024-01-02 01:04:05.5+00", "2024-01-02 03:04:05+02",
+                                                   "2024-01-02 03:04:05.000001-05:30", "0001-01-01 00:00:00+00",
+                                                   "9999-12-31 23:59:59.999999+00", None]),
 }
 
 # values the per-value rules clamp or refuse: Arrow's cast must refuse them too, so the column falls back
 SPECIAL: list[tuple[pa.DataType, str]] = [
-    (pa.date32(), "infinity"),
-    (pa.date32(), "-infinity"),
-    (pa.date32(), "0044-03-15 BC"),
+    (pa.date32(), "infinity"), (pa.date32(), "-infinity"), (pa.date32(), "0044-03-15 BC"),
     (pa.date32(), "10000-01-01"),
-    (pa.timestamp("us"), "infinity"),
-    (pa.timestamp("us"), "-infinity"),
-    (pa.timestamp("us"), "0044-03-15 12:00:00 BC"),
-    (pa.timestamp("us"), "10000-01-01 00:00:00"),
-    (pa.timestamp("us", tz="UTC"), "infinity"),
-    (pa.timestamp("us", tz="UTC"), "-infinity"),
+    (pa.timestamp("us"), "infinity"), (pa.timestamp("us"), "-infinity"),
+    (pa.timestamp("us"), "0044-03-15 12:00:00 BC"), (pa.timestamp("us"), "10000-01-01 00:00:00"),
+    (pa.timestamp("us", tz="UTC"), "infinity"), (pa.timestamp("us", tz="UTC"), "-infinity"),
     (pa.timestamp("us", tz="UTC"), "0044-03-15 12:00:00+00 BC"),
     (pa.timestamp("us", tz="UTC"), "10000-01-01 00:00:00+00"),
-    (pa.decimal128(12, 3), "NaN"),
-    (pa.decimal128(12, 3), "Infinity"),
-    (pa.decimal128(12, 3), "1.2345"),
+    (pa.decimal128(12, 3), "NaN"), (pa.decimal128(12, 3), "Infinity"), (pa.decimal128(12, 3), "1.2345"),
     (pa.decimal128(12, 3), "1234567890.000"),
-    (pa.int16(), "32768"),
-    (pa.int64(), "9223372036854775808"),
+    (pa.int16(), "32768"), (pa.int64(), "9223372036854775808"),
 ]
 
 
@@ -104,11 +67,8 @@ def test_whole_column_equals_per_value_rules(name: str) -> None:
 
 @pytest.mark.parametrize(("target", "value"), SPECIAL, ids=lambda x: str(x))
 def test_special_values_fall_back(target: pa.DataType, value: str) -> None:
-    ordinary = {
-        pa.date32(): "2024-01-02",
-        pa.timestamp("us"): "2024-01-02 00:00:00",
-        pa.timestamp("us", tz="UTC"): "2024-01-02 00:00:00+00",
-    }.get(target, "1")
+    ordinary = {pa.date32(): "2024-01-02", pa.timestamp("us"): "2024-01-02 00:00:00",
+                pa.timestamp("us", tz="UTC"): "2024-01-02 00:00:00+00"}.get(target, "1")
     assert _whole_column([ordinary, value, None], target) is None
     try:
         expected: pa.Array | None = _per_value([ordinary, value, None], target)

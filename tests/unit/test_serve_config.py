@@ -32,21 +32,13 @@ publish:
 def test_valid_publish_and_serve_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OLAP_PW", SECRET)
     monkeypatch.setenv("ANALYST_PW", SECRET)
-    write_project(
-        tmp_path,
-        BASE + "    mode: upsert\n    options:\n"
-        "      gold.f: {primary_key: id, indexes: [[a, b]]}\n"
-        "serve:\n  sql: {port: 6543, users: {analyst: '${ANALYST_PW}'}}\n",
-    )
+    write_project(tmp_path, BASE + "    mode: upsert\n    options:\n"
+                  "      gold.f: {primary_key: id, indexes: [[a, b]]}\n"
+                  "serve:\n  sql: {port: 6543, users: {analyst: '${ANALYST_PW}'}}\n")
     config = load_config(tmp_path)
     target = config.publish["olap"]
     assert (target.host, target.port, target.user, target.database, target.mode) == (
-        "127.0.0.1",
-        3306,
-        "report",
-        "olap",
-        "upsert",
-    )
+        "127.0.0.1", 3306, "report", "olap", "upsert")
     assert target.secret() == SECRET and target.options["gold.f"].primary_key == ["id"]
     assert config.serve.sql.port == 6543 and config.serve.sql.users["analyst"].get_secret_value() == SECRET
     assert SECRET not in repr(config) and SECRET not in str(config.model_dump())
@@ -86,9 +78,8 @@ def test_registry_and_dotted_path() -> None:
 
 
 def test_selection_and_name_clash() -> None:
-    cfg = PublishTarget(
-        type="postgres", url="postgresql://u@h/db", tables=["gold.*", "silver.c*"], exclude=["gold.tmp_*"]
-    )
+    cfg = PublishTarget(type="postgres", url="postgresql://u@h/db", tables=["gold.*", "silver.c*"],
+                        exclude=["gold.tmp_*"])
     names = ["bronze.x", "gold.a", "gold.tmp_1", "silver.customers", "silver.orders"]
     assert select(names, cfg) == ["gold.a", "silver.customers"]
     assert target_names("t", ["gold.a", "silver.customers"], cfg) == {"gold.a": "a", "silver.customers": "customers"}
@@ -97,10 +88,10 @@ def test_selection_and_name_clash() -> None:
 
 
 def test_text_encoding_escapes_and_nulls() -> None:
-    batch = pa.record_batch(
-        {"s": pa.array(["a\tb", "c\\d\ne\r", None, "", "NULL"]), "b": pa.array([b"\x00\xff", None, b"", b"ab", b"\n"])}
-    ).slice(0)
-    assert encode(batch, [escaped, hex_digits]) == (b"a\\tb\t00ff\nc\\\\d\\ne\\r\t\\N\n\\N\t\n\t6162\nNULL\t0a\n")
+    batch = pa.record_batch({"s": pa.array(["a\tb", "c\\d\ne\r", None, "", "NULL"]),
+                             "b": pa.array([b"\x00\xff", None, b"", b"ab", b"\n"])}).slice(0)
+    assert encode(batch, [escaped, hex_digits]) == (
+        b"a\\tb\t00ff\nc\\\\d\\ne\\r\t\\N\n\\N\t\n\t6162\nNULL\t0a\n")
     assert encode(batch.slice(3), [escaped, hex_digits]) == b"\t6162\nNULL\t0a\n"
 
 

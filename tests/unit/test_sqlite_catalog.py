@@ -23,13 +23,8 @@ SCHEMA = pa.schema([("id", pa.int64()), ("amount", pa.decimal128(12, 2)), ("v", 
 
 def _batch(ids: list[int]) -> pa.RecordBatch:
     return pa.record_batch(
-        [
-            pa.array(ids, pa.int64()),
-            pa.array([decimal.Decimal(i) / 4 for i in ids], pa.decimal128(12, 2)),
-            pa.array([None if i % 2 else f"v{i}" for i in ids], pa.string()),
-        ],
-        schema=SCHEMA,
-    )
+        [pa.array(ids, pa.int64()), pa.array([decimal.Decimal(i) / 4 for i in ids], pa.decimal128(12, 2)),
+         pa.array([None if i % 2 else f"v{i}" for i in ids], pa.string())], schema=SCHEMA)
 
 
 def _lake(tmp_path: Path) -> IcebergLake:

@@ -28,34 +28,16 @@ def _slow(values: list[bytes]) -> tuple[pa.RecordBatch, dict[int, str]]:
 
 
 def test_fast_and_per_value_paths_give_the_same_typed_batch() -> None:
-    values = [
-        json.dumps(
-            {
-                "id": i,
-                "amount": f"{i}.5",
-                "at": "2024-01-02T03:04:05+02:00",
-                "day": "2024-02-29",
-                "score": i / 2,
-                "name": f"n{i}",
-                "ok": i % 2 == 0,
-                "none": None,
-            }
-        ).encode()
-        for i in range(5)
-    ]
+    values = [json.dumps({"id": i, "amount": f"{i}.5", "at": "2024-01-02T03:04:05+02:00", "day": "2024-02-29",
+                          "score": i / 2, "name": f"n{i}", "ok": i % 2 == 0, "none": None}).encode()
+              for i in range(5)]
     fast = fast_batch(values, COLUMNS)
     slow, refused = _slow(values)
     assert fast is not None and not refused
     assert fast.schema == slow.schema and fast.to_pylist() == slow.to_pylist()
     assert dict(zip(fast.schema.names, fast.schema.types, strict=True)) == {
-        "amount": pa.decimal128(10, 2),
-        "at": pa.timestamp("us", tz="UTC"),
-        "day": pa.date32(),
-        "id": pa.int64(),
-        "score": pa.float64(),
-        "name": pa.string(),
-        "ok": pa.bool_(),
-        "none": pa.string(),
+        "amount": pa.decimal128(10, 2), "at": pa.timestamp("us", tz="UTC"), "day": pa.date32(), "id": pa.int64(),
+        "score": pa.float64(), "name": pa.string(), "ok": pa.bool_(), "none": pa.string(),
     }
     row = fast.to_pylist()[3]
     assert row["amount"] == decimal.Decimal("3.50") and row["at"] == dt.datetime(2024, 1, 2, 1, 4, 5, tzinfo=dt.UTC)
@@ -107,11 +89,8 @@ def test_link_header_and_urls() -> None:
 
 
 def test_debezium_types_decode_exactly() -> None:
-    dec = {
-        "type": "bytes",
-        "name": "org.apache.kafka.connect.data.Decimal",
-        "parameters": {"scale": "3", "connect.decimal.precision": "9"},
-    }
+    dec = {"type": "bytes", "name": "org.apache.kafka.connect.data.Decimal",
+           "parameters": {"scale": "3", "connect.decimal.precision": "9"}}
     raw = base64.b64encode((-1234567).to_bytes(4, "big", signed=True)).decode()
     assert connect_type(dec) == pa.decimal128(9, 3) and decode(raw, dec) == decimal.Decimal("-1234.567")
     micro = {"type": "int64", "name": "io.debezium.time.MicroTimestamp"}
@@ -133,12 +112,7 @@ def test_configs_refuse_mistakes_and_keep_secrets() -> None:
     assert "s3cr3t" not in repr(cfg) and cfg.secret_values() == ["s3cr3t/tok", "s3cr3t%2Ftok"]
     assert cfg.defaults.mode == "full"
     with pytest.raises(ValidationError, match="use sasl_password"):
-        KafkaConfig.model_validate(
-            {"type": "kafka", "brokers": "b:9092", "topics": ["t"], "options": {"sasl.password": "x"}}
-        )
-    assert (
-        KafkaConfig.model_validate(
-            {"type": "kafka", "brokers": "b", "topics": ["t"], "format": "debezium"}
-        ).defaults.mode
-        == "cdc"
-    )
+        KafkaConfig.model_validate({"type": "kafka", "brokers": "b:9092", "topics": ["t"],
+                                    "options": {"sasl.password": "x"}})
+    assert KafkaConfig.model_validate({"type": "kafka", "brokers": "b", "topics": ["t"], "format": "debezium"}
+                                      ).defaults.mode == "cdc"

@@ -58,15 +58,8 @@ class MyDb:
         import pymysql
 
         if self._conn is None or not self._conn.open:
-            self._conn = pymysql.connect(
-                host="127.0.0.1",
-                port=self.port,
-                user="root",
-                database=self.name,
-                autocommit=True,
-                charset="utf8mb4",
-                init_command="SET time_zone='+00:00'",
-            )
+            self._conn = pymysql.connect(host="127.0.0.1", port=self.port, user="root", database=self.name,
+                                         autocommit=True, charset="utf8mb4", init_command="SET time_zone='+00:00'")
         with self._conn.cursor() as cur:
             cur.execute(sql, params)
             return list(cur.fetchall()) if cur.description else []

@@ -53,9 +53,8 @@ class Src:
                 return counts
         import pymysql
 
-        conn = pymysql.connect(
-            host="127.0.0.1", port=self.db.port, user="root", database=self.db.name, autocommit=False, charset="utf8mb4"
-        )
+        conn = pymysql.connect(host="127.0.0.1", port=self.db.port, user="root", database=self.db.name,
+                               autocommit=False, charset="utf8mb4")
         try:
             with conn.cursor() as cur:
                 counts = [cur.execute(sql) for sql in statements]
@@ -76,10 +75,8 @@ class Src:
 def create(src: Src, orders: int = 2000, items: int = 500) -> None:
     src.db.execute("CREATE TABLE a_orders (id int PRIMARY KEY, item text, qty int, price numeric(10,2))")
     src.db.execute("CREATE TABLE b_items (id int PRIMARY KEY, name varchar(100), n bigint)")
-    src.txn(
-        f"INSERT INTO a_orders SELECT g, concat('item ', g), g, g * 1.25 FROM {src.series(1, orders)}",
-        f"INSERT INTO b_items SELECT g, concat('name ', g), g * 1000 FROM {src.series(1, items)}",
-    )
+    src.txn(f"INSERT INTO a_orders SELECT g, concat('item ', g), g, g * 1.25 FROM {src.series(1, orders)}",
+            f"INSERT INTO b_items SELECT g, concat('name ', g), g * 1000 FROM {src.series(1, items)}")
 
 
 def mutate(src: Src, step: int, expected: dict[str, Counter[str]]) -> None:
@@ -92,17 +89,13 @@ def mutate(src: Src, step: int, expected: dict[str, Counter[str]]) -> None:
         f"UPDATE a_orders SET qty = qty + 1, item = concat(item, '+') WHERE id % 7 = {step % 7}",
     )
     _add(expected, [(FIRST, "insert"), (SECOND, "insert"), (FIRST, "update")], counts)
-    counts = src.txn(
-        f"UPDATE b_items SET n = n + 1 WHERE id % 5 = {step % 5}",
-        f"DELETE FROM a_orders WHERE id % 11 = {step % 11} AND id < 100000",
-        f"DELETE FROM b_items WHERE id % 13 = {step % 13}",
-    )
+    counts = src.txn(f"UPDATE b_items SET n = n + 1 WHERE id % 5 = {step % 5}",
+                     f"DELETE FROM a_orders WHERE id % 11 = {step % 11} AND id < 100000",
+                     f"DELETE FROM b_items WHERE id % 13 = {step % 13}")
     _add(expected, [(SECOND, "update"), (FIRST, "delete"), (SECOND, "delete")], counts)
     for i in range(20):
-        counts = src.txn(
-            f"UPDATE a_orders SET price = price + 1 WHERE id = {base + i}",
-            f"UPDATE b_items SET name = 'one {step} {i}' WHERE id = {base + i}",
-        )
+        counts = src.txn(f"UPDATE a_orders SET price = price + 1 WHERE id = {base + i}",
+                         f"UPDATE b_items SET name = 'one {step} {i}' WHERE id = {base + i}")
         _add(expected, [(FIRST, "update"), (SECOND, "update")], counts)
 
 
@@ -120,13 +113,8 @@ def lakeforge_env(kill_at: str | None) -> dict[str, str]:
 
 def killed(p: Project, point: str) -> None:
     """``lakeforge run`` with the hook: it must die by SIGKILL."""
-    proc = subprocess.run(
-        [LAKEFORGE, "run", "--project", str(p.path)],
-        env=lakeforge_env(point),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = subprocess.run([LAKEFORGE, "run", "--project", str(p.path)], env=lakeforge_env(point),
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == -9, (point, proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
 
 
@@ -152,13 +140,11 @@ def assert_exact(src: Src, p: Project, expected: dict[str, Counter[str]]) -> Non
     for name, (table, columns) in TABLES.items():
         lake = [tuple(r.values()) for r in p.sql(f"select {columns} from {name}").to_pylist()]
         assert sorted(lake) == src.rows(table, columns), f"{name} differs from {table}"
-        ops = {
-            r["_lf_op"]: r["n"] for r in p.sql(f"select _lf_op, count(*) n from {name}_changes group by 1").to_pylist()
-        }
+        ops = {r["_lf_op"]: r["n"] for r in p.sql(f"select _lf_op, count(*) n from {name}_changes group by 1")
+               .to_pylist()}
         assert ops == {op: n for op, n in expected[name].items() if n}, f"{name}_changes per op"
-        dup = p.sql(
-            f"select _lf_position_value, _lf_seq, count(*) n from {name}_changes group by 1, 2 having count(*) > 1"
-        ).to_pylist()
+        dup = p.sql(f"select _lf_position_value, _lf_seq, count(*) n from {name}_changes group by 1, 2 "
+                    "having count(*) > 1").to_pylist()
         assert dup == [], f"{name}_changes holds changes twice: {dup[:5]}"
 
 
@@ -203,9 +189,8 @@ def test_kill_during_snapshot(setup: tuple[Src, Project]) -> None:
     mutate(src, 3, expected)
     src.db.execute("INSERT INTO c_extra VALUES (3, 3)")
     recover(src, p, expected)
-    assert sorted(tuple(r.values()) for r in p.sql("select id, v from bronze.src_c_extra").to_pylist()) == src.rows(
-        "c_extra", "id, v"
-    )
+    assert sorted(tuple(r.values()) for r in p.sql("select id, v from bronze.src_c_extra").to_pylist()) == \
+        src.rows("c_extra", "id, v")
 
 
 def test_kill_between_snapshot_commits(setup: tuple[Src, Project]) -> None:
@@ -256,9 +241,8 @@ def test_kill_while_following(setup: tuple[Src, Project]) -> None:
     for step, point in enumerate((f"cdc_log_committed:{SECOND}", f"cdc_flush:{SECOND}"), start=1):
         before = versions(p)
         steps = iter(range(step * 100, step * 100 + 99))
-        child = subprocess.Popen(
-            follow_command(p), env=lakeforge_env(point), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        child = subprocess.Popen(follow_command(p), env=lakeforge_env(point), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 90
             while child.poll() is None and time.monotonic() < deadline:

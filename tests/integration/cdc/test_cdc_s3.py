@@ -18,22 +18,13 @@ from tests.integration.cdc.conftest import PgDb, cdc_project
 def _orders_on_s3(fmt: str, seaweed: Any, cdc_pg: PgDb, tmp_path: Path, *, rows: int) -> Path:
     """A source table ``orders`` of ``rows`` rows and a CDC project on it whose lake is under ``s3://``."""
     cdc_pg.execute("CREATE TABLE orders (id int PRIMARY KEY, item text, qty int, price numeric(10,2), at timestamptz)")
-    cdc_pg.execute(
-        "INSERT INTO orders SELECT g, 'item' || g, g, g * 1.5, '2024-01-01'::timestamptz FROM generate_series(1, %s) g",
-        (rows,),
-    )
+    cdc_pg.execute("INSERT INTO orders SELECT g, 'item' || g, g, g * 1.5, '2024-01-01'::timestamptz "
+                   "FROM generate_series(1, %s) g", (rows,))
     folder = cdc_project(tmp_path / "p", cdc_pg, {"orders": {"mode": "cdc"}})
     config = yaml.safe_load((folder / "lakeforge.yml").read_text())
-    config["lake"] = {
-        "path": f"s3://{seaweed.bucket}/{secrets.token_hex(4)}",
-        "format": fmt,
-        "storage": {
-            "endpoint": seaweed.s3,
-            "region": "us-east-1",
-            "access_key_id": seaweed.key,
-            "secret_access_key": "${S3_SECRET}",
-        },
-    }
+    config["lake"] = {"path": f"s3://{seaweed.bucket}/{secrets.token_hex(4)}", "format": fmt,
+                      "storage": {"endpoint": seaweed.s3, "region": "us-east-1", "access_key_id": seaweed.key,
+                                  "secret_access_key": "${S3_SECRET}"}}
     if fmt == "iceberg":
         config["lake"]["catalog"] = {"type": "sql", "uri": f"sqlite:///{tmp_path}/catalog.db"}
     (folder / "lakeforge.yml").write_text(yaml.safe_dump(config))
@@ -65,9 +56,8 @@ def test_cdc_on_s3(fmt: str, seaweed: Any, cdc_pg: PgDb, tmp_path: Path, monkeyp
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["delta", "iceberg"])
-def test_cdc_killed_between_its_two_commits_on_s3(
-    fmt: str, seaweed: Any, cdc_pg: PgDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cdc_killed_between_its_two_commits_on_s3(fmt: str, seaweed: Any, cdc_pg: PgDb, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """SIGKILL of a real CDC run on S3 after the change log committed a micro-batch and before the current-state
     table did (kill point ``cdc_log_committed``); the next run finishes the batch: the state equals the source and
     the change log holds every change once."""
@@ -86,7 +76,7 @@ def test_cdc_killed_between_its_two_commits_on_s3(
     assert project.lake.version("bronze.src_orders") == state_before  # the state table did not commit
     result = project.run()
     assert result.ok, result
-    got = project.sql("SELECT id, item, qty, price FROM bronze.src_orders ORDER BY id").to_pylist()
+    got = project.sql('SELECT id, item, qty, price FROM bronze.src_orders ORDER BY id').to_pylist()
     want = cdc_pg.execute("SELECT id, item, qty, price FROM orders ORDER BY id")
     assert [tuple(r.values()) for r in got] == [tuple(r) for r in want]
     ops = project.sql("SELECT _lf_op, count(*) n FROM bronze.src_orders_changes GROUP BY 1 ORDER BY 1").to_pylist()

@@ -28,14 +28,12 @@ def changes(src: Src) -> dict[str, int]:
             done[op] += n
 
     def insert(first: int, last: int) -> tuple[str, str]:
-        return "insert", (
-            f"INSERT INTO t SELECT g, g % 1000, g * 0.01, concat('new ', g) FROM {src.series(first, last)}"
-        )
+        return "insert", (f"INSERT INTO t SELECT g, g % 1000, g * 0.01, concat('new ', g) "
+                          f"FROM {src.series(first, last)}")
 
     def update(first: int, last: int) -> tuple[str, str]:
-        return "update", (
-            f"UPDATE t SET k = k + 1, amount = amount + 0.5, note = 'upd' WHERE id BETWEEN {first} AND {last}"
-        )
+        return "update", (f"UPDATE t SET k = k + 1, amount = amount + 0.5, note = 'upd' "
+                          f"WHERE id BETWEEN {first} AND {last}")
 
     def delete(first: int, last: int) -> tuple[str, str]:
         return "delete", f"DELETE FROM t WHERE id BETWEEN {first} AND {last}"
@@ -44,11 +42,8 @@ def changes(src: Src) -> dict[str, int]:
     for i in range(10):  # 10 of 2,000
         run(insert(125_001 + i * 2000, 127_000 + i * 2000))
     for i in range(500):  # 500 mixed ones: 10 inserts, 20 updates, 10 deletes
-        run(
-            insert(145_001 + i * 10, 145_010 + i * 10),
-            update(100_001 + i * 20, 100_020 + i * 20),
-            delete(140_001 + i * 10, 140_010 + i * 10),
-        )
+        run(insert(145_001 + i * 10, 145_010 + i * 10), update(100_001 + i * 20, 100_020 + i * 20),
+            delete(140_001 + i * 10, 140_010 + i * 10))
     run(update(1, 10_000))
     for i in range(10):
         run(update(10_001 + i * 1000, 11_000 + i * 1000))
@@ -81,13 +76,8 @@ def test_100k_changes_one_catch_up_run(kind: str, request: pytest.FixtureRequest
     lake = sorted(tuple(r.values()) for r in p.sql(f"select {COLUMNS} from bronze.src_t").to_pylist())
     assert lake == src.rows("t", COLUMNS)
     ops = p.sql("select _lf_op, count(*) n from bronze.src_t_changes group by 1 order by 1").to_pylist()
-    assert ops == [
-        {"_lf_op": "delete", "n": 20_000},
-        {"_lf_op": "insert", "n": 50_000},
-        {"_lf_op": "update", "n": 30_000},
-    ]
-    dup = p.sql(
-        "select count(*) n from (select _lf_position_value, _lf_seq from bronze.src_t_changes "
-        "group by 1, 2 having count(*) > 1)"
-    ).to_pylist()
+    assert ops == [{"_lf_op": "delete", "n": 20_000}, {"_lf_op": "insert", "n": 50_000},
+                   {"_lf_op": "update", "n": 30_000}]
+    dup = p.sql("select count(*) n from (select _lf_position_value, _lf_seq from bronze.src_t_changes "
+                "group by 1, 2 having count(*) > 1)").to_pylist()
     assert dup == [{"n": 0}]

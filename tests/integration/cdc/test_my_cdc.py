@@ -17,10 +17,8 @@ from tests.integration.cdc.conftest import MyDb, cdc_project
 
 pytestmark = pytest.mark.usefixtures("lake_format")
 
-ORDERS = (
-    "CREATE TABLE orders (id int PRIMARY KEY, item varchar(50), qty int, price decimal(10,2), "
-    "at datetime(6), ts timestamp(6) NULL, note text)"
-)
+ORDERS = ("CREATE TABLE orders (id int PRIMARY KEY, item varchar(50), qty int, price decimal(10,2), "
+          "at datetime(6), ts timestamp(6) NULL, note text)")
 ORDER_COLUMNS = "id, item, qty, price, at, ts, note"
 
 
@@ -57,10 +55,9 @@ def op_counts(project: Project, table: str) -> dict[str, int]:
 
 def orders(db: MyDb, n: int = 100) -> None:
     db.execute(ORDERS)
-    db.executemany(
-        "INSERT INTO orders VALUES (%s, %s, %s, %s, '2024-01-02 03:04:05.123456', '2024-01-01 00:00:00', 'n')",
-        [(i, f"item{i}", i, decimal.Decimal(i) * 3 / 2) for i in range(1, n + 1)],
-    )
+    db.executemany("INSERT INTO orders VALUES (%s, %s, %s, %s, '2024-01-02 03:04:05.123456', "
+                   "'2024-01-01 00:00:00', 'n')", [(i, f"item{i}", i, decimal.Decimal(i) * 3 / 2) for i in
+                                                   range(1, n + 1)])
 
 
 def test_snapshot_then_changes(cdc_my: MyDb, tmp_path: Path) -> None:
@@ -73,10 +70,10 @@ def test_snapshot_then_changes(cdc_my: MyDb, tmp_path: Path) -> None:
     assert op_counts(project, "orders") == {}
     cdc_my.execute("INSERT INTO orders VALUES (101, 'new', 1, 12345678.99, now(6), now(6), 'x')")
     cdc_my.execute("INSERT INTO orders VALUES (102, 'nulls', NULL, NULL, NULL, NULL, NULL)")
-    cdc_my.execute("UPDATE orders SET qty = qty + 1000, price = 0.01, ts = '2030-06-30 23:59:59.999999' WHERE id <= 10")
-    cdc_my.execute(
-        "UPDATE orders SET item = 'filled', at = '1999-12-31 23:59:59', ts = '1970-01-02 00:00:00' WHERE id = 500"
-    )
+    cdc_my.execute("UPDATE orders SET qty = qty + 1000, price = 0.01, ts = '2030-06-30 23:59:59.999999' "
+                   "WHERE id <= 10")
+    cdc_my.execute("UPDATE orders SET item = 'filled', at = '1999-12-31 23:59:59', ts = '1970-01-02 00:00:00' "
+                   "WHERE id = 500")
     cdc_my.execute("DELETE FROM orders WHERE id BETWEEN 11 AND 20")
     cdc_my.execute("UPDATE orders SET id = 1000 WHERE id = 21")
     result = project.run()
@@ -121,11 +118,8 @@ def test_one_transaction_two_tables(cdc_my: MyDb, tmp_path: Path) -> None:
     assert result.ok, result
     assert_same(project, cdc_my, "orders", ORDER_COLUMNS)
     assert_same(project, cdc_my, "stock", "id, item, left_qty")
-    positions = {
-        r["p"]
-        for t in ("orders", "stock")
-        for r in project.sql(f"select _lf_position p from bronze.src_{t}_changes").to_pylist()
-    }
+    positions = {r["p"] for t in ("orders", "stock")
+                 for r in project.sql(f"select _lf_position p from bronze.src_{t}_changes").to_pylist()}
     assert len(positions) == 1  # one source transaction, one GTID, in both tables
     assert op_counts(project, "orders") == {"insert": 1}
     assert op_counts(project, "stock") == {"update": 1, "delete": 1}
@@ -143,9 +137,6 @@ def test_soft_delete(cdc_my: MyDb, tmp_path: Path) -> None:
     assert result.ok, result
     assert_same(project, cdc_my, "orders", ORDER_COLUMNS, where="not _lf_deleted")
     deleted = project.sql("select id, qty, _lf_op from bronze.src_orders where _lf_deleted order by id").to_pylist()
-    assert deleted == [
-        {"id": 3, "qty": 3, "_lf_op": "delete"},
-        {"id": 4, "qty": 4, "_lf_op": "delete"},
-        {"id": 11, "qty": 1, "_lf_op": "delete"},
-    ]
+    assert deleted == [{"id": 3, "qty": 3, "_lf_op": "delete"}, {"id": 4, "qty": 4, "_lf_op": "delete"},
+                       {"id": 11, "qty": 1, "_lf_op": "delete"}]
     assert project.sql("select count(*) n from bronze.src_orders").to_pylist() == [{"n": 11}]

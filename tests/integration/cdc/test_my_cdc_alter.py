@@ -14,10 +14,8 @@ from tests.integration.cdc.test_my_cdc import assert_same, lake_rows, op_counts
 
 def test_add_and_drop_column_mid_stream(cdc_my: MyDb, tmp_path: Path) -> None:
     cdc_my.execute("CREATE TABLE items (id int PRIMARY KEY, a int, b decimal(10,2), c varchar(20))")
-    cdc_my.executemany(
-        "INSERT INTO items VALUES (%s, %s, %s, %s)",
-        [(i, i * 10, decimal.Decimal(i) + decimal.Decimal("0.25"), f"c{i}") for i in range(1, 6)],
-    )
+    cdc_my.executemany("INSERT INTO items VALUES (%s, %s, %s, %s)",
+                       [(i, i * 10, decimal.Decimal(i) + decimal.Decimal("0.25"), f"c{i}") for i in range(1, 6)])
     project = Project(cdc_project(tmp_path / "p", cdc_my, {"items": {"mode": "cdc"}}))
     assert project.run().ok
     cdc_my.execute("INSERT INTO items VALUES (6, 60, 6.25, 'c6')")
@@ -36,16 +34,8 @@ def test_add_and_drop_column_mid_stream(cdc_my: MyDb, tmp_path: Path) -> None:
     # the dropped column keeps its history (typed as it was) and is NULL for rows written after the drop
     b = {r[0]: r[1] for r in lake_rows(project, "bronze.src_items", "id, b")}
     dec = decimal.Decimal
-    assert b == {
-        1: dec("1.25"),
-        2: dec("2.25"),
-        3: None,
-        4: dec("4.25"),
-        5: dec("5.25"),
-        6: dec("6.25"),
-        7: dec("7.25"),
-        8: None,
-    }
+    assert b == {1: dec("1.25"), 2: dec("2.25"), 3: None, 4: dec("4.25"), 5: dec("5.25"), 6: dec("6.25"),
+                 7: dec("7.25"), 8: None}
     d = {r[0]: r[1] for r in lake_rows(project, "bronze.src_items", "id, d")}
     assert d[7] == dt.datetime(2024, 7, 7, 7, 7, 7, 777777)
     assert d[2] == dt.datetime(2024, 2, 2, 2, 2, 2) and d[1] is None and d[6] is None
@@ -55,11 +45,8 @@ def test_add_and_drop_column_mid_stream(cdc_my: MyDb, tmp_path: Path) -> None:
     assert op_counts(project, "items") == {"insert": 3, "update": 3}
     # the change log keeps each row as written: row 6 with b (before the drop), row 8 without it
     log = {r[0]: r[1:] for r in lake_rows(project, "bronze.src_items_changes", "id, b, d, c", "_lf_op = 'insert'")}
-    assert log == {
-        6: (dec("6.25"), None, "c6"),
-        7: (dec("7.25"), dt.datetime(2024, 7, 7, 7, 7, 7, 777777), "c7"),
-        8: (None, dt.datetime(2024, 8, 8, 8, 8, 8), "c8"),
-    }
+    assert log == {6: (dec("6.25"), None, "c6"), 7: (dec("7.25"), dt.datetime(2024, 7, 7, 7, 7, 7, 777777), "c7"),
+                   8: (None, dt.datetime(2024, 8, 8, 8, 8, 8), "c8")}
 
     # a later run, planned from the altered table, goes on without the dropped column
     cdc_my.execute("INSERT INTO items VALUES (9, 90, NULL, 'c9')")

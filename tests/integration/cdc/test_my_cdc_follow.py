@@ -45,12 +45,8 @@ def test_follow_then_stop(cdc_my: MyDb, tmp_path: Path) -> None:
         _wait(lambda: project.lake.exists("bronze.src_orders") and len(_dump_threads(cdc_my)) == 1)
         cdc_my.execute("INSERT INTO orders VALUES (6, 'live', 6, 6.60, now(6), now(6), 'f')")
         cdc_my.execute("UPDATE orders SET qty = 99 WHERE id = 1")
-        _wait(
-            lambda: (
-                project.sql("select count(*) n from bronze.src_orders").to_pylist() == [{"n": 6}]
-                and project.sql("select qty from bronze.src_orders where id = 1").to_pylist() == [{"qty": 99}]
-            )
-        )
+        _wait(lambda: project.sql("select count(*) n from bronze.src_orders").to_pylist() == [{"n": 6}]
+              and project.sql("select qty from bronze.src_orders where id = 1").to_pylist() == [{"qty": 99}])
         cdc_my.execute("DELETE FROM orders WHERE id = 2")
     finally:
         stopped = time.monotonic()

@@ -37,13 +37,11 @@ def test_resume_three_runs(cdc_my: MyDb, tmp_path: Path) -> None:
     # a run with nothing new adds nothing
     assert project.run().ok
     assert op_counts(project, "orders") == {"insert": 6, "update": 3, "delete": 3}
-    dupes = project.sql(
-        "select _lf_position, _lf_op, id, count(*) n from bronze.src_orders_changes group by all having count(*) > 1"
-    ).to_pylist()
+    dupes = project.sql("select _lf_position, _lf_op, id, count(*) n from bronze.src_orders_changes "
+                        "group by all having count(*) > 1").to_pylist()
     assert dupes == []
-    positions = project.sql(
-        "select distinct _lf_position_value v from bronze.src_orders_changes order by v"
-    ).to_pylist()
+    positions = project.sql("select distinct _lf_position_value v from bronze.src_orders_changes "
+                            "order by v").to_pylist()
     assert len(positions) == 12  # one GTID per source statement (autocommit): 4 per round on orders
 
 

@@ -13,21 +13,16 @@ pytestmark = pytest.mark.usefixtures("lake_format")
 
 
 def _state(project: Project, table: str, order: str = "id") -> list[tuple]:
-    cols = project.sql(
-        f"select * exclude (_lf_source, _lf_extracted_at, _lf_run_id, _lf_op, _lf_position, "
-        f"_lf_position_value, _lf_seq, _lf_commit_ts, _lf_deleted) from {table} order by {order}"
-    )
+    cols = project.sql(f"select * exclude (_lf_source, _lf_extracted_at, _lf_run_id, _lf_op, _lf_position, "
+                       f"_lf_position_value, _lf_seq, _lf_commit_ts, _lf_deleted) from {table} order by {order}")
     return [tuple(r.values()) for r in cols.to_pylist()]
 
 
 def test_snapshot_then_changes(cdc_pg: PgDb, tmp_path: Path) -> None:
-    cdc_pg.execute(
-        "CREATE TABLE orders (id int PRIMARY KEY, item text, qty int, price numeric(10,2), at timestamptz, big text)"
-    )
-    cdc_pg.execute(
-        "INSERT INTO orders SELECT g, 'item' || g, g, g * 1.5, '2024-01-01'::timestamptz, "
-        "repeat('x', 5000) FROM generate_series(1, 100) g"
-    )
+    cdc_pg.execute("CREATE TABLE orders (id int PRIMARY KEY, item text, qty int, price numeric(10,2), "
+                   "at timestamptz, big text)")
+    cdc_pg.execute("INSERT INTO orders SELECT g, 'item' || g, g, g * 1.5, '2024-01-01'::timestamptz, "
+                   "repeat('x', 5000) FROM generate_series(1, 100) g")
     project = Project(cdc_project(tmp_path / "p", cdc_pg, {"orders": {"mode": "cdc"}}))
     result = project.run()
     assert result.ok, result
@@ -50,9 +45,8 @@ def _source(db: PgDb, sql: str) -> list[tuple]:
 
 
 def _ops(project: Project, table: str) -> list[str]:
-    return [
-        r["_lf_op"] for r in project.sql(f"select _lf_op from {table} order by _lf_position_value, _lf_seq").to_pylist()
-    ]
+    return [r["_lf_op"] for r in project.sql(f"select _lf_op from {table} order by _lf_position_value, _lf_seq")
+            .to_pylist()]
 
 
 _BIG = "(SELECT string_agg(repeat(md5(g::text || %s), 4), '') FROM generate_series(1, 200) g)"
@@ -63,12 +57,10 @@ def test_unchanged_toast_values_are_kept(cdc_pg: PgDb, tmp_path: Path) -> None:
     cdc_pg.execute("CREATE TABLE big (id int PRIMARY KEY, n int, plain text, packed text)")
     cdc_pg.execute("ALTER TABLE big ALTER COLUMN plain SET STORAGE EXTERNAL")  # out of line, not compressed
     for i in (1, 2, 3):
-        cdc_pg.execute(
-            f"INSERT INTO big VALUES ({i}, 0, {_BIG.replace('%s', repr(f'p{i}'))}, {_BIG.replace('%s', repr(f'c{i}'))})"
-        )
-    toasted = cdc_pg.execute(
-        "SELECT pg_column_size(plain), pg_column_size(packed), length(packed) FROM big WHERE id = 1"
-    )[0]
+        cdc_pg.execute(f"INSERT INTO big VALUES ({i}, 0, {_BIG.replace('%s', repr(f'p{i}'))}, "
+                       f"{_BIG.replace('%s', repr(f'c{i}'))})")
+    toasted = cdc_pg.execute("SELECT pg_column_size(plain), pg_column_size(packed), length(packed) FROM big "
+                             "WHERE id = 1")[0]
     assert toasted[0] > 8000 and toasted[1] < toasted[2]  # one uncompressed, one compressed
     project = Project(cdc_project(tmp_path / "p", cdc_pg, {"big": {"mode": "cdc"}}, cdc_commit_seconds=600))
     assert project.run().ok
@@ -80,9 +72,8 @@ def test_unchanged_toast_values_are_kept(cdc_pg: PgDb, tmp_path: Path) -> None:
     assert _state(project, "bronze.src_big") == _source(cdc_pg, want)
 
     # one micro-batch: insert, then updates of other columns, a key change, a change of the big value itself
-    cdc_pg.execute(
-        f"INSERT INTO big VALUES (10, 0, {_BIG.replace('%s', repr('p10'))}, {_BIG.replace('%s', repr('c10'))})"
-    )
+    cdc_pg.execute(f"INSERT INTO big VALUES (10, 0, {_BIG.replace('%s', repr('p10'))}, "
+                   f"{_BIG.replace('%s', repr('c10'))})")
     cdc_pg.execute("UPDATE big SET n = 5 WHERE id = 10")
     cdc_pg.execute("UPDATE big SET n = 6 WHERE id = 10")
     cdc_pg.execute("UPDATE big SET n = 7 WHERE id = 1")
@@ -93,9 +84,8 @@ def test_unchanged_toast_values_are_kept(cdc_pg: PgDb, tmp_path: Path) -> None:
     assert project.run().ok
     assert _state(project, "bronze.src_big") == _source(cdc_pg, want)
     # every change-log image has the full values too
-    log = project.sql(
-        "select id, n, length(plain) p, length(packed) c from bronze.src_big_changes where _lf_op <> 'delete'"
-    ).to_pylist()
+    log = project.sql("select id, n, length(plain) p, length(packed) c from bronze.src_big_changes "
+                      "where _lf_op <> 'delete'").to_pylist()
     assert log and all(r["p"] == 25600 and r["c"] == 25600 for r in log)
 
 
@@ -118,18 +108,14 @@ def test_one_transaction_two_tables(cdc_pg: PgDb, tmp_path: Path) -> None:
     cdc_pg.execute("INSERT INTO a SELECT g, 0 FROM generate_series(1, 10) g")
     project = Project(cdc_project(tmp_path / "p", cdc_pg, {"a": {"mode": "cdc"}, "b": {"mode": "cdc"}}))
     assert project.run().ok
-    cdc_pg.execute(
-        "BEGIN; UPDATE a SET v = v + 1 WHERE id <= 5; INSERT INTO b SELECT g, g, 'x' "
-        "FROM generate_series(1, 5) g; DELETE FROM a WHERE id = 10; COMMIT"
-    )
+    cdc_pg.execute("BEGIN; UPDATE a SET v = v + 1 WHERE id <= 5; INSERT INTO b SELECT g, g, 'x' "
+                   "FROM generate_series(1, 5) g; DELETE FROM a WHERE id = 10; COMMIT")
     assert project.run().ok
     assert _state(project, "bronze.src_a") == _source(cdc_pg, "SELECT id, v FROM a ORDER BY id")
     assert _state(project, "bronze.src_b") == _source(cdc_pg, "SELECT id, a_id, w FROM b ORDER BY id")
     # both tables carry the same source transaction: one position, one commit time
-    pos = project.sql(
-        "select distinct _lf_position_value p, _lf_commit_ts c from bronze.src_a_changes "
-        "union select distinct _lf_position_value, _lf_commit_ts from bronze.src_b_changes"
-    ).to_pylist()
+    pos = project.sql("select distinct _lf_position_value p, _lf_commit_ts c from bronze.src_a_changes "
+                      "union select distinct _lf_position_value, _lf_commit_ts from bronze.src_b_changes").to_pylist()
     assert len(pos) == 1
 
 
@@ -150,8 +136,7 @@ def test_soft_delete_keeps_deleted_rows(cdc_pg: PgDb, tmp_path: Path) -> None:
     cdc_pg.execute("INSERT INTO t VALUES (2, 'again')")
     assert project.run().ok
     assert project.sql("select v, _lf_deleted from bronze.src_t where id = 2").to_pylist() == [
-        {"v": "again", "_lf_deleted": False}
-    ]
+        {"v": "again", "_lf_deleted": False}]
 
 
 def test_table_without_primary_key(cdc_pg: PgDb, tmp_path: Path) -> None:

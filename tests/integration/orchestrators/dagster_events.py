@@ -31,11 +31,8 @@ for kind in KINDS:
         elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
             e = event.event_specific_data
             key = "/".join(e.asset_key.path) + ":" + e.check_name  # type: ignore[union-attr]
-            checks[key] = {
-                "passed": e.passed,
-                "severity": e.severity.value,  # type: ignore[union-attr]
-                "status": e.metadata["status"].value,
-            }  # type: ignore[union-attr]
+            checks[key] = {"passed": e.passed, "severity": e.severity.value,  # type: ignore[union-attr]
+                           "status": e.metadata["status"].value}  # type: ignore[union-attr]
         else:
             steps[f"{event.step_key}:{kind.value}"] += 1
 print(json.dumps({"steps": steps, "materialized": materialized, "checks": checks}, default=str))

@@ -114,9 +114,8 @@ def test_demo_dag_loads_the_demo_sources_and_builds_gold(tmp_path: Path, demo: t
     from tests.conftest import MY_HOST, MY_PORT, PG_ADMIN
 
     folder, env = demo
-    setup = subprocess.run(
-        [sys.executable, str(folder / "setup_sources.py")], env=env, capture_output=True, text=True, timeout=300
-    )
+    setup = subprocess.run([sys.executable, str(folder / "setup_sources.py")], env=env, capture_output=True,
+                           text=True, timeout=300)
     assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-2000:]
     demo_env = {k: v for k, v in env.items() if k.startswith("LAKEFORGE_DEMO_")}
     output, tasks = dags_test(

@@ -55,13 +55,8 @@ def test_materialize_all_assets_with_checks(tmp_path: Path, pg_db: PgDatabase, m
     )
     assert code == 0, output[-4000:]
     steps = recorded["steps"]
-    for step in (
-        "bronze__crm_customers",
-        "bronze__shop_orders",
-        "silver__customers",
-        "silver__orders",
-        "gold__revenue_by_country",
-    ):
+    for step in ("bronze__crm_customers", "bronze__shop_orders", "silver__customers", "silver__orders",
+                 "gold__revenue_by_country"):
         assert steps == {**steps, f"{step}:STEP_SUCCESS": 1}, steps
     assert not [s for s in steps if "FAILURE" in s or "RETRY" in s]
     materialized = recorded["materialized"]
@@ -153,14 +148,8 @@ def test_sensor_asks_the_sources_and_requests_what_changed(
     first = sensor(dg.build_sensor_context(cursor=None))
     assert isinstance(first, dg.SensorResult) and first.run_requests
     assert set(first.run_requests[0].asset_selection or []) == {
-        asset_key(n)
-        for n in (
-            "bronze.crm_customers",
-            "bronze.shop_orders",
-            "silver.customers",
-            "silver.orders",
-            "gold.revenue_by_country",
-        )
+        asset_key(n) for n in ("bronze.crm_customers", "bronze.shop_orders", "silver.customers", "silver.orders",
+                               "gold.revenue_by_country")
     }
     marks = json.loads(first.cursor or "{}")
     assert marks == {"bronze.crm_customers": "4", "bronze.shop_orders": "5"}
@@ -172,9 +161,6 @@ def test_sensor_asks_the_sources_and_requests_what_changed(
     changed = sensor(dg.build_sensor_context(cursor=quiet.cursor))
     assert isinstance(changed, dg.SensorResult) and len(changed.run_requests or []) == 1
     request = changed.run_requests[0]  # type: ignore[index]
-    assert request.asset_selection == [
-        asset_key("bronze.shop_orders"),
-        asset_key("silver.orders"),
-        asset_key("gold.revenue_by_country"),
-    ]
+    assert request.asset_selection == [asset_key("bronze.shop_orders"), asset_key("silver.orders"),
+                                       asset_key("gold.revenue_by_country")]
     assert json.loads(changed.cursor or "{}")["bronze.shop_orders"] == "6"

@@ -46,19 +46,15 @@ def test_snapshot_create_update_delete_tombstone_then_only_new_events(tmp_path: 
     create_topic(kafka, topic)
     r1, r2, r3 = row(1, "ada", "10.50"), row(2, "bob", "-3.07"), row(3, "cy", "99999.99")
     r2b = {**r2, "customer": "bob b."}
-    produce(
-        kafka,
-        topic,
-        [
-            (key(1), event("r", None, r1, T0), None),
-            (key(2), event("r", None, r2, T0), None),
-            (key(3), event("r", None, r3, T0), None),
-            (key(4), event("c", None, row(4, "dan", "0.01"), T0 + 1000), None),
-            (key(2), event("u", r2, r2b, T0 + 2000), None),
-            (key(3), event("d", r3, None, T0 + 3000), None),
-            (key(3), None, None),  # tombstone
-        ],
-    )
+    produce(kafka, topic, [
+        (key(1), event("r", None, r1, T0), None),
+        (key(2), event("r", None, r2, T0), None),
+        (key(3), event("r", None, r3, T0), None),
+        (key(4), event("c", None, row(4, "dan", "0.01"), T0 + 1000), None),
+        (key(2), event("u", r2, r2b, T0 + 2000), None),
+        (key(3), event("d", r3, None, T0 + 3000), None),
+        (key(3), None, None),  # tombstone
+    ])
     project = _project(tmp_path, kafka, topic)
     result = project.run()
     name = f"bronze.shop_cdc_{table}"
@@ -77,27 +73,18 @@ def test_snapshot_create_update_delete_tombstone_then_only_new_events(tmp_path: 
     assert rows[1]["_lf_op"] == "snapshot" and rows[4]["_lf_op"] == "insert" and rows[2]["_lf_op"] == "update"
     log = sorted(project.lake.read(f"{name}_changes").to_pylist(), key=lambda r: r["_lf_position_value"])
     assert [(r["id"], r["_lf_op"]) for r in log] == [
-        (1, "snapshot"),
-        (2, "snapshot"),
-        (3, "snapshot"),
-        (4, "insert"),
-        (2, "update"),
-        (3, "delete"),
+        (1, "snapshot"), (2, "snapshot"), (3, "snapshot"), (4, "insert"), (2, "update"), (3, "delete")
     ]
     assert log[5]["amount"] == decimal.Decimal("99999.99")  # the delete keeps the before image
     assert log[3]["_lf_commit_ts"] == dt.datetime(2024, 3, 1, 8, 0, 1, tzinfo=dt.UTC)
     checkpoint = project.lake.checkpoint(name)
     assert checkpoint is not None and checkpoint.position["value"] == 7  # tombstone read: offset 7 next
 
-    produce(
-        kafka,
-        topic,
-        [
-            (key(4), event("u", None, {**row(4, "dan", "0.01"), "customer": "dan d."}, T0 + 5000), None),
-            (key(1), event("d", None, None, T0 + 6000), None),  # delete with the key only
-            (key(5), event("c", None, row(5, "eve", "12345678.90"), T0 + 7000), None),
-        ],
-    )
+    produce(kafka, topic, [
+        (key(4), event("u", None, {**row(4, "dan", "0.01"), "customer": "dan d."}, T0 + 5000), None),
+        (key(1), event("d", None, None, T0 + 6000), None),  # delete with the key only
+        (key(5), event("c", None, row(5, "eve", "12345678.90"), T0 + 7000), None),
+    ])
     second = project.run()
     assert [t.status for t in second.tables] == ["success"], second.tables
     rows = {r["id"]: r for r in project.lake.read(name).to_pylist()}
@@ -116,7 +103,6 @@ def test_malformed_events_are_quarantined_and_the_good_ones_apply(tmp_path: Path
     table = topic.rsplit(".", 1)[1]
     create_topic(kafka, topic)
     r1, r2 = row(1, "ada", "10.50"), row(2, "bob", "-3.07")
-
     def bad_row(i: int, amount: str = "1.00") -> dict[str, object]:
         return {**row(3, "x", amount), "id": i}
 
@@ -134,18 +120,14 @@ def test_malformed_events_are_quarantined_and_the_good_ones_apply(tmp_path: Path
         (event("c", None, {**bad_row(14), "paid_at": "yesterday"}, T0), "does not decode"),
         (event("u", r1, None, T0), "a 'u' event without its row image"),
     ]
-    produce(
-        kafka,
-        topic,
-        [
-            (key(1), event("r", None, r1, T0), None),
-            (key(2), event("r", None, r2, T0), None),
-            *[(key(8 + i), raw, None) for i, (raw, _) in enumerate(malformed)],
-            (key(4), event("c", None, row(4, "dan", "0.01"), T0 + 1000), None),
-            (key(2), event("u", r2, {**r2, "customer": "bob b."}, T0 + 2000), None),
-            (key(1), event("d", r1, None, T0 + 3000), None),
-        ],
-    )
+    produce(kafka, topic, [
+        (key(1), event("r", None, r1, T0), None),
+        (key(2), event("r", None, r2, T0), None),
+        *[(key(8 + i), raw, None) for i, (raw, _) in enumerate(malformed)],
+        (key(4), event("c", None, row(4, "dan", "0.01"), T0 + 1000), None),
+        (key(2), event("u", r2, {**r2, "customer": "bob b."}, T0 + 2000), None),
+        (key(1), event("d", r1, None, T0 + 3000), None),
+    ])
     project = _project(tmp_path, kafka, topic)
     result = project.run()
     name = f"bronze.shop_cdc_{table}"
@@ -155,11 +137,7 @@ def test_malformed_events_are_quarantined_and_the_good_ones_apply(tmp_path: Path
     assert state[2]["customer"] == "bob b." and state[4]["amount"] == decimal.Decimal("0.01")
     log = project.lake.read(f"{name}_changes").to_pylist()
     assert sorted((r["id"], r["_lf_op"]) for r in log) == [
-        (1, "delete"),
-        (1, "snapshot"),
-        (2, "snapshot"),
-        (2, "update"),
-        (4, "insert"),
+        (1, "delete"), (1, "snapshot"), (2, "snapshot"), (2, "update"), (4, "insert")
     ]
     checkpoint = project.lake.checkpoint(name)
     assert checkpoint is not None and checkpoint.position["value"] == 2 + len(malformed) + 3
@@ -171,9 +149,9 @@ def test_malformed_events_are_quarantined_and_the_good_ones_apply(tmp_path: Path
         assert got["raw"] == raw.decode() and got["source"] == "shop_cdc" and got["table"] == name
     assert "does not fit decimal(12,2)" in quarantined[6]["reason"]
 
-    produce(
-        kafka, topic, [(key(5), b"not json either", None), (key(5), event("c", None, row(5, "eve", "5.00"), T0), None)]
-    )
+    produce(kafka, topic, [
+        (key(5), b"not json either", None), (key(5), event("c", None, row(5, "eve", "5.00"), T0), None)
+    ])
     second = project.run()
     assert [t.status for t in second.tables] == ["success"], second.tables
     assert sorted(r["id"] for r in project.lake.read(name).to_pylist()) == [2, 4, 5]

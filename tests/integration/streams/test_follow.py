@@ -37,25 +37,19 @@ def _wait_for(read: object, expected: object, timeout: float = 30.0) -> None:
 
 
 def _follow(root: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [LAKEFORGE, "run", "--follow", "--project", str(root), "--output", "json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return subprocess.Popen([LAKEFORGE, "run", "--follow", "--project", str(root), "--output", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_nats_follow_commits_as_messages_arrive_and_stops_on_sigterm(tmp_path: Path, nats_url: str) -> None:
     stream = f"FO{uuid.uuid4().hex[:6].upper()}"
     nats_publish(nats_url, stream, [f"{stream}.>"], [(f"{stream}.a", b'{"id": 0}')])
-    (tmp_path / "lakeforge.yml").write_text(
-        textwrap.dedent(f"""
+    (tmp_path / "lakeforge.yml").write_text(textwrap.dedent(f"""
         sources:
           events: {{type: nats, url: "{nats_url}", stream: {stream}}}
         run: {{stream_commit_seconds: 0.5}}
         lake: {{path: lh}}
-    """)
-    )
+    """))
     proc = _follow(tmp_path)
     try:
         project = Project(tmp_path)
@@ -84,14 +78,12 @@ def test_debezium_follow_applies_changes_as_they_arrive(tmp_path: Path, kafka: s
     topic = f"fo.shop.orders{uuid.uuid4().hex[:6]}"
     create_topic(kafka, topic)
     produce(kafka, topic, [(key(1), event("r", None, row(1, "ada", "1.00"), 1000), None)])
-    (tmp_path / "lakeforge.yml").write_text(
-        textwrap.dedent(f"""
+    (tmp_path / "lakeforge.yml").write_text(textwrap.dedent(f"""
         sources:
           shop: {{type: kafka, brokers: "{kafka}", topics: [{topic}], format: debezium, idle_seconds: 0.2}}
         run: {{cdc_commit_seconds: 0.5}}
         lake: {{path: lh}}
-    """)
-    )
+    """))
     name = f"bronze.shop_{topic.rsplit('.', 1)[1]}"
     proc = _follow(tmp_path)
     try:
@@ -101,14 +93,8 @@ def test_debezium_follow_applies_changes_as_they_arrive(tmp_path: Path, kafka: s
             return {r["id"]: r["customer"] for r in project.lake.read(name).to_pylist()}
 
         _wait_for(state, {1: "ada"}, timeout=60)
-        produce(
-            kafka,
-            topic,
-            [
-                (key(2), event("c", None, row(2, "bob", "2.00"), 2000), None),
-                (key(1), event("u", None, row(1, "ada l.", "1.00"), 3000), None),
-            ],
-        )
+        produce(kafka, topic, [(key(2), event("c", None, row(2, "bob", "2.00"), 2000), None),
+                               (key(1), event("u", None, row(1, "ada l.", "1.00"), 3000), None)])
         _wait_for(state, {1: "ada l.", 2: "bob"})
         produce(kafka, topic, [(key(1), event("d", row(1, "ada l.", "1.00"), None, 4000), None), (key(1), None, None)])
         _wait_for(state, {2: "bob"})
@@ -120,8 +106,5 @@ def test_debezium_follow_applies_changes_as_they_arrive(tmp_path: Path, kafka: s
     assert proc.returncode == 0, err
     log = Project(tmp_path).lake.read(f"{name}_changes").to_pylist()
     assert sorted((r["_lf_position_value"], r["_lf_op"]) for r in log) == [
-        (1, "snapshot"),
-        (2, "insert"),
-        (3, "update"),
-        (4, "delete"),
+        (1, "snapshot"), (2, "insert"), (3, "update"), (4, "delete")
     ]

@@ -28,13 +28,8 @@ def lakeforge(project: Path, kill_at: str | None = None) -> subprocess.Completed
     env = {k: v for k, v in os.environ.items() if k != "LAKEFORGE_TEST_KILL_AT"}
     if kill_at:
         env["LAKEFORGE_TEST_KILL_AT"] = kill_at
-    return subprocess.run(
-        [LAKEFORGE, "run", "--project", str(project), "--output", "json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return subprocess.run([LAKEFORGE, "run", "--project", str(project), "--output", "json"], env=env,
+                          capture_output=True, text=True, timeout=180)
 
 
 def _write(root: Path, source: str) -> None:
@@ -53,13 +48,10 @@ def _values(first: int, last: int) -> list[bytes]:
 def test_nats_killed_then_rerun_loads_each_message_once(tmp_path: Path, nats_url: str, point: str) -> None:
     stream = f"CR{uuid.uuid4().hex[:6].upper()}"
     nats_publish(nats_url, stream, [f"{stream}.>"], [(f"{stream}.e", v) for v in _values(0, 300)])
-    _write(
-        tmp_path,
-        f"""
+    _write(tmp_path, f"""
         sources:
           events: {{type: nats, url: "{nats_url}", stream: {stream}, fetch_batch: 40}}
-    """,
-    )
+    """)
     killed = lakeforge(tmp_path, kill_at=f"{point}:bronze.events")
     assert killed.returncode == -9, killed.stderr
     nats_publish(nats_url, stream, [], [(f"{stream}.e", v) for v in _values(300, 400)])
@@ -73,13 +65,10 @@ def test_kafka_killed_then_rerun_loads_each_message_once(tmp_path: Path, kafka: 
     topic = f"crash_{uuid.uuid4().hex[:8]}"
     create_topic(kafka, topic, partitions=2)
     produce(kafka, topic, [(str(i).encode(), v, None) for i, v in enumerate(_values(0, 300))])
-    _write(
-        tmp_path,
-        f"""
+    _write(tmp_path, f"""
         sources:
           clicks: {{type: kafka, brokers: "{kafka}", topics: [{topic}], idle_seconds: 1}}
-    """,
-    )
+    """)
     killed = lakeforge(tmp_path, kill_at=f"{point}:bronze.clicks")
     assert killed.returncode == -9, killed.stderr
     produce(kafka, topic, [(str(i).encode(), v, None) for i, v in enumerate(_values(300, 400), 300)])
@@ -90,14 +79,10 @@ def test_kafka_killed_then_rerun_loads_each_message_once(tmp_path: Path, kafka: 
 
 @pytest.mark.parametrize("point", ["write", "interval_committed"])
 def test_http_killed_then_rerun_loads_each_record_once(tmp_path: Path, point: str) -> None:
-    api = Api(
-        records=[{"id": i, "updated_at": f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}Z"} for i in range(120)],
-        page_size=10,
-    )
+    api = Api(records=[{"id": i, "updated_at": f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}Z"} for i in range(120)],
+              page_size=10)
     with http_api(api) as base:
-        _write(
-            tmp_path,
-            f"""
+        _write(tmp_path, f"""
             sources:
               rates:
                 type: http
@@ -105,8 +90,7 @@ def test_http_killed_then_rerun_loads_each_record_once(tmp_path: Path, point: st
                 records: "$.results[*]"
                 paginate: {{next: "$.next"}}
                 incremental: {{field: updated_at, param: since}}
-        """,
-        )
+        """)
         killed = lakeforge(tmp_path, kill_at=f"{point}:bronze.rates")
         assert killed.returncode == -9, killed.stderr
         api.records += [{"id": i, "updated_at": f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}Z"} for i in range(120, 150)]
@@ -126,11 +110,8 @@ def test_debezium_killed_then_rerun_applies_each_event_once(
     interleaves them differently: the reader replays exactly the window first (``resume_points``)."""
     topic = f"srv.shop.orders{uuid.uuid4().hex[:6]}"
     create_topic(kafka, topic, partitions=partitions)
-    produce(
-        kafka,
-        topic,
-        [(key(i % 9 + 1), event("c", None, row(i % 9 + 1, f"c{i}", f"{i}.00"), 1000 + i), None) for i in range(1, 60)],
-    )
+    produce(kafka, topic, [(key(i % 9 + 1), event("c", None, row(i % 9 + 1, f"c{i}", f"{i}.00"), 1000 + i), None)
+                           for i in range(1, 60)])
     name = _debezium_project(tmp_path, kafka, topic)
     killed = lakeforge(tmp_path, kill_at=f"{point}:{name}")
     assert killed.returncode == -9, killed.stderr
@@ -146,13 +127,10 @@ def test_debezium_killed_then_rerun_applies_each_event_once(
 
 def _debezium_project(tmp_path: Path, kafka: str, topic: str) -> str:
     """A project reading ``topic`` as Debezium events, committing every 7 changes; the state table's name."""
-    _write(
-        tmp_path,
-        f"""
+    _write(tmp_path, f"""
         sources:
           shop: {{type: kafka, brokers: "{kafka}", topics: [{topic}], format: debezium, idle_seconds: 1}}
-    """,
-    )
+    """)
     text = (tmp_path / "lakeforge.yml").read_text().replace("run: {", "run: {cdc_commit_changes: 7, ")
     (tmp_path / "lakeforge.yml").write_text(text)
     return f"bronze.shop_{topic.rsplit('.', 1)[1]}"
