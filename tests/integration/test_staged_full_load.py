@@ -94,6 +94,13 @@ def test_full_load_through_encoders_equals_source_with_true_stats(pg_db: PgDatab
         assert low_at <= first.as_py() < low_at + ms and high_at - ms < last.as_py() <= high_at  # milliseconds
         assert len(stats["minValues"]["note"]) == 32  # md5 text: 32 characters, within the limit
         assert stats["minValues"].get("_lf_source") == "src"
+        # the load's text constants were handed to the encoders as dictionaries: written as dictionary pages,
+        # read back as the table's strings by pyarrow (the footer's Arrow schema) and by DuckDB
+        assert rows.schema.field("_lf_source").type == pa.string() == rows.schema.field("_lf_run_id").type
+        group = pq.ParquetFile(folder / add["path"]).metadata.row_group(0)
+        chunks = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+        assert "RLE_DICTIONARY" in chunks["_lf_run_id"].encodings
+        assert set(rows.column("_lf_source").to_pylist()) == {"src"}
 
     # a reload replaces the rows: the new snapshot holds only the new files
     pg_db.execute("DELETE FROM t WHERE id % 5 = 0; UPDATE t SET amount = amount + 1 WHERE id % 3 = 0")

@@ -14,7 +14,7 @@ from lakeforge.errors import SchemaDriftError
 from lakeforge.lake.checkpoint import Checkpoint
 from lakeforge.lake.schema import Evolution, evolve
 from lakeforge.load import killpoint
-from lakeforge.load.batches import counted, rechunk, stamp_and_cast, with_meta
+from lakeforge.load.batches import Constants, counted, rechunk, stamp_and_cast, with_meta
 from lakeforge.load.context import LoadContext
 from lakeforge.sources.base import TablePlan, row_bytes
 from lakeforge.sources.sql import SqlSource
@@ -35,7 +35,7 @@ def load_full(ctx: LoadContext, source: SqlSource, plan: TablePlan, name: str) -
     batches = source.read(
         plan, batch_size=fetch_rows(ctx.run.batch_size, plan.arrow_schema()), partitions=_partitions(ctx, plan)
     )
-    rows = stream(ctx, name, batches, evolution.schema)
+    rows = stream(ctx, name, batches, evolution.schema, for_staged=ctx.lake.STAGED_FULL_LOAD)
     if ctx.lake.STAGED_FULL_LOAD:  # several encoders, one commit (load/staged.py)
         from lakeforge.load.staged import write_staged
 
@@ -49,10 +49,13 @@ def load_full(ctx: LoadContext, source: SqlSource, plan: TablePlan, name: str) -
 
 
 def stream(
-    ctx: LoadContext, name: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema
+    ctx: LoadContext, name: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema, *, for_staged: bool = False
 ) -> Iterator[pa.RecordBatch]:
-    """Source batches as the lake table's rows: sliced to ``run.batch_size``, stamped, cast, counted."""
-    stamped = stamp_and_cast(rechunk(batches, ctx.run.batch_size), schema, ctx.stamp)
+    """Source batches as the lake table's rows: sliced to ``run.batch_size``, stamped, cast, counted.
+    ``for_staged``: the rows go to lakeforge's own encoders (load/staged.py), which take the load's text
+    constants as one-value dictionaries (``Constants``); ``Lake.write`` gets plain columns."""
+    constants = Constants(ctx.stamp, dictionary=for_staged)
+    stamped = stamp_and_cast(rechunk(batches, ctx.run.batch_size), schema, ctx.stamp, constants)
     return killpoint.watch(name, counted(stamped, ctx.on_rows), ctx.lake.uri(name))
 
 

@@ -309,8 +309,8 @@ def _commit(
         checkpoint = Checkpoint(**{**checkpoint.__dict__, "sequence": ctx.lake.next_sequence(name)})
     from lakeforge.load.full import stream
 
-    rows = stream(ctx, name, _batches(interval), evolution.schema)
     if mode == "incremental" and lake_schema is not None:
+        rows = stream(ctx, name, _batches(interval), evolution.schema)
         counts = ctx.lake.merge(name, rows, schema=evolution.schema, keys=keys, checkpoint=checkpoint)
         if not any(int(v or 0) for v in counts.values()):
             ctx.lake.commit_checkpoint(name, checkpoint, evolution.schema)
@@ -319,6 +319,7 @@ def _commit(
 
         written = interval.staged.files(evolution.schema) if interval.staged is not None else None
         if written is None:
+            rows = stream(ctx, name, _batches(interval), evolution.schema, for_staged=True)
             files = write_staged(ctx.lake, name, rows, schema=evolution.schema)
         else:
             files, count = written
@@ -331,7 +332,7 @@ def _commit(
     else:
         ctx.lake.write(
             name,
-            rows,
+            stream(ctx, name, _batches(interval), evolution.schema),
             schema=evolution.schema,
             mode="overwrite" if overwrite else "append",
             checkpoint=checkpoint,
