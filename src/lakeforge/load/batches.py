@@ -83,7 +83,7 @@ class Constants:
         self.dictionary = dictionary
         """The text constants as dictionary arrays (one value, every index 0), for lakeforge's own Parquet
         encoders (load/staged.py), which then write the dictionary as it is instead of hashing every row's
-        string to build it: ~0.45 CPU s per GB of CSV (docs/benchmarks.md, session 9). Only those encoders get
+        string to build it: ~0.2 user CPU s per GB of CSV (docs/benchmarks.md, session 9). Only those encoders get
         them; the rows' type in the table stays ``string``."""
 
     def schema(self, target: pa.Schema) -> pa.Schema:
