@@ -89,8 +89,7 @@ def worker(contender: str, fmt: str, file: str, out: str) -> dict[str, Any]:
 
 
 def _run_lakeforge(fmt: str, file: Path, out: Path) -> None:
-    from lakeforge import Project
-
+    """``lakeforge run`` (the command, in this process: what a user runs, its process settings included)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "drops").mkdir()
     (out / "drops" / file.name).symlink_to(file)
@@ -100,9 +99,14 @@ def _run_lakeforge(fmt: str, file: Path, out: Path) -> None:
         '    schema: {amount: "decimal(12,2)", ordered_at: timestamp}\n'
         "lake: {path: lake}\n"
     )
-    result = Project(out).run()
-    if not result.ok:
-        raise SystemExit(f"lakeforge failed: {result.tables}")
+    from lakeforge.cli.main import cli
+
+    sys.argv = ["lakeforge", "run", "--project", str(out), "--output", "json"]
+    try:
+        cli()
+    except SystemExit as exc:
+        if exc.code:
+            raise SystemExit(f"lakeforge run failed: exit {exc.code}") from None
 
 
 def _target(out: Path) -> str:

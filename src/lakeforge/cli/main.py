@@ -39,14 +39,19 @@ def cli() -> None:
     before, but its final collections no longer walk the ~50,000 container objects of the imported modules
     (pydantic, numpy, pyarrow). Everything the command wrote is committed or closed by then; only garbage in
     reference cycles is left to the operating system instead of the collector (docs/benchmarks.md, "Fixed
-    cost of a run", fourth pass: 0.05-0.13 s of CPU a process)."""
+    cost of a run", fourth pass: 0.05-0.13 s of CPU a process).
+
+    The memory allocators are set before anything loads pyarrow (``allocators.py``)."""
     import gc
     import os
     import sys
 
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+    from lakeforge.cli.allocators import tune
     from lakeforge.cli.native import route_native_stderr
+
+    tune()
 
     route_native_stderr(debug="--debug" in sys.argv[1:])
     try:
