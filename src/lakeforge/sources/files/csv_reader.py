@@ -189,9 +189,10 @@ class _State:
 
     def block(self, batch: pa.RecordBatch | None, invalid: list[_Invalid], options: CsvOptions, final: bool) -> Block:
         import numpy as np
-        import pyarrow.compute as pc
 
         n = batch.num_rows if batch is not None else 0
+        if not invalid and batch is not None:
+            return self._all_good(batch, options)
         pending = sorted(invalid, key=lambda r: r.number)
         numbers = [r.number - self.offset for r in pending]
         window = np.arange(self.last_record + 1, self.last_record + 1 + n + len(numbers), dtype=np.int64)
@@ -199,7 +200,9 @@ class _State:
         top = int(good_numbers[-1]) if n else self.last_record
         mine = [r for r, num in zip(pending, numbers, strict=True) if final or num <= top or num < 0]
         invalid[:] = [r for r in pending if r not in mine]
-        good_nl = _newlines(batch) if batch is not None else np.zeros(0, dtype=np.int64)
+        good_nl = _newlines(batch) if batch is not None else None
+        if good_nl is None:
+            good_nl = np.zeros(n, dtype=np.int64)
         bad_numbers = np.array([r.number - self.offset for r in mine], dtype=np.int64)
         all_numbers = np.concatenate([good_numbers, bad_numbers])
         all_nl = np.concatenate([good_nl, np.array([r.text.count("\n") for r in mine], dtype=np.int64)])
@@ -218,17 +221,43 @@ class _State:
         block = Block(None, np.zeros(0, np.int64), np.zeros(0, np.int64), bad, self.last_record)
         if batch is None or n == 0:
             return block
+        return self._good_rows(block, batch, good_numbers, lines[:n], options)
+
+    def _all_good(self, batch: pa.RecordBatch, options: CsvOptions) -> Block:
+        """A block with no malformed row pending (the usual case): its records follow the last one given,
+        and a row's line is its record's shifted by the newlines inside the fields before it."""
+        import numpy as np
+
+        n = batch.num_rows
+        numbers = np.arange(self.last_record + 1, self.last_record + 1 + n, dtype=np.int64)
+        lines = numbers + (self.first_line - 1 + self.newlines_before)
+        inside = _newlines(batch)
+        if inside is not None:
+            before = np.cumsum(inside)
+            lines[1:] += before[:-1]
+            self.newlines_before += int(before[-1]) if n else 0
+        if n:
+            self.last_record = int(numbers[-1])
+        block = Block(None, np.zeros(0, np.int64), np.zeros(0, np.int64), [], self.last_record)
+        if n == 0:
+            return block
+        return self._good_rows(block, batch, numbers, lines, options)
+
+    def _good_rows(self, block: Block, batch: pa.RecordBatch, numbers: Any, lines: Any, options: CsvOptions) -> Block:
+        """``block`` with the good rows of ``batch``: NULL markers applied, blank rows dropped and counted."""
+        import pyarrow.compute as pc
+
         blank = _blank(batch, native_nulls=options.null_values == [""])
         if options.null_values and options.null_values != [""]:
             batch = _with_nulls(batch, options.null_values)
-        block.batch, block.records, block.lines = batch, good_numbers, lines[:n]
+        block.batch, block.records, block.lines = batch, numbers, lines
         if blank is not None:
             from lakeforge.sources.files.buffers import bool_array
 
             keep = ~blank
             block.blank = int(blank.sum())
             block.batch = pc.filter(batch, bool_array(keep))
-            block.records, block.lines = good_numbers[keep], lines[:n][keep]
+            block.records, block.lines = numbers[keep], lines[keep]
         block.bad.sort()
         return block
 
@@ -252,13 +281,15 @@ def _with_nulls(batch: pa.RecordBatch, null_values: list[str]) -> pa.RecordBatch
 
 
 def _newlines(batch: pa.RecordBatch) -> Any:
-    """Newlines inside each row's fields; a column whose data holds none (the usual case) costs one scan."""
+    """Newlines inside each row's fields, None when there is none (the usual case: one scan a column)."""
     import numpy as np
     import pyarrow.compute as pc
 
-    total = np.zeros(batch.num_rows, dtype=np.int64)
+    total = None
     for column in batch.columns:
         if _data_has_newline(column):
+            if total is None:
+                total = np.zeros(batch.num_rows, dtype=np.int64)
             counts = _ints(pc.count_substring(column, "\n"))
             if column.null_count:
                 from lakeforge.sources.files.buffers import bool_values
