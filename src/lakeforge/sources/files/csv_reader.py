@@ -302,12 +302,14 @@ def _newlines(batch: pa.RecordBatch) -> Any:
 def _data_has_newline(column: pa.Array) -> bool:
     import numpy as np
 
+    from lakeforge.sources.files.buffers import holds_byte
+
     buffers = column.buffers()
     if len(column) == 0 or len(buffers) < 3 or buffers[2] is None:
         return False
     offsets = np.frombuffer(buffers[1], dtype=np.int32)
     start, stop = int(offsets[column.offset]), int(offsets[column.offset + len(column)])
-    return bool(np.frombuffer(buffers[2], dtype=np.uint8, count=stop - start, offset=start).__contains__(10))
+    return holds_byte(buffers[2], start, stop, 10)
 
 
 def _ints(array: pa.Array) -> Any:
