@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="set on Linux only")
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.machine() != "x86_64", reason="set on x86-64 Linux only"
+)
 
 PROBE = (
     "import json; from lakeforge.cli.allocators import tune; done = tune(); import pyarrow as pa; "

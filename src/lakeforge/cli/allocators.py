@@ -7,7 +7,8 @@ kernel's page faults and page clearing (``perf``, docs/benchmarks.md, "Allocator
 therefore keeps that memory for reuse:
 
 - Arrow's buffers come from jemalloc (``ARROW_DEFAULT_MEMORY_POOL=jemalloc``, set before pyarrow loads)
-  instead of mimalloc, whose freed pages are returned to the kernel after 10 ms;
+  instead of mimalloc, whose freed pages are returned to the kernel after 10 ms. x86-64 only: Arrow's ARM
+  wheels are built without jemalloc since it crashed there (apache/arrow#44342, #44380);
 - glibc's ``malloc`` (numpy's arrays, Python's byte buffers) serves blocks up to 32 MiB from its heap instead
   of a fresh ``mmap`` each, and keeps up to 128 MiB free at the top of its heap instead of 128 KiB.
 
@@ -36,13 +37,20 @@ def tune() -> list[str]:
     if not sys.platform.startswith("linux"):
         return []
     done = []
-    if "pyarrow" not in sys.modules and "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+    if _jemalloc_built() and "pyarrow" not in sys.modules and "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
         os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "jemalloc"
         done.append("arrow pool jemalloc")
     if not _user_tuned_malloc() and _glibc_mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD):
         _glibc_mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
         done.append("glibc mmap/trim thresholds 32/128 MiB")
     return done
+
+
+def _jemalloc_built() -> bool:
+    """Arrow's Linux wheels carry jemalloc on x86-64 only."""
+    import platform
+
+    return platform.machine().lower() in ("x86_64", "amd64")
 
 
 def _user_tuned_malloc() -> bool:
