@@ -3,7 +3,7 @@
 A load allocates and frees the same few hundred megabytes over and over (each block of a file, each commit
 interval's Arrow data and Parquet pages). With the defaults, much of that memory goes back to the kernel as
 soon as it is freed and comes back zeroed at the next allocation: a quarter of a CSV load's CPU was the
-kernel's page faults and page clearing (``perf``, docs/benchmarks.md, "Allocators"). On Linux the command
+kernel's page faults and page clearing (``perf``, docs/benchmarks.md, "Session 10"). On Linux the command
 therefore keeps that memory for reuse:
 
 - Arrow's buffers come from jemalloc (``ARROW_DEFAULT_MEMORY_POOL=jemalloc``, set before pyarrow loads)
@@ -24,7 +24,8 @@ import os
 import sys
 
 MMAP_THRESHOLD = 32 << 20
-"""glibc: a block this size or larger still gets its own ``mmap`` (glibc's own ceiling for the setting)."""
+"""glibc: a block this size or larger still gets its own ``mmap`` (the most glibc's dynamic threshold would reach,
+``DEFAULT_MMAP_THRESHOLD_MAX`` on 64-bit)."""
 TRIM_THRESHOLD = 128 << 20
 """glibc: free memory kept at the top of the heap before it is given back."""
 
@@ -33,7 +34,7 @@ _M_MMAP_THRESHOLD = -3
 
 
 def tune() -> list[str]:
-    """Set the allocators as the module docstring says; returns what was set (for the debug log)."""
+    """Set the allocators as the module docstring says; returns what was set."""
     if not sys.platform.startswith("linux"):
         return []
     done = []
