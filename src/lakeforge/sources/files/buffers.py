@@ -74,6 +74,28 @@ def nullable_strings(values: list[str | None]) -> pa.Array:
     return pa.Array.from_buffers(pa.string(), len(values), [validity, pa.py_buffer(small), data])
 
 
+def read_after(stream: Any, head: bytes, size: int) -> tuple[bytearray, bool]:
+    """``head`` then the stream's next bytes, ``size`` in all (fewer at its end), and whether it ended."""
+    buffer = bytearray(max(size, len(head)))
+    buffer[: len(head)] = head
+    filled, eof = len(head), False
+    readinto = getattr(stream, "readinto", None)
+    with memoryview(buffer) as view:
+        while filled < size:
+            if readinto is not None:
+                n = readinto(view[filled:])
+            else:
+                data = stream.read(size - filled)
+                n = len(data)
+                view[filled : filled + n] = data
+            if not n:
+                eof = True
+                break
+            filled += n
+    del buffer[filled:]
+    return buffer, eof
+
+
 def holds_byte(buffer: pa.Buffer, start: int, stop: int, byte: int) -> bool:
     """Whether ``buffer[start:stop]`` holds ``byte``: C's ``memchr`` on the buffer's memory (no copy, no
     temporary array; about 4x numpy's ``in`` on the CSV reader's column data)."""

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from lakeforge.sources.files.buffers import read_after
 from lakeforge.sources.files.config import CsvOptions
 
 MAX_PIECE = 64 << 20
@@ -62,7 +63,7 @@ def pieces(stream: Any, options: CsvOptions, block_size: int) -> Iterator[Piece 
     piece is a view of it: the bytes are copied once (by the read), not three times (docs/benchmarks.md)."""
     first = True
     headed = options.skip_rows + (1 if options.header else 0)
-    buffer, eof = _fill(stream, b"", block_size)
+    buffer, eof = read_after(stream, b"", block_size)
     while True:
         if eof:
             if buffer:
@@ -83,29 +84,7 @@ def pieces(stream: Any, options: CsvOptions, block_size: int) -> Iterator[Piece 
         rest = bytes(buffer[cut:])  # the next record's start (less than a record)
         yield Piece(memoryview(buffer)[:cut], first)
         first = False
-        buffer, eof = _fill(stream, rest, block_size)
-
-
-def _fill(stream: Any, head: bytes, size: int) -> tuple[bytearray, bool]:
-    """``head`` then the stream's next bytes, ``size`` in all (fewer at its end), and whether it ended."""
-    buffer = bytearray(max(size, len(head)))
-    buffer[: len(head)] = head
-    filled, eof = len(head), False
-    readinto = getattr(stream, "readinto", None)
-    with memoryview(buffer) as view:
-        while filled < size:
-            if readinto is not None:
-                n = readinto(view[filled:])
-            else:
-                data = stream.read(size - filled)
-                n = len(data)
-                view[filled : filled + n] = data
-            if not n:
-                eof = True
-                break
-            filled += n
-    del buffer[filled:]
-    return buffer, eof
+        buffer, eof = read_after(stream, rest, block_size)
 
 
 def bytes_count(data: bytes | bytearray | memoryview, byte: int) -> int:

@@ -41,28 +41,29 @@ def _whole(data: bytes) -> Any:
 
 
 def _lines(head: bytes, stream: Any, declared: pa.Schema, block_bytes: int) -> Iterator[Block]:
-    buffer = head
+    """Blocks of whole lines: each read goes into a fresh buffer after the previous block's unfinished line,
+    and the block is a view of it (the bytes are copied once, by the read)."""
+    from lakeforge.sources.files.buffers import read_after
+
+    carry = head
     line = 1
     while True:
-        data = stream.read(block_bytes)
-        if data:
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                buffer += data
-                continue
-            # one copy of the block: the rest of a line carried over is short
-            chunk, buffer = (buffer + data[: cut + 1] if buffer else data[: cut + 1]), data[cut + 1 :]
-        else:
-            chunk, buffer = buffer, b""
-        if chunk:
+        buffer, eof = read_after(stream, carry, len(carry) + block_bytes)
+        cut = len(buffer) - 1 if eof else buffer.rfind(b"\n")
+        if cut < 0 and not eof:
+            carry = bytes(buffer)  # a line longer than the block: read on
+            continue
+        carry = bytes(buffer[cut + 1 :])
+        chunk = memoryview(buffer)[: cut + 1]
+        if len(chunk):
             lines, objects_only = _shape(chunk)
             yield _block(chunk, line, declared, lines, objects_only)
             line += lines
-        if not data:
+        if eof:
             return
 
 
-def _block(chunk: bytes, first_line: int, declared: pa.Schema, lines: int, objects_only: bool) -> Block:
+def _block(chunk: memoryview, first_line: int, declared: pa.Schema, lines: int, objects_only: bool) -> Block:
     """One block of ``lines`` lines: fast when pyarrow takes it whole and every line is a record
     (``objects_only``), line by line otherwise."""
     import pyarrow as pa
@@ -84,11 +85,11 @@ def _block(chunk: bytes, first_line: int, declared: pa.Schema, lines: int, objec
             batches = table.combine_chunks().to_batches()
             batch = batches[0] if batches else None
             return Block(batch, numbers, numbers, [], first_line + lines - 1)
-    return _slow(chunk, first_line)
+    return _slow(bytes(chunk), first_line)
 
 
-def _shape(chunk: bytes) -> tuple[int, bool]:
-    """The chunk's lines (the last one may lack its ``\n``) and whether every line starts with ``{``: only
+def _shape(chunk: bytes | memoryview) -> tuple[int, bool]:
+    """The chunk's lines (the last one may lack its ``\\n``) and whether every line starts with ``{``: only
     such blocks go to pyarrow's reader. pyarrow 26 crashes the process (segmentation fault) on a line that is
     a bare ``null``; a line that is not an object is a bad record anyway, so the line-by-line path takes those
     blocks (found by tests/unit/test_files_fuzz.py). One numpy pass over the bytes (``bytes.count`` is a plain
