@@ -235,7 +235,7 @@ class _State:
         if inside is not None:
             before = np.cumsum(inside)
             lines[1:] += before[:-1]
-            self.newlines_before += int(before[-1]) if n else 0
+            self.newlines_before += int(before[-1])  # a newline was found: n > 0
         if n:
             self.last_record = int(numbers[-1])
         block = Block(None, np.zeros(0, np.int64), np.zeros(0, np.int64), [], self.last_record)
